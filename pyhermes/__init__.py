@@ -1,0 +1,84 @@
+"""pyhermes: a catalogue of machine-learning experiment runs.
+
+Run directories written by the hermes runner stay the source of truth; an SQL
+index (SQLite by default) of their info, arguments, times and score summaries
+answers queries. Public names are listed in ``__all__`` and imported lazily, so
+``import pyhermes`` loads neither SQLAlchemy nor torch, pandas or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Experiment",
+    "ExperimentList",
+    "ExperimentFrame",
+    "Catalog",
+    "ScoreSummary",
+    "arg",
+    "flag",
+    "info",
+    "score",
+    "HermesError",
+    "MissingDependencyError",
+    "RunFormatError",
+    "UntrustedFileError",
+    "CatalogError",
+    "IndexVersionError",
+    "ReadOnlyQueryError",
+    "QueryError",
+    "__version__",
+]
+
+_LOCATION = {
+    "Experiment": "pyhermes.storage",
+    "ExperimentList": "pyhermes.storage",
+    "ExperimentFrame": "pyhermes.storage",
+    "Catalog": "pyhermes.index.catalog",
+    "ScoreSummary": "pyhermes.summary",
+    "arg": "pyhermes.index.query",
+    "flag": "pyhermes.index.query",
+    "info": "pyhermes.index.query",
+    "score": "pyhermes.index.query",
+    "HermesError": "pyhermes.errors",
+    "MissingDependencyError": "pyhermes.errors",
+    "RunFormatError": "pyhermes.errors",
+    "UntrustedFileError": "pyhermes.errors",
+    "CatalogError": "pyhermes.errors",
+    "IndexVersionError": "pyhermes.errors",
+    "ReadOnlyQueryError": "pyhermes.errors",
+    "QueryError": "pyhermes.errors",
+}
+
+if TYPE_CHECKING:
+    from pyhermes.errors import (
+        CatalogError,
+        HermesError,
+        IndexVersionError,
+        MissingDependencyError,
+        QueryError,
+        ReadOnlyQueryError,
+        RunFormatError,
+        UntrustedFileError,
+    )
+    from pyhermes.index.catalog import Catalog
+    from pyhermes.index.query import arg, flag, info, score
+    from pyhermes.storage import Experiment, ExperimentFrame, ExperimentList
+    from pyhermes.summary import ScoreSummary
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATION.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyhermes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,80 @@
+"""The one exception hierarchy of pyhermes.
+
+Every error pyhermes raises on purpose derives from :class:`HermesError`, and
+also from the built-in exception a caller would naturally catch, so existing
+``except ValueError`` code keeps working::
+
+    HermesError
+    ├── MissingDependencyError (ImportError)   an optional extra is not installed
+    ├── RunFormatError (ValueError)            a run's file cannot be read as the legacy format
+    ├── UntrustedFileError (ValueError)        a torch file needs unpickling; opt in with trusted=True
+    ├── CatalogError (RuntimeError)            base of the errors about the SQL index
+    │   ├── IndexVersionError                  the index was written by a newer pyhermes
+    │   └── ReadOnlyQueryError (ValueError)    a statement given to ``sql()`` would write
+    └── QueryError (ValueError)                a filter expression or column name is wrong
+
+Messages name the misuse and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HermesError",
+    "MissingDependencyError",
+    "RunFormatError",
+    "UntrustedFileError",
+    "CatalogError",
+    "IndexVersionError",
+    "ReadOnlyQueryError",
+    "QueryError",
+]
+
+
+class HermesError(Exception):
+    """Base class of every error raised on purpose by pyhermes."""
+
+
+class MissingDependencyError(HermesError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class RunFormatError(HermesError, ValueError):
+    """A file of a run directory does not follow the legacy hermes format.
+
+    ``path`` is the offending file; the message says what is wrong and where.
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class UntrustedFileError(HermesError, ValueError):
+    """A torch file cannot be loaded with ``weights_only=True``.
+
+    Loading it would need arbitrary unpickling, which can run code. Pass
+    ``trusted=True`` only for files you wrote yourself.
+    """
+
+
+class CatalogError(HermesError, RuntimeError):
+    """Base class of the errors about the SQL index itself."""
+
+
+class IndexVersionError(CatalogError):
+    """The index was written by a newer pyhermes than this one."""
+
+
+class ReadOnlyQueryError(CatalogError, ValueError):
+    """A statement given to ``sql()`` would modify the index; only reads are allowed."""
+
+
+class QueryError(HermesError, ValueError):
+    """A filter expression, column or sort key is wrong.
+
+    ``position`` is the 0-based offset in the expression text, when known.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position

@@ -1,0 +1,533 @@
+"""Reading and writing the files of a legacy hermes run directory.
+
+This is the only module that knows the file names and formats of a run
+(see the README's "On-disk format" section). It parses bytes into plain Python
+values and writes files so that each is complete or absent; it knows nothing
+about the index.
+
+Layout: ``<root>/experiments/<script_name>/<experiment_name>/<identifier>/`` where
+``identifier`` is ``<start %Y_%m_%d_%H%M%S%f>_<job index>_<last 5 of commit>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from pyhermes.errors import RunFormatError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+INFO_FILE = "hermes.info"
+EXEC_ARGS_FILE = "exec_arguments"
+RE_EXECUTION_FILE = "re_execution.hermes"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+SCORES_SUFFIX = ".scores"
+RESULT_SUFFIX = ".result"
+PTH_SUFFIX = ".pth"
+TIME_FORMAT = "%Y_%m_%d_%H%M%S%f"
+DEFAULT_COMMIT = "00000"
+
+COMMIT_HASH_KEY = "commit_hash"
+START_TIME_KEY = "start_time"
+END_TIME_KEY = "end_time"
+EXECUTION_TIME_KEY = "execution_time"
+COMMENTS_KEY = "comments"
+
+# The files whose size and mtime tell the index that a run changed.
+TRACKED_FILES = (INFO_FILE, EXEC_ARGS_FILE)
+
+_IDENTIFIER_RE = re.compile(r"^(\d{4}_\d{2}_\d{2}_\d{12})_(\d+)_(.*)$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_FLOAT_RE = re.compile(
+    r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
+)
+
+
+class RunFormatWarning(UserWarning):
+    """A line of a run's file was skipped because it does not follow the legacy format."""
+
+
+# --------------------------------------------------------------------------- times
+
+
+def parse_time(text: str) -> datetime | None:
+    """Parse a ``%Y_%m_%d_%H%M%S%f`` timestamp; return ``None`` when it does not parse."""
+    try:
+        return datetime.strptime(text.strip(), TIME_FORMAT)
+    except ValueError:
+        return None
+
+
+def format_time(moment: datetime) -> str:
+    """Format ``moment`` the way the legacy runner did (``%Y_%m_%d_%H%M%S%f``)."""
+    return moment.strftime(TIME_FORMAT)
+
+
+def parse_identifier(identifier: str) -> tuple[datetime | None, int | None, str | None]:
+    """Split an identifier into (start time, job index, commit suffix).
+
+    Returns ``(None, None, None)`` for a name that is not a hermes identifier.
+    """
+    match = _IDENTIFIER_RE.match(identifier)
+    if match is None:
+        return None, None, None
+    return parse_time(match.group(1)), int(match.group(2)), match.group(3)
+
+
+def make_identifier(start: datetime, job_idx: int, commit_hash: str) -> str:
+    """Return the identifier of a run started at ``start`` as job ``job_idx`` of ``commit_hash``."""
+    return f"{format_time(start)}_{job_idx}_{commit_hash[-5:]}"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunFormatError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})",
+            path,
+        ) from None
+
+
+def read_text(path: PathLike) -> str:
+    """Return the UTF-8 text of ``path``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        RunFormatError: the file is not valid UTF-8 (the message names the byte offset).
+    """
+    path = Path(path)
+    return _decode(path.read_bytes(), path)
+
+
+def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
+    """Parse ``hermes.info`` text into a dict.
+
+    Each line is split on its *first* colon, so values may contain colons; line
+    endings are stripped and blank lines skipped. A non-blank line without a colon
+    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number.
+    A key that repeats keeps its last value (the file is appended to).
+    """
+    info: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            warnings.warn(
+                f"{source}:{number}: line without ':' skipped: {line[:80]!r}",
+                RunFormatWarning,
+                stacklevel=2,
+            )
+            continue
+        info[key.strip()] = value
+    return info
+
+
+def read_info(run_dir: PathLike) -> dict[str, str]:
+    """Read and parse the ``hermes.info`` of ``run_dir`` (see :func:`parse_info`).
+
+    Raises:
+        FileNotFoundError: there is no ``hermes.info``.
+        RunFormatError: the file is not UTF-8 text.
+    """
+    path = Path(run_dir) / INFO_FILE
+    return parse_info(read_text(path), path)
+
+
+def parse_exec_args(text: str) -> list[str]:
+    """Return the arguments of an ``exec_arguments`` text, one per line, in file order.
+
+    Lines are stripped, inner runs of spaces folded to one, blank lines dropped.
+    """
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def read_exec_args(run_dir: PathLike) -> list[str]:
+    """Read the ``exec_arguments`` of ``run_dir`` (see :func:`parse_exec_args`).
+
+    A run without the file has no arguments (an empty list).
+
+    Raises:
+        RunFormatError: the file is not UTF-8 text.
+    """
+    path = Path(run_dir) / EXEC_ARGS_FILE
+    try:
+        return parse_exec_args(read_text(path))
+    except FileNotFoundError:
+        return []
+
+
+def convert_value(text: str) -> int | float | str:
+    """Convert one option value: an integer literal to ``int``, a float literal to ``float``, else ``str``."""
+    if _INT_RE.match(text):
+        return int(text)
+    if _FLOAT_RE.match(text):
+        return float(text)
+    return text
+
+
+def split_arg(arg: str) -> tuple[str, list[str]]:
+    """Split one argument line into its key and its value texts (empty for flags and positionals)."""
+    key, *values = arg.split()
+    return key, values
+
+
+def exec_args_dict(args: Iterable[str]) -> dict[str, Any]:
+    """Map argument lines to a dict, in order.
+
+    Flags and positionals map to ``True``; an option with one value to that value
+    converted by :func:`convert_value`; with several values to a list of converted
+    values; a key that repeats to the list of its values, in file order.
+    """
+    result: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for arg in args:
+        key, texts = split_arg(arg)
+        value: Any
+        if not texts:
+            value = True
+        elif len(texts) == 1:
+            value = convert_value(texts[0])
+        else:
+            value = [convert_value(text) for text in texts]
+        if key not in result:
+            result[key] = value
+        elif key in repeated:
+            result[key].append(value)
+        else:
+            result[key] = [result[key], value]
+            repeated.add(key)
+    return result
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
+    """Parse the bytes of a ``.scores`` file into a float64 array.
+
+    A non-numeric first line (a header) is skipped, blank lines are skipped,
+    ``nan``/``inf`` parse, and an unterminated last line that does not parse
+    (a run still writing) is ignored.
+
+    Raises:
+        RunFormatError: a line other than those is not a number; the message names
+            ``source`` and the line number.
+    """
+    text = _decode(raw, Path(str(source)))
+    first_line_end = text.find("\n")
+    first_line = text if first_line_end < 0 else text[:first_line_end]
+    offset_lines = 0
+    if first_line.strip() and not _is_number(first_line.strip()):
+        if first_line_end < 0:
+            return np.empty(0, dtype=np.float64)
+        text = text[first_line_end + 1 :]
+        offset_lines = 1
+    if text and not text.endswith("\n"):
+        last_start = text.rfind("\n") + 1
+        if not _is_number(text[last_start:].strip() or "0"):
+            text = text[:last_start]
+    tokens = text.split()
+    try:
+        return np.array(tokens, dtype=np.float64)
+    except ValueError:
+        pass
+    for number, line in enumerate(text.splitlines(), start=1 + offset_lines):
+        if line.strip() and (len(line.split()) != 1 or not _is_number(line.strip())):
+            raise RunFormatError(
+                f"{source}:{number}: not a number: {line[:80]!r}", source
+            ) from None
+    raise RunFormatError(f"{source}: cannot parse scores", source)  # pragma: no cover
+
+
+def read_scores(path: PathLike) -> np.ndarray:
+    """Read a ``.scores`` file (see :func:`parse_scores`); a missing file gives an empty array.
+
+    Raises:
+        RunFormatError: the file holds a line that is not a number.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return np.empty(0, dtype=np.float64)
+    return parse_scores(raw, path)
+
+
+def scores_path(run_dir: PathLike, identifier: str) -> Path:
+    """Return the path of the run's scores file, ``<run_dir>/<identifier>.scores``."""
+    return Path(run_dir) / f"{identifier}{SCORES_SUFFIX}"
+
+
+def is_run_dir(path: PathLike) -> bool:
+    """True when ``path`` is a real directory (not a symlink) holding a ``hermes.info`` file."""
+    path = Path(path)
+    try:
+        return not path.is_symlink() and path.is_dir() and (path / INFO_FILE).is_file()
+    except OSError:
+        return False
+
+
+def iter_run_dirs(root: PathLike, recursive: bool = False) -> Iterator[Path]:
+    """Yield the run directories below ``root``, sorted by name within each folder.
+
+    Without ``recursive`` only the direct subdirectories of ``root`` are looked at
+    (the documented ``load_all``). With it, the whole tree is walked; a run's own
+    subfolders are not searched. Directory symlinks are never followed, so a run is
+    never listed twice and a link loop never hangs the scan. Unreadable folders are
+    skipped.
+    """
+    pending = [Path(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            path = Path(entry.path)
+            if os.path.isfile(os.path.join(entry.path, INFO_FILE)):
+                yield path
+            elif recursive and entry.name not in {".hermes", ".git"}:
+                subfolders.append(path)
+        pending.extend(reversed(subfolders))
+
+
+def layout_names(run_dir: PathLike) -> tuple[str | None, str | None]:
+    """Return (script name, experiment name) of a run from its place in the layout.
+
+    ``<...>/experiments/<script>/<experiment>/<identifier>``; ``None`` for a part
+    the path does not have.
+    """
+    parts = Path(run_dir).parts
+    if len(parts) >= 4 and parts[-4] == "experiments":
+        return parts[-3], parts[-2]
+    if len(parts) >= 3:
+        return parts[-3], parts[-2]
+    return None, None
+
+
+def safe_child(run_dir: PathLike, name: PathLike) -> Path:
+    """Return ``run_dir/name`` for a plain file name.
+
+    Raises:
+        ValueError: ``name`` is empty, absolute, ``.``/``..`` or contains a path
+            separator, so it would not name a file directly inside the run directory.
+    """
+    text = os.fspath(name)
+    if (
+        not text
+        or text in {".", ".."}
+        or "/" in text
+        or (os.sep != "/" and os.sep in text)
+        or (os.altsep is not None and os.altsep in text)
+        or "\0" in text
+        or os.path.isabs(text)
+    ):
+        raise ValueError(
+            f"{text!r} is not a plain file name inside the run directory {run_dir} "
+            "(no '..', absolute paths or separators)"
+        )
+    return Path(run_dir) / text
+
+
+def list_files(run_dir: PathLike, suffix: str = "") -> list[str]:
+    """Return the names of the regular files in ``run_dir`` ending with ``suffix``, sorted."""
+    with os.scandir(run_dir) as entries:
+        return sorted(
+            entry.name
+            for entry in entries
+            if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)
+        )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def atomic_write(path: PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` so that the file is either complete or absent.
+
+    The data goes to a temporary file in the same folder, is flushed to disk, and
+    replaces ``path`` with :func:`os.replace`.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def append_line(path: PathLike, line: str) -> None:
+    """Append ``line`` plus a newline to ``path`` with one ``write`` call (O_APPEND)."""
+    if "\n" in line or "\r" in line:
+        raise ValueError(f"a line to append must not contain a line break: {line!r}")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def append_info(run_dir: PathLike, key: str, value: object) -> None:
+    """Append ``key:value`` to the run's ``hermes.info``, as the legacy runner did."""
+    if ":" in key:
+        raise ValueError(f"an info key must not contain ':': {key!r}")
+    append_line(Path(run_dir) / INFO_FILE, f"{key}:{value}")
+
+
+def current_commit_hash(directory: PathLike | None = None) -> str:
+    """Return ``git rev-parse HEAD`` of ``directory`` (default: the current one), else ``00000``."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_COMMIT
+    commit = completed.stdout.strip()
+    if completed.returncode != 0 or not re.fullmatch(r"[0-9a-f]{5,64}", commit):
+        return DEFAULT_COMMIT
+    return commit
+
+
+def format_exec_args(exec_args: Iterable[str]) -> str:
+    """Return the ``exec_arguments`` text of ``exec_args``: one argument per line."""
+    lines = []
+    for arg in exec_args:
+        if "\n" in arg or "\r" in arg or not arg.strip():
+            raise ValueError(f"an exec argument must be one non-blank line: {arg!r}")
+        lines.append(arg.strip() + "\n")
+    return "".join(lines)
+
+
+def create_run_dir(
+    experiments_dir: PathLike,
+    script_name: str,
+    experiment_name: str,
+    exec_args: Iterable[str],
+    job_idx: int,
+    commit_hash: str,
+    start: datetime,
+) -> tuple[Path, str, datetime]:
+    """Create a new run directory in the legacy layout and its creation-time files.
+
+    ``experiments_dir`` is the ``<path_to_experiments>`` folder; the run goes to
+    ``experiments/<script_name>/<experiment_name>/<identifier>``. Creation is
+    exclusive: when the identifier is taken (two runs in the same microsecond), the
+    start time moves on by a microsecond until a free name is found, so no
+    directory is ever shared or overwritten.
+
+    Returns:
+        (run directory, identifier, the start time used in the identifier).
+
+    Raises:
+        ValueError: a name is empty or not a plain file name, or an argument is not one line.
+    """
+    for label, name in (("script_name", script_name), ("experiment_name", experiment_name)):
+        safe_child(experiments_dir, name)
+        if not name.strip():
+            raise ValueError(f"{label} must not be blank")
+    script_name = script_name.strip()
+    if script_name.endswith(".py"):
+        script_name = script_name[:-3]
+    args_text = format_exec_args(exec_args)
+    parent = Path(experiments_dir) / "experiments" / script_name / experiment_name
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        identifier = make_identifier(start, job_idx, commit_hash)
+        run_dir = parent / identifier
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            start = start + timedelta(microseconds=1)
+    atomic_write(run_dir / INFO_FILE, f"{COMMIT_HASH_KEY}:{commit_hash}\n")
+    atomic_write(run_dir / EXEC_ARGS_FILE, args_text)
+    atomic_write(run_dir / RE_EXECUTION_FILE, _re_execution_text(script_name, args_text))
+    for log_name in (STDOUT_FILE, STDERR_FILE):
+        (run_dir / log_name).touch(exist_ok=False)
+    return run_dir, identifier, start
+
+
+def _re_execution_text(script_name: str, args_text: str) -> str:
+    args = " ".join(line for line in args_text.splitlines())
+    return f"# re-execution file written by pyhermes\n{script_name}.py {args}\n"
+
+
+def write_finish(run_dir: PathLike, start: datetime, end: datetime, comments: str | None) -> None:
+    """Append ``start_time``, ``end_time``, ``execution_time`` and ``comments`` as the runner did."""
+    append_info(run_dir, START_TIME_KEY, format_time(start))
+    append_info(run_dir, END_TIME_KEY, format_time(end))
+    append_info(run_dir, EXECUTION_TIME_KEY, str((end - start).total_seconds()))
+    if comments is not None:
+        append_info(run_dir, COMMENTS_KEY, comments)
+
+
+def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False) -> Any:
+    """Load a torch file (``.pth``/``.result``) with ``weights_only=True`` unless ``trusted``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        UntrustedFileError: the file needs arbitrary unpickling, which ``weights_only``
+            refuses; nothing in it was executed. Pass ``trusted=True`` only for files
+            you wrote yourself.
+        MissingDependencyError: torch is not installed.
+    """
+    import pickle
+
+    from pyhermes._optional import require
+    from pyhermes.errors import UntrustedFileError
+
+    torch = require("torch")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trusted)
+    except pickle.UnpicklingError as exc:
+        if trusted:
+            raise
+        raise UntrustedFileError(
+            f"{path} cannot be loaded safely (weights_only=True refused it: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). "
+            "If you trust this file, load it with trusted=True."
+        ) from None

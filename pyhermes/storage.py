@@ -1,0 +1,690 @@
+"""The documented hermes "Storage and Retrieval" API: Experiment, ExperimentList, ExperimentFrame.
+
+An :class:`Experiment` is one run directory. Its attributes come from the files
+(``hermes.info``, ``exec_arguments``) or, for runs loaded through the index, from
+the index without reading files; file-backed methods (``scores()``, ``result``,
+logs, state dicts) always read the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from pyhermes import rundir
+from pyhermes.errors import RunFormatError
+from pyhermes.summary import ScoreSummary, summarize
+
+if TYPE_CHECKING:
+    from pyhermes.index.catalog import Catalog
+    from pyhermes.index.query import Filter
+
+__all__ = ["Experiment", "ExperimentList", "ExperimentFrame"]
+
+PathLike = rundir.PathLike
+
+
+class Experiment:
+    """One run directory of the legacy hermes layout.
+
+    Construct with :meth:`load`, :meth:`load_all` or :meth:`create`; the
+    constructor is the documented low-level one.
+    """
+
+    COMMIT_HASH_N = rundir.COMMIT_HASH_KEY
+    START_TIME_N = rundir.START_TIME_KEY
+    END_TIME_N = rundir.END_TIME_KEY
+    EXECUTION_TIME_N = rundir.EXECUTION_TIME_KEY
+    COMMENT_N = rundir.COMMENTS_KEY
+    INFO_FILE_NAME = rundir.INFO_FILE
+    RE_EXECUTION_FN = rundir.RE_EXECUTION_FILE
+    SCRIPT_OPTIONS_FN = rundir.EXEC_ARGS_FILE
+    STDOUT_FN = rundir.STDOUT_FILE
+    STDERR_FN = rundir.STDERR_FILE
+    TIME_FMT = rundir.TIME_FORMAT
+
+    def __init__(
+        self,
+        identifier: str,
+        path_to_experiment: PathLike,
+        commit_hash: str | None,
+        start_time: datetime | None,
+    ) -> None:
+        self.identifier = identifier
+        self.path_to_experiment = Path(path_to_experiment)
+        self.commit_hash = commit_hash
+        self.start_time = start_time
+        self._info: dict[str, str] | None = None
+        self._exec_arg_lines: list[str] | None = None
+        self._exec_args_dict: dict[str, Any] | None = None
+        self._summary: ScoreSummary | None = None
+        self._pending_comments: list[str] | None = None
+        self._catalog: Catalog | None = None
+        self._run_id: int | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, path_to_experiment: PathLike) -> Experiment:
+        """Load the run directory ``path_to_experiment`` from disk.
+
+        Reads ``hermes.info`` and ``exec_arguments``. ``start_time`` comes from
+        ``hermes.info``, else from the identifier's timestamp (a crashed run), else ``None``.
+
+        Raises:
+            FileNotFoundError: the path is not a run directory (no ``hermes.info``).
+            RunFormatError: a file of the run cannot be read (not UTF-8 text).
+        """
+        path = Path(path_to_experiment)
+        if not cls.is_experiment(path):
+            raise FileNotFoundError(f"{path} is not a hermes run directory (no {rundir.INFO_FILE})")
+        info = rundir.read_info(path)
+        experiment = cls._from_parts(path, info, rundir.read_exec_args(path))
+        return experiment
+
+    @classmethod
+    def _from_parts(
+        cls,
+        path: Path,
+        info: dict[str, str],
+        exec_arg_lines: list[str],
+        summary: ScoreSummary | None = None,
+    ) -> Experiment:
+        identifier = path.name
+        start = rundir.parse_time(info.get(rundir.START_TIME_KEY, ""))
+        if start is None:
+            start = rundir.parse_identifier(identifier)[0]
+        experiment = cls(identifier, path, _stripped(info.get(rundir.COMMIT_HASH_KEY)), start)
+        experiment._info = info
+        experiment._exec_arg_lines = exec_arg_lines
+        experiment._summary = summary
+        return experiment
+
+    @staticmethod
+    def is_experiment(path: PathLike) -> bool:
+        """True when ``path`` is a directory (not a symlink) holding a ``hermes.info`` file.
+
+        A missing path is simply not an experiment (``False``).
+        """
+        return rundir.is_run_dir(path)
+
+    @staticmethod
+    def read_info(path_to_experiment: PathLike) -> dict[str, str]:
+        """Return the ``hermes.info`` of a run as a dict (split on the first colon).
+
+        Lines without a colon are skipped with a warning naming file and line.
+
+        Raises:
+            FileNotFoundError: there is no ``hermes.info``.
+            RunFormatError: the file is not UTF-8 text.
+        """
+        return rundir.read_info(path_to_experiment)
+
+    @staticmethod
+    def load_all(
+        path: PathLike,
+        *,
+        recursive: bool = False,
+        index: str | os.PathLike[str] | bool | None = None,
+        sync: str = "quick",
+    ) -> ExperimentList:
+        """Load every run directory below ``path``.
+
+        Without ``recursive`` only the direct subdirectories of ``path`` holding a
+        ``hermes.info`` are runs (the documented behaviour, ``path`` being an
+        ``<experiment_name>`` folder); with it the whole tree is searched. Directory
+        symlinks are not followed. A run that cannot be read is skipped with one
+        warning for the whole load; the others load.
+
+        The index (see the README, "Where the index lives") is kept in sync and
+        answers later queries: ``index`` is a file path or SQLAlchemy URL, ``None``
+        for the default place, or ``False`` to scan the disk without any index.
+        ``sync`` is ``"quick"``, ``"full"`` or ``"none"`` (see the README).
+
+        Returns:
+            The runs, ordered by path.
+
+        Raises:
+            FileNotFoundError: ``path`` is not a directory.
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no such directory: {root}")
+        if index is False:
+            return _scan(root, recursive)
+        from pyhermes.index.catalog import Catalog
+
+        catalog = Catalog.open(root, index=None if index is True else index, sync="none")
+        return catalog.load_runs(root, recursive=recursive, sync=sync)
+
+    # ------------------------------------------------------------------ creating
+
+    @classmethod
+    def create(
+        cls,
+        experiments_dir: PathLike,
+        script_name: str,
+        experiment_name: str,
+        exec_args: Iterable[str] = (),
+        *,
+        job_idx: int = 0,
+        commit_hash: str | None = None,
+        comments: Iterable[str] = (),
+        index: str | os.PathLike[str] | bool | None = None,
+    ) -> Experiment:
+        """Create a new run in the legacy layout and return it, started now.
+
+        The run goes to ``<experiments_dir>/experiments/<script_name>/<experiment_name>/<identifier>``
+        with ``hermes.info`` (``commit_hash`` from ``git rev-parse HEAD`` of the current
+        directory when not given, else ``00000``), ``exec_arguments``,
+        ``re_execution.hermes`` and empty logs. Use it as a context manager, or call
+        :meth:`finish`, to record ``start_time``, ``end_time``, ``execution_time`` and
+        ``comments``. Creation is exclusive: no existing directory is ever reused.
+
+        The new run enters the index that serves ``experiments_dir`` (write-through)
+        unless ``index=False``.
+
+        Raises:
+            ValueError: a name is not a plain folder name, or an argument is not one line.
+        """
+        commit = commit_hash if commit_hash is not None else rundir.current_commit_hash()
+        run_dir, identifier, start = rundir.create_run_dir(
+            experiments_dir, script_name, experiment_name, exec_args, job_idx, commit, datetime.now()
+        )
+        experiment = cls(identifier, run_dir, commit, start)
+        experiment._pending_comments = [str(comment) for comment in comments]
+        experiment._write_through(experiments_dir, index)
+        return experiment
+
+    def __enter__(self) -> Experiment:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            import traceback
+
+            with contextlib.suppress(OSError), open(self.file(rundir.STDERR_FILE), "a") as err:
+                traceback.print_exception(exc_type, exc, tb, file=err)
+        if not self.is_finished:
+            self.finish()
+
+    def append_scores(self, *scores: float) -> None:
+        """Append scores (one float per line) to the run's ``.scores`` file, in one write."""
+        text = "".join(f"{float(score)!r}\n" for score in scores)
+        with open(self.scores_file, "a", encoding="utf-8") as handle:
+            handle.write(text)
+        self._summary = None
+
+    def finish(self, end_time: datetime | None = None) -> None:
+        """Record ``start_time``, ``end_time``, ``execution_time`` and ``comments`` in ``hermes.info``.
+
+        Raises:
+            RuntimeError: the run is already finished.
+        """
+        if self.is_finished:
+            raise RuntimeError(f"run {self.identifier} is already finished")
+        start = self.start_time or datetime.now()
+        end = end_time or datetime.now()
+        comments = ",".join(self._pending_comments or [])
+        rundir.write_finish(self.path_to_experiment, start, end, comments)
+        self._pending_comments = None
+        self._info = None
+        self._write_through(None, None)
+
+    def store_comments(self, *comments: str) -> None:
+        """Record comments, joined by ``,`` in the ``comments`` line of ``hermes.info``.
+
+        For a run being recorded, they are written when it finishes; for a finished
+        run, a new ``comments`` line holding the old and the new comments is appended.
+        """
+        if self._pending_comments is not None:
+            self._pending_comments.extend(str(comment) for comment in comments)
+            return
+        old = self.comments
+        combined = ([old] if old else []) + [str(comment) for comment in comments]
+        rundir.append_info(self.path_to_experiment, rundir.COMMENTS_KEY, ",".join(combined))
+        self._info = None
+        self._write_through(None, None)
+
+    def _write_through(self, root: PathLike | None, index: Any) -> None:
+        if index is False:
+            return
+        from pyhermes.index.catalog import write_through
+
+        write_through(self, root, index)
+
+    # ------------------------------------------------------------------ attributes
+
+    def get_identifier(self) -> str:
+        """Return the run's identifier (its directory name)."""
+        return self.identifier
+
+    @property
+    def info_dict(self) -> dict[str, str]:
+        """The run's ``hermes.info`` as a dict of strings.
+
+        Raises:
+            RunFormatError: the file is not UTF-8 text.
+        """
+        if self._info is None:
+            self._info = rundir.read_info(self.path_to_experiment)
+        return self._info
+
+    @property
+    def exec_arg_lines(self) -> list[str]:
+        """The run's arguments in file order, one stripped line each."""
+        if self._exec_arg_lines is None:
+            self._exec_arg_lines = rundir.read_exec_args(self.path_to_experiment)
+        return self._exec_arg_lines
+
+    @property
+    def exec_args(self) -> set[str]:
+        """The set of the run's arguments, e.g. ``{"-lr 0.001", "--doubledqn"}``."""
+        return set(self.exec_arg_lines)
+
+    @property
+    def exec_args_dict(self) -> dict[str, Any]:
+        """The arguments as a dict: flags and positionals ``True``, values as int/float/str.
+
+        Several values give a list; a repeated key gives the list of its values.
+        """
+        if self._exec_args_dict is None:
+            self._exec_args_dict = rundir.exec_args_dict(self.exec_arg_lines)
+        return self._exec_args_dict
+
+    @property
+    def end_time(self) -> datetime | None:
+        """When the run ended (``end_time`` of ``hermes.info``), ``None`` if not recorded."""
+        return rundir.parse_time(self.info_dict.get(rundir.END_TIME_KEY, ""))
+
+    @property
+    def execution_time(self) -> float | None:
+        """The run's duration in seconds, ``None`` if not recorded or not a number."""
+        text = self.info_dict.get(rundir.EXECUTION_TIME_KEY)
+        try:
+            return float(text) if text is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def comments(self) -> str | None:
+        """The ``comments`` value of ``hermes.info`` (may be empty), ``None`` if not recorded."""
+        return self.info_dict.get(rundir.COMMENTS_KEY)
+
+    @property
+    def is_finished(self) -> bool:
+        """True when an ``end_time`` is recorded."""
+        return self.end_time is not None
+
+    @property
+    def script_name(self) -> str | None:
+        """The executed script's name, from the layout ``experiments/<script>/<experiment>/<id>``."""
+        return rundir.layout_names(self.path_to_experiment)[0]
+
+    @property
+    def experiment_name(self) -> str | None:
+        """The experiment's name, from the layout ``experiments/<script>/<experiment>/<id>``."""
+        return rundir.layout_names(self.path_to_experiment)[1]
+
+    @property
+    def score_summary(self) -> ScoreSummary:
+        """Summary statistics of the scores (from the index when the run came from it).
+
+        Raises:
+            RunFormatError: the scores file holds a line that is not a number.
+        """
+        if self._summary is None:
+            self._summary = summarize(self.scores())
+        return self._summary
+
+    # ------------------------------------------------------------------ files
+
+    def file(self, name: PathLike) -> Path:
+        """Return the path of the file ``name`` inside the run directory.
+
+        Raises:
+            ValueError: ``name`` would land outside the run directory.
+        """
+        return rundir.safe_child(self.path_to_experiment, name)
+
+    @property
+    def scores_file(self) -> Path:
+        """Path of the run's scores file, ``<identifier>.scores``."""
+        return rundir.scores_path(self.path_to_experiment, self.identifier)
+
+    def scores(self) -> np.ndarray:
+        """Return the scores as a float array (empty when there is no scores file).
+
+        A header first line, blank lines and an unterminated unparsable last line are skipped.
+
+        Raises:
+            RunFormatError: a line is not a number.
+        """
+        return rundir.read_scores(self.scores_file)
+
+    @property
+    def result(self) -> Any:
+        """The run's :class:`pyhermes.result.Result` (``<identifier>.result`` first, else the only one).
+
+        Raises:
+            RuntimeError: the run holds no ``.result`` file.
+            UntrustedFileError: the file needs arbitrary unpickling.
+        """
+        from pyhermes.result import Result
+
+        names = rundir.list_files(self.path_to_experiment, rundir.RESULT_SUFFIX)
+        if not names:
+            raise RuntimeError(f"run {self.identifier} holds no {rundir.RESULT_SUFFIX} file")
+        preferred = f"{self.identifier}{rundir.RESULT_SUFFIX}"
+        if preferred in names:
+            name = preferred
+        else:
+            name = names[0]
+            if len(names) > 1:
+                warnings.warn(
+                    f"run {self.identifier} holds {len(names)} result files; loading {name}",
+                    stacklevel=2,
+                )
+        return Result.load(self.file(name))
+
+    def list_pth_files(self) -> list[str]:
+        """Return the names of the ``.pth`` files in the run directory, sorted."""
+        return rundir.list_files(self.path_to_experiment, rundir.PTH_SUFFIX)
+
+    def load_state_dict(self, pth_name: str, net: Any = None, *, trusted: bool = False) -> Any:
+        """Load the state dict ``pth_name``; into ``net`` (then returned, in eval mode) when given.
+
+        Tensors are mapped to the device of ``net``'s parameters (CPU without a net).
+        The file is loaded with ``weights_only=True`` unless ``trusted``.
+
+        Raises:
+            ValueError: ``pth_name`` would land outside the run directory.
+            FileNotFoundError: there is no such file.
+            UntrustedFileError: the file needs arbitrary unpickling.
+            MissingDependencyError: torch is not installed.
+        """
+        path = self.file(pth_name)
+        device: Any = "cpu"
+        if net is not None:
+            parameter = next(iter(net.parameters()), None)
+            if parameter is not None:
+                device = parameter.device
+        state_dict = rundir.load_torch(path, map_location=device, trusted=trusted)
+        if net is None:
+            return state_dict
+        net.load_state_dict(state_dict)
+        net.eval()
+        return net
+
+    def copy_file(self, path_to_file: PathLike, new_file_name: str | None = None) -> Path:
+        """Copy a file into the run directory (as ``new_file_name`` or its own name); return the copy.
+
+        Raises:
+            FileNotFoundError: ``path_to_file`` does not exist.
+            ValueError: the destination name would land outside the run directory.
+        """
+        source, destination = self._transfer_paths(path_to_file, new_file_name)
+        shutil.copyfile(source, destination)
+        return destination
+
+    def move_file(self, path_to_file: PathLike, new_file_name: str | None = None) -> Path:
+        """Move a file into the run directory (as ``new_file_name`` or its own name); return the new path.
+
+        Raises:
+            FileNotFoundError: ``path_to_file`` does not exist.
+            ValueError: the destination name would land outside the run directory.
+        """
+        source, destination = self._transfer_paths(path_to_file, new_file_name)
+        shutil.move(os.fspath(source), destination)
+        return destination
+
+    def _transfer_paths(self, path_to_file: PathLike, new_file_name: str | None) -> tuple[Path, Path]:
+        source = Path(path_to_file)
+        destination = self.file(new_file_name if new_file_name else source.name)
+        if not source.is_file():
+            raise FileNotFoundError(f"file to put into run {self.identifier} not found: {source}")
+        return source, destination
+
+    @contextlib.contextmanager
+    def open_log_files(self, mode: str = "r") -> Iterator[tuple[IO[str], IO[str]]]:
+        """Open ``stdout.log`` and ``stderr.log``; yields ``(stdout, stderr)``, closed on exit, also on error."""
+        with contextlib.ExitStack() as stack:
+            stdout = stack.enter_context(open(self.file(rundir.STDOUT_FILE), mode))
+            stderr = stack.enter_context(open(self.file(rundir.STDERR_FILE), mode))
+            yield stdout, stderr
+
+    @contextlib.contextmanager
+    def open_stderr_file(self, mode: str = "r") -> Iterator[IO[str]]:
+        """Open ``stderr.log``; yields the file, closed on exit, also on error."""
+        with open(self.file(rundir.STDERR_FILE), mode) as stderr:
+            yield stderr
+
+    def erase(self) -> None:
+        """Delete the run directory and everything in it (the only call that deletes a run)."""
+        shutil.rmtree(self.path_to_experiment)
+        if self._catalog is not None:
+            self._catalog.forget(self)
+
+    def __repr__(self) -> str:
+        return f"Experiment({self.identifier!r}, {str(self.path_to_experiment)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Experiment):
+            return NotImplemented
+        return os.path.abspath(self.path_to_experiment) == os.path.abspath(
+            other.path_to_experiment
+        )
+
+    def __hash__(self) -> int:
+        return hash(os.path.abspath(self.path_to_experiment))
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
+
+
+def _scan(root: Path, recursive: bool) -> ExperimentList:
+    """Load every readable run below ``root`` from disk; warn once about unreadable ones."""
+    experiments = []
+    problems: list[str] = []
+    for run_dir in rundir.iter_run_dirs(root, recursive=recursive):
+        try:
+            experiments.append(Experiment.load(run_dir))
+        except (RunFormatError, OSError) as exc:
+            problems.append(f"{run_dir}: {exc}")
+    if problems:
+        warnings.warn(
+            f"{len(problems)} run(s) under {root} could not be read and were skipped: "
+            + "; ".join(problems[:5])
+            + (" ..." if len(problems) > 5 else ""),
+            rundir.RunFormatWarning,
+            stacklevel=3,
+        )
+    return ExperimentList(sorted(experiments, key=lambda e: str(e.path_to_experiment)))
+
+
+def _latest_key(experiment: Experiment) -> tuple[int, float]:
+    start = experiment.start_time
+    return (0, 0.0) if start is None else (1, start.timestamp())
+
+
+class ExperimentList(list):  # type: ignore[type-arg]
+    """A list of :class:`Experiment` with selection helpers.
+
+    Lists from :meth:`Experiment.load_all` are backed by the index and answer
+    :meth:`filter_by_exec_args`, :meth:`latest`, :meth:`where`, :meth:`sort_by_score`
+    and :meth:`top` with SQL; a list built by hand (or changed after loading)
+    computes the same answers in memory.
+    """
+
+    def __init__(self, exp_iterable: Iterable[Experiment] = ()) -> None:
+        super().__init__(exp_iterable)
+        for item in self:
+            if not isinstance(item, Experiment):
+                raise TypeError(f"ExperimentList holds Experiment objects, not {type(item).__name__}")
+        self._catalog: Catalog | None = None
+        self._scope: Filter | None = None
+        self._snapshot: tuple[int | None, ...] | None = None
+
+    def _bind(self, catalog: Catalog, scope: Filter) -> ExperimentList:
+        """Mark this list as the exact answer of ``scope`` in ``catalog``; return it."""
+        self._catalog = catalog
+        self._scope = scope
+        self._snapshot = tuple(item._run_id for item in self)
+        return self
+
+    def _indexed(self) -> bool:
+        """True while the list is still the unchanged answer of its index query."""
+        return (
+            self._catalog is not None
+            and self._snapshot is not None
+            and len(self._snapshot) == len(self)
+            and self._snapshot == tuple(item._run_id for item in self)
+        )
+
+    def _subset(self, run_ids: Iterable[int], scope: Filter) -> ExperimentList:
+        wanted = set(run_ids)
+        assert self._catalog is not None
+        return ExperimentList(item for item in self if item._run_id in wanted)._bind(
+            self._catalog, scope
+        )
+
+    def _ordered(self, run_ids: Sequence[int]) -> ExperimentList:
+        by_id = {item._run_id: item for item in self}
+        return ExperimentList(by_id[run_id] for run_id in run_ids if run_id in by_id)
+
+    def filter_by_exec_args(self, *args: str) -> ExperimentList:
+        """Return the runs whose exec-args set contains every one of ``args`` (e.g. ``"-lr 0.001"``)."""
+        wanted = {" ".join(arg.split()) for arg in args}
+        if self._indexed():
+            from pyhermes.index.query import has_args
+
+            assert self._catalog is not None and self._scope is not None
+            scope = self._scope & has_args(*wanted)
+            return self._subset(self._catalog.run_ids(scope), scope)
+        return ExperimentList(item for item in self if wanted <= item.exec_args)
+
+    def latest(self) -> Experiment:
+        """Return the run with the most recent start time; runs without one come last.
+
+        Raises:
+            ValueError: the list is empty.
+        """
+        if not self:
+            raise ValueError("latest() of an empty ExperimentList: no runs to choose from")
+        if self._indexed():
+            assert self._catalog is not None and self._scope is not None
+            run_ids = self._catalog.run_ids(self._scope, order_by=["-start_time"], limit=1)
+            return self._ordered(run_ids)[0]
+        return max(self, key=_latest_key)
+
+    def where(self, condition: Filter | str) -> ExperimentList:
+        """Return the runs matching ``condition`` (a filter object or expression text, see the README).
+
+        Raises:
+            QueryError: the expression is malformed or names an unknown column.
+        """
+        from pyhermes.index.query import as_filter
+
+        condition = as_filter(condition)
+        if self._indexed():
+            assert self._catalog is not None and self._scope is not None
+            scope = self._scope & condition
+            return self._subset(self._catalog.run_ids(scope), scope)
+        return ExperimentList(item for item in self if condition.matches(item))
+
+    def sort_by_score(self, summary: str = "final_mean", descending: bool = True) -> ExperimentList:
+        """Return the runs ordered by a score-summary field; runs without a value come last.
+
+        Raises:
+            QueryError: ``summary`` is not a score-summary field.
+        """
+        from pyhermes.index.query import check_summary_field
+
+        check_summary_field(summary)
+        if self._indexed():
+            assert self._catalog is not None and self._scope is not None
+            key = f"-{summary}" if descending else summary
+            return self._ordered(self._catalog.run_ids(self._scope, order_by=[key]))
+        with_value = [e for e in self if getattr(e.score_summary, summary) is not None]
+        without = [e for e in self if getattr(e.score_summary, summary) is None]
+        with_value.sort(key=lambda e: getattr(e.score_summary, summary), reverse=descending)
+        return ExperimentList(with_value + without)
+
+    def top(self, n: int, by: str = "final_mean") -> ExperimentList:
+        """Return the ``n`` best runs by the score-summary field ``by`` (highest first)."""
+        if n < 0:
+            raise ValueError(f"top(n) needs n >= 0, got {n}")
+        if self._indexed():
+            from pyhermes.index.query import check_summary_field
+
+            check_summary_field(by)
+            assert self._catalog is not None and self._scope is not None
+            return self._ordered(self._catalog.run_ids(self._scope, order_by=[f"-{by}"], limit=n))
+        return ExperimentList(self.sort_by_score(by)[:n])
+
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the runs (see :class:`ExperimentFrame`).
+
+        An indexed list gives the full frame (identifier, path, times, commit,
+        comments, one column per exec-arg key, one per score summary, and the
+        ``experiments`` column) with one SQL query.
+
+        Raises:
+            MissingDependencyError: pandas is not installed.
+        """
+        if self._indexed():
+            assert self._catalog is not None and self._scope is not None
+            return self._catalog.frame(self._scope, self)
+        return ExperimentFrame(self)
+
+    def plot_scores(
+        self,
+        group_by: str | Sequence[str] | None = None,
+        window: int = 100,
+        band: str | None = "std",
+        ax: Any = None,
+        path: PathLike | None = None,
+    ) -> Any:
+        """Plot the smoothed learning curves, one line per group (mean over its runs); return the Figure.
+
+        See :func:`pyhermes.plot.plot_grouped_scores` for the rules.
+        """
+        from pyhermes.plot import plot_grouped_scores
+
+        return plot_grouped_scores(self, group_by=group_by, window=window, band=band, ax=ax, path=path)
+
+
+class ExperimentFrame:
+    """``ExperimentFrame(experiments)`` builds a pandas DataFrame of runs.
+
+    It has an ``experiments`` column (the Experiment objects) and one column per
+    exec-arg key found in any run (the union; ``None`` where a run lacks it).
+    Calling it returns a plain :class:`pandas.DataFrame`.
+
+    Raises:
+        MissingDependencyError: pandas is not installed.
+    """
+
+    def __new__(cls, experiments: Iterable[Experiment]) -> Any:  # type: ignore[misc]
+        from pyhermes._optional import require
+
+        pd = require("pandas")
+        runs = list(experiments)
+        columns: dict[str, list[Any]] = {"experiments": runs}
+        dicts = [run.exec_args_dict for run in runs]
+        keys: dict[str, None] = {}
+        for args in dicts:
+            keys.update(dict.fromkeys(args))
+        for key in keys:
+            columns[key] = [args.get(key) for args in dicts]
+        return pd.DataFrame(columns, index=range(len(runs)))
+

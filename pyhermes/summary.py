@@ -1,0 +1,93 @@
+"""Score summaries: the numbers the index keeps about a run's ``.scores`` file."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+#: Length of the trailing window of ``final_mean`` and of the sliding window of ``best_window_mean``.
+SUMMARY_WINDOW = 100
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """Summary of a run's scores; NaNs are ignored, and every field is ``None`` without scores.
+
+    ``count`` counts every parsed value (NaNs included); ``argmax`` is the 0-based
+    episode index of the maximum; ``final_mean`` is the mean of the last 100 values;
+    ``best_window_mean`` the best mean over any window of 100 consecutive values
+    (of all values when there are fewer).
+    """
+
+    count: int
+    first: float | None = None
+    last: float | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    argmax: int | None = None
+    final_mean: float | None = None
+    best_window_mean: float | None = None
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Return the names of the summary fields, ``count`` first."""
+        return tuple(field.name for field in fields(cls))
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """Return the summary as a plain dict."""
+        return asdict(self)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
+    """Return the :class:`ScoreSummary` of ``scores`` (NaNs ignored)."""
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    valid = ~np.isnan(values)
+    if not valid.any():
+        return ScoreSummary(count=int(values.size))
+    finite_values = values[valid]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        std = float(np.std(finite_values)) if np.isfinite(finite_values).all() else math.nan
+        tail = values[-window:]
+        final_mean = float(np.nanmean(tail)) if (~np.isnan(tail)).any() else math.nan
+        best_window_mean = _best_window_mean(values, window)
+    return ScoreSummary(
+        count=int(values.size),
+        first=float(finite_values[0]),
+        last=float(finite_values[-1]),
+        min=float(finite_values.min()),
+        max=float(finite_values.max()),
+        mean=float(finite_values.mean()),
+        std=_finite_or_none(std),
+        argmax=int(np.nanargmax(values)),
+        final_mean=_finite_or_none(final_mean),
+        best_window_mean=_finite_or_none(best_window_mean),
+    )
+
+
+def _best_window_mean(values: np.ndarray, window: int) -> float:
+    """Best mean of the non-NaN values over windows of ``window`` consecutive entries."""
+    size = min(window, values.size)
+    valid = ~np.isnan(values)
+    filled = np.where(valid, values, 0.0)
+    sums = np.concatenate(([0.0], np.cumsum(filled)))
+    counts = np.concatenate(([0], np.cumsum(valid)))
+    window_sums = sums[size:] - sums[:-size]
+    window_counts = counts[size:] - counts[:-size]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(window_counts > 0, window_sums / np.maximum(window_counts, 1), np.nan)
+    if np.isinf(values).any():
+        # cumulative sums cannot subtract infinities; compute those windows directly.
+        return float(
+            np.nanmax([np.nanmean(values[i : i + size]) for i in range(values.size - size + 1)])
+        )
+    return float(np.nanmax(means))
