@@ -69,6 +69,7 @@ class Experiment:
         self._pending_comments: list[str] | None = None
         self._catalog: Catalog | None = None
         self._run_id: int | None = None
+        self._batch: Any = None
 
     # ------------------------------------------------------------------ loading
 
@@ -274,6 +275,8 @@ class Experiment:
         Raises:
             RunFormatError: the file is not UTF-8 text.
         """
+        if self._info is None and self._batch is not None:
+            self._batch.fill("info")
         if self._info is None:
             self._info = rundir.read_info(self.path_to_experiment)
         return self._info
@@ -281,6 +284,8 @@ class Experiment:
     @property
     def exec_arg_lines(self) -> list[str]:
         """The run's arguments in file order, one stripped line each."""
+        if self._exec_arg_lines is None and self._batch is not None:
+            self._batch.fill("args")
         if self._exec_arg_lines is None:
             self._exec_arg_lines = rundir.read_exec_args(self.path_to_experiment)
         return self._exec_arg_lines
@@ -341,6 +346,8 @@ class Experiment:
         Raises:
             RunFormatError: the scores file holds a line that is not a number.
         """
+        if self._summary is None and self._batch is not None:
+            self._batch.fill("summary")
         if self._summary is None:
             self._summary = summarize(self.scores())
         return self._summary

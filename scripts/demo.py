@@ -1,0 +1,51 @@
+"""The main job on sample data: generate runs, index them, rank them, plot the best.
+
+Run with ``make demo`` (which installs everything first) or, in an environment
+where pyhermes is installed, ``python scripts/demo.py [OUT_DIR]``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(out_dir: str = "demo-output") -> int:
+    out = Path(out_dir)
+    corpus = out / "corpus"
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"1. generating 2,000 sample runs in {corpus}")
+    subprocess.run(
+        [sys.executable, str(HERE / "make_corpus.py"), str(corpus), "--runs", "2000"], check=True
+    )
+    print("2. indexing them with hermes-reindex")
+    reindex = shutil.which("hermes-reindex") or "hermes-reindex"
+    subprocess.run([reindex, str(corpus)], check=True)
+
+    from pyhermes import Experiment
+
+    experiments = Experiment.load_all(corpus / "experiments" / "train_dqn" / "sweep")
+    print(f"3. loaded {len(experiments)} runs; the ten best by final mean (last 100 episodes):")
+    best = experiments.top(10, by="final_mean")
+    for rank, run in enumerate(best, start=1):
+        args = " ".join(sorted(run.exec_args))
+        print(f"   {rank:2d}. {run.score_summary.final_mean:8.2f}  {run.identifier}  {args}")
+    ddqn = experiments.filter_by_exec_args("--doubledqn", "-lr 0.001")
+    print(f"   --doubledqn with -lr 0.001: {len(ddqn)} runs; latest: {ddqn.latest().identifier}")
+
+    from pyhermes.plot import plot_training_progress_from_experiment
+
+    plot_path = out / "best_run.png"
+    plot_training_progress_from_experiment(best[0], path=str(plot_path))
+    print(f"4. training plot of the best run saved to {plot_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))

@@ -1,0 +1,341 @@
+"""Tests of pyhermes.result.Result: recording, atomic saving and safe loading."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pyhermes.errors import HermesError, UntrustedFileError
+from pyhermes.result import Result
+
+
+@pytest.fixture
+def torch() -> Any:
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def plt() -> Any:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")
+
+
+class MakesMarker:
+    """Unpickling this runs os.makedirs(marker): what a hostile file could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.makedirs, (str(self.marker),))
+
+
+# --------------------------------------------------------------------------- import cost
+
+
+def test_import_does_not_load_torch_or_matplotlib() -> None:
+    code = (
+        "import sys, pyhermes.result, pyhermes.plot\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- creating
+
+
+def test_new_and_names(tmp_path: Path) -> None:
+    empty = Result.new()
+    assert empty == {} and empty.path is None and empty.name == "result"
+    assert empty.file_name == "result.result"
+    bound = Result.new(tmp_path / "run.result")
+    assert bound.path == tmp_path / "run.result" and bound.name == "run"
+    named = Result.new(name="training")
+    assert named.file_name == "training.result"
+    with pytest.raises(ValueError, match="plain file name"):
+        Result.new(name="../evil")
+
+
+def test_from_namespace_returns_result(tmp_path: Path) -> None:
+    namespace = argparse.Namespace(lr=0.01, layers=[64, 64], name="dqn")
+    result = Result.from_namespace(namespace, tmp_path / "args.result")
+    assert isinstance(result, Result)
+    assert result == {"lr": 0.01, "layers": [64, 64], "name": "dqn"}
+    assert result.path == tmp_path / "args.result"
+    result["lr"] = 1.0
+    assert namespace.lr == 0.01  # a copy, not the namespace's own dict
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def test_store_scalar_and_array() -> None:
+    result = Result.new()
+    result.store_scalar("loss", 1)
+    result.store_scalar("loss", np.float32(0.5))
+    result.store_scalar("loss", [0.25, np.int64(2)])
+    result.store_scalar("loss", np.array(0.125))
+    assert result["loss"] == [1.0, 0.5, 0.25, 2.0, 0.125]
+    assert all(type(value) is float for value in result["loss"])
+
+    row = np.array([1.0, 2.0])
+    result.store_array("weights", row)
+    row[0] = 99.0  # the stored row is a copy
+    result.store_array("weights", [3.0, 4.0])
+    assert len(result["weights"]) == 2
+    np.testing.assert_array_equal(result["weights"][0], [1.0, 2.0])
+
+
+def test_store_rejects_wrong_values() -> None:
+    result = Result.new()
+    with pytest.raises(TypeError, match="needs numbers"):
+        result.store_scalar("loss", "0.5")
+    with pytest.raises(ValueError, match="1-D"):
+        result.store_array("weights", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="2-D"):
+        result.store_scalar("loss", np.zeros((2, 2)))
+    result["name"] = "dqn"
+    with pytest.raises(TypeError, match="'name'"):
+        result.store_scalar("name", 1.0)
+    assert "loss" not in result and "weights" not in result
+
+
+def test_store_with_tensors(torch: Any) -> None:
+    result = Result.new()
+    result.store_scalar("loss", torch.tensor(0.5, requires_grad=True) * 2)
+    result.store_array("grad", torch.ones(3, requires_grad=True) * 2)
+    assert result["loss"] == [1.0]
+    np.testing.assert_array_equal(result["grad"][0], [2.0, 2.0, 2.0])
+
+
+def test_log_stores_numbers_as_scalars_and_others_as_arrays() -> None:
+    result = Result.new()
+    result.log({"loss": 0.5, "step": 3, "q": np.array([1.0, 2.0])})
+    result.log({"loss": np.float64(0.25), "step": 4, "q": [3.0, 4.0]})
+    assert result["loss"] == [0.5, 0.25]
+    assert result["step"] == [3.0, 4.0]
+    np.testing.assert_array_equal(np.stack(result["q"]), [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(TypeError, match="string"):
+        result.log({"loss": 0.1, "note": "hello"})
+    with pytest.raises(ValueError, match="'grid'"):
+        result.log({"loss": 0.1, "grid": np.zeros((2, 2))})
+    assert result["loss"] == [0.5, 0.25]  # nothing stored by a failing log()
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def test_round_trip(torch: Any, tmp_path: Path) -> None:
+    result = Result.new(tmp_path / "run.result")
+    for value in (1.0, 0.5, 0.25):
+        result.store_scalar("loss", value)
+    result.store_array("q", np.array([1.0, 2.0, 3.0]))
+    result.store_array("q", np.array([4.0, 5.0, 6.0]))
+    result.store_array("counts", np.array([1, 2]))
+    result.store_array("counts", np.array([3, 4]))
+    result["tags"] = ["baseline", "seed-1"]
+    result["config"] = {"lr": 0.01, "layers": (64, 64), "out": Path("x/y")}
+    result["matrix"] = np.eye(2)
+    result["weights"] = torch.arange(4.0)
+
+    written = result.save()
+    assert written == tmp_path / "run.result"
+
+    loaded = Result.load(written)
+    assert loaded.path == written and loaded.name == "run"
+    assert isinstance(loaded["loss"], np.ndarray)
+    assert loaded["loss"].dtype == np.float64 and loaded["loss"].shape == (3,)
+    np.testing.assert_array_equal(loaded["loss"], [1.0, 0.5, 0.25])
+    assert loaded["q"].shape == (2, 3)
+    np.testing.assert_array_equal(loaded["q"], [[1, 2, 3], [4, 5, 6]])
+    assert loaded["counts"].dtype.kind == "i"
+    assert loaded["tags"] == ["baseline", "seed-1"] and isinstance(loaded["tags"], list)
+    assert loaded["config"] == {"lr": 0.01, "layers": (64, 64), "out": "x/y"}
+    np.testing.assert_array_equal(loaded["matrix"], np.eye(2))
+    assert torch.equal(loaded["weights"], torch.arange(4.0))
+
+
+def test_tags_of_numbers_stay_a_list(torch: Any, tmp_path: Path) -> None:
+    result = Result.new(tmp_path / "tags.result")
+    result["tags"] = [1, 2]
+    result.store_scalar("other", 1)
+    loaded = Result.load(result.save())
+    assert loaded["tags"] == [1, 2]
+    assert isinstance(loaded["other"], np.ndarray)
+
+
+def test_appending_after_load(torch: Any, tmp_path: Path) -> None:
+    result = Result.new(tmp_path / "run.result")
+    result.store_scalar("loss", 1.0)
+    result.store_array("q", [1.0, 2.0])
+    loaded = Result.load(result.save())
+    loaded.store_scalar("loss", 2.0)
+    loaded.store_array("q", [3.0, 4.0])
+    again = Result.load(loaded.save())
+    np.testing.assert_array_equal(again["loss"], [1.0, 2.0])
+    np.testing.assert_array_equal(again["q"], [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_save_into_directory(torch: Any, tmp_path: Path) -> None:
+    result = Result.new()
+    result.store_scalar("loss", 1.0)
+    written = result.save(tmp_path)
+    assert written == tmp_path / "result.result"
+    assert result.path == written  # a result without a path is bound to its first file
+    assert Result.load(written)["loss"].tolist() == [1.0]
+
+    other = tmp_path / "copies"
+    other.mkdir()
+    copy = result.save(other)
+    assert copy == other / "result.result" and result.path == written
+
+
+def test_save_is_atomic(torch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "run.result"
+    result = Result.new(path)
+    result.store_scalar("loss", 1.0)
+    result.save()
+    assert sorted(os.listdir(tmp_path)) == ["run.result"]  # no temporary file left
+    before = path.read_bytes()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk gone")
+
+    result.store_scalar("loss", 2.0)
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        result.save()
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old file is untouched
+    assert sorted(os.listdir(tmp_path)) == ["run.result"]
+
+
+def test_save_errors(torch: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no path"):
+        Result.new().save()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        Result.new().save(tmp_path / "missing")
+    result = Result.new(tmp_path / "run.result")
+    result["callback"] = print
+    with pytest.raises(TypeError, match="callback"):
+        result.save()
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_missing_file(torch: Any, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing.result"):
+        Result.load(tmp_path / "nothing.result")
+
+
+def test_load_legacy_file_of_plain_lists(torch: Any, tmp_path: Path) -> None:
+    path = tmp_path / "legacy.result"
+    torch.save(
+        {
+            "loss": [0.5, 0.25, 0.125],
+            "steps": [1, 2, 3],
+            "q": [[1.0, 2.0], [3.0, 4.0]],
+            "tags": ["a", "b"],
+            "seed": 3,
+        },
+        path,
+    )
+    loaded = Result.load(path)
+    assert loaded["loss"].dtype == np.float64
+    np.testing.assert_array_equal(loaded["loss"], [0.5, 0.25, 0.125])
+    assert loaded["steps"].dtype == np.float64
+    assert loaded["q"].shape == (2, 2)
+    assert loaded["tags"] == ["a", "b"] and loaded["seed"] == 3
+
+
+def test_load_legacy_file_with_numpy_arrays_needs_trust(torch: Any, tmp_path: Path) -> None:
+    path = tmp_path / "legacy.result"
+    torch.save(
+        {"loss": [0.5, 0.25], "q": [np.array([1.0, 2.0]), np.array([3.0, 4.0])], "tags": ["x"]},
+        path,
+    )
+    with pytest.raises(UntrustedFileError, match="trusted=True") as caught:
+        Result.load(path)
+    assert "legacy.result" in str(caught.value)
+    assert isinstance(caught.value, HermesError) and isinstance(caught.value, ValueError)
+
+    loaded = Result.load(path, trusted=True)
+    np.testing.assert_array_equal(loaded["loss"], [0.5, 0.25])
+    assert loaded["q"].shape == (2, 2)
+    np.testing.assert_array_equal(loaded["q"], [[1.0, 2.0], [3.0, 4.0]])
+    assert loaded["tags"] == ["x"]
+
+    # once saved by pyhermes, the same data loads without trust
+    out = tmp_path / "out"
+    out.mkdir()
+    resaved = Result.load(loaded.save(out))
+    assert resaved.path == out / "legacy.result"
+    np.testing.assert_array_equal(resaved["q"], loaded["q"])
+
+
+def test_load_ragged_arrays_stay_a_list(torch: Any, tmp_path: Path) -> None:
+    result = Result.new(tmp_path / "ragged.result")
+    result.store_array("paths", [1.0, 2.0])
+    result.store_array("paths", [3.0])
+    loaded = Result.load(result.save())
+    assert isinstance(loaded["paths"], list) and len(loaded["paths"]) == 2
+    np.testing.assert_array_equal(loaded["paths"][1], [3.0])
+
+
+def test_hostile_pickle_is_not_run(torch: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "hostile.result"
+    torch.save({"loss": [1.0], "payload": MakesMarker(marker)}, path)
+
+    with pytest.raises(UntrustedFileError, match="trusted=True"):
+        Result.load(path)
+    assert not marker.exists()
+
+    # the payload is live: an explicitly trusted load does run it
+    Result.load(path, trusted=True)
+    assert marker.exists()
+
+
+def test_load_rejects_non_dict(torch: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tensor.result"
+    torch.save(torch.zeros(2), path)
+    with pytest.raises(ValueError, match="expected a dict"):
+        Result.load(path)
+
+
+# --------------------------------------------------------------------------- plotting
+
+
+def test_plot_scalar_returns_figure_headless(plt: Any) -> None:
+    from matplotlib.figure import Figure
+
+    result = Result.new()
+    for value in np.linspace(0.0, 1.0, 30):
+        result.store_scalar("loss", value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plt.show() on Agg would warn
+        fig = result.plot_scalar("loss", smoothing=5)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), result["loss"])
+    from pyhermes.plot import smoothen
+
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), smoothen(result["loss"], 5)[0])
+
+    fig2, ax2 = plt.subplots()
+    assert result.plot_scalar("loss", show=False, ax=ax2) is fig2
+    with pytest.raises(KeyError):
+        result.plot_scalar("missing", show=False)
