@@ -663,9 +663,9 @@ class ExperimentList(list):  # type: ignore[type-arg]
     ) -> Any:
         """Plot the smoothed learning curves, one line per group (mean over its runs); return the Figure.
 
-        See :func:`pyhermes.plot.plot_grouped_scores` for the rules.
+        See :func:`pyhermes.curves.plot_grouped_scores` for the rules.
         """
-        from pyhermes.plot import plot_grouped_scores
+        from pyhermes.curves import plot_grouped_scores
 
         return plot_grouped_scores(self, group_by=group_by, window=window, band=band, ax=ax, path=path)
 

@@ -53,20 +53,21 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     valid = ~np.isnan(values)
     if not valid.any():
         return ScoreSummary(count=int(values.size))
-    finite_values = values[valid]
-    with warnings.catch_warnings():
+    numbers = values[valid]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        std = float(np.std(finite_values)) if np.isfinite(finite_values).all() else math.nan
+        mean = float(numbers.mean())
+        std = float(np.std(numbers)) if np.isfinite(numbers).all() else math.nan
         tail = values[-window:]
         final_mean = float(np.nanmean(tail)) if (~np.isnan(tail)).any() else math.nan
         best_window_mean = _best_window_mean(values, window)
     return ScoreSummary(
         count=int(values.size),
-        first=float(finite_values[0]),
-        last=float(finite_values[-1]),
-        min=float(finite_values.min()),
-        max=float(finite_values.max()),
-        mean=float(finite_values.mean()),
+        first=float(numbers[0]),
+        last=float(numbers[-1]),
+        min=float(numbers.min()),
+        max=float(numbers.max()),
+        mean=_finite_or_none(mean),
         std=_finite_or_none(std),
         argmax=int(np.nanargmax(values)),
         final_mean=_finite_or_none(final_mean),

@@ -1,0 +1,32 @@
+"""Shared test set-up: the legacy fixture builder is importable as ``legacy``; engines are disposed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+REPO = TESTS.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_index_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """No test sees the developer's HERMES_INDEX or per-user cache."""
+    monkeypatch.delenv("HERMES_INDEX", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    if "pyhermes.index.engine" in sys.modules:
+        sys.modules["pyhermes.index.engine"].dispose_engines()
+
+
+@pytest.fixture
+def quirky(tmp_path: Path) -> dict:
+    """A legacy tree with every quirk of the format (see tests/legacy.py)."""
+    from legacy import build_quirky_tree
+
+    return build_quirky_tree(tmp_path / "tree")
