@@ -1,0 +1,445 @@
+"""Learning curves of groups of runs: the mean of the runs' smoothed scores, one line per group.
+
+Runs are grouped by the values of some of their command-line options (e.g. ``-lr``);
+each group is drawn as the mean, over its runs, of the runs' smoothed scores, with an
+optional band (standard deviation or 95% confidence interval of the mean).
+
+The rules (the README copies them):
+
+* **Groups.** ``group_by`` is ``None`` (all runs form one group), one key (``"-lr"``),
+  a comma-separated string of keys (``"-lr,-gamma"``; spaces around the commas are
+  ignored) or a sequence of keys. A run's group is the tuple of its values for those
+  keys; a run without a key has the value ``None`` there. Values group by equality
+  (``1`` and ``1.0`` are one group, the flag value ``True`` and the number ``1`` are
+  not, all NaNs are one group). Groups are ordered by their values, key by key:
+  numbers numerically (NaN after the other numbers), then booleans (``False`` first),
+  then strings (alphabetically), then lists (element by element), then ``None`` last.
+  A key that no run has is an error (it is most likely misspelt).
+* **Labels.** ``-lr 0.001 (n=5)``; for several keys ``-lr 0.001, -gamma 0.99 (n=3)``;
+  without ``group_by`` ``all runs (n=12)``. A missing value shows as ``–`` (an en
+  dash), a list as its values joined by spaces. ``n`` counts the group's runs that
+  have scores.
+* **Smoothing.** Each run's scores are replaced by their trailing mean over at most
+  ``window`` values (:func:`pyhermes.plot.smoothen`): episode ``i`` shows the mean of
+  episodes ``max(0, i - window + 1) .. i`` of that run.
+* **Runs without scores** are skipped: they are not drawn and not counted in ``n``.
+* **Runs of different lengths.** Episodes are numbered from 0. At each episode, the
+  group's line is the mean of the smoothed values of the runs that reached that
+  episode (``n_i`` runs). The line stops after the last episode reached by at least
+  ``min_runs`` of the group's runs, so its tail does not jump about as runs end one
+  by one; equivalently, its length is the length of the group's ``min_runs``-th
+  longest run. ``min_runs`` defaults to half the group's runs, rounded up (1 for a
+  group of one or two runs, 2 for three or four, ...); ``min_runs=1`` draws the line
+  up to the longest run; a ``min_runs`` larger than the group requires all its runs.
+* **Bands.** ``band="std"``: the line ± the standard deviation (``ddof=0``) of the
+  runs' smoothed values at each episode (zero where one run contributes).
+  ``band="ci95"``: the line ± ``1.96 * s / sqrt(n_i)`` with ``s`` the sample standard
+  deviation (``ddof=1``); there is no band at episodes with one contributing run, and
+  none at all for a group where no episode has two. ``band=None``: no band.
+* **Non-finite scores** (``nan``, ``inf``) make the smoothed values of the windows
+  holding them non-finite (see :func:`pyhermes.plot.smoothen`), and with them the
+  group's line and band at those episodes (a gap in the line); they are not skipped.
+
+matplotlib is an optional dependency (the ``plot`` extra) and is imported only when
+:func:`plot_grouped_scores` draws; it works without a display (Agg backend).
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
+
+import numpy as np
+
+from pyhermes.plot import smoothen
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "BANDS",
+    "MISSING_VALUE_TEXT",
+    "GroupCurve",
+    "parse_group_by",
+    "group_runs",
+    "group_label",
+    "group_curve",
+    "plot_grouped_scores",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: The valid values of ``band``.
+BANDS: tuple[str | None, ...] = ("std", "ci95", None)
+
+#: How a missing value (a run without the key) is shown in labels.
+MISSING_VALUE_TEXT = "\u2013"
+
+_Z95 = 1.96
+
+
+class RunLike(Protocol):
+    """What grouping and plotting need of a run (an :class:`pyhermes.storage.Experiment`)."""
+
+    @property
+    def identifier(self) -> str:
+        """The run's identifier."""
+        ...
+
+    @property
+    def exec_args_dict(self) -> Mapping[str, Any]:
+        """The run's command-line options, e.g. ``{"-lr": 0.001, "--doubledqn": True}``."""
+        ...
+
+    def scores(self) -> np.ndarray:
+        """Return the run's episode scores (possibly empty)."""
+        ...
+
+
+class GroupCurve(NamedTuple):
+    """The statistics of one group's runs at each episode ``0 .. len(mean) - 1``.
+
+    ``mean``: the mean of the runs' smoothed scores; ``std``: their standard deviation
+    (``ddof=0``); ``sample_std``: their sample standard deviation (``ddof=1``, NaN where
+    ``counts`` is 1); ``counts``: how many runs reach the episode (all at least the
+    effective ``min_runs``).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    sample_std: np.ndarray
+    counts: np.ndarray
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def parse_group_by(group_by: str | Sequence[str] | None) -> list[str]:
+    """Return the keys named by ``group_by``, in order and without repeats.
+
+    ``None`` and an empty sequence give no keys (one group of all runs); a string is
+    split at commas and the pieces are stripped of spaces; a sequence gives its items
+    (each taken as one key).
+
+    Raises:
+        ValueError: ``group_by`` is a string naming no key (e.g. ``""``), or holds an
+            empty key.
+        TypeError: a key is not a string.
+    """
+    if group_by is None:
+        return []
+    if isinstance(group_by, str):
+        pieces = [piece.strip() for piece in group_by.split(",")]
+    else:
+        pieces = list(group_by)
+        for piece in pieces:
+            if not isinstance(piece, str):
+                raise TypeError(f"group_by keys must be strings, got {piece!r}")
+    if any(not piece for piece in pieces):
+        raise ValueError(f"group_by must name keys such as '-lr' or '-lr,-gamma', got {group_by!r}")
+    return list(dict.fromkeys(pieces))
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _order_key(value: Any) -> tuple[Any, ...]:
+    """Return the key that orders (and identifies) a value of a group.
+
+    Ranks: numbers (NaN last among them), booleans, strings, lists, other values (by
+    ``repr``), ``None``. Equal keys are one group.
+    """
+    if value is None:
+        return (5,)
+    if _is_bool(value):
+        return (1, int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if number != number:  # NaN
+            return (0, 1, 0.0)
+        return (0, 0, number)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, (list, tuple)):
+        return (3, tuple(_order_key(item) for item in value))
+    return (4, repr(value))
+
+
+def _frozen(value: Any) -> Any:
+    """Return ``value`` with lists turned into tuples (recursively), so that it is hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _group_indices(
+    arg_dicts: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> list[tuple[tuple[Any, ...], list[int]]]:
+    """Group the positions of ``arg_dicts`` by their values for ``keys``; ordered groups."""
+    if keys and arg_dicts:
+        unknown = [key for key in keys if not any(key in args for args in arg_dicts)]
+        if unknown:
+            raise ValueError(
+                f"no run has the argument {', '.join(map(repr, unknown))} to group by "
+                f"(keys look like '-lr')"
+            )
+    groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[int]]] = {}
+    for position, args in enumerate(arg_dicts):
+        values = tuple(_frozen(args.get(key)) for key in keys)
+        identity = tuple(_order_key(value) for value in values)
+        if identity in groups:
+            groups[identity][1].append(position)
+        else:
+            groups[identity] = (values, [position])
+    return [groups[identity] for identity in sorted(groups)]
+
+
+def group_runs(
+    experiments: Iterable[RunLike], group_by: str | Sequence[str] | None
+) -> list[tuple[tuple[Any, ...], list[Any]]]:
+    """Group runs by their values for the ``group_by`` keys (see the module docstring).
+
+    Scores are not read: runs without scores are grouped like the others.
+
+    Args:
+        experiments: the runs; only their ``exec_args_dict`` is used.
+        group_by: ``None``, a key, a comma-separated string of keys or a sequence of keys.
+
+    Returns:
+        ``[(values, runs), ...]`` ordered by ``values``: ``values`` is the tuple of the
+        group's values, one per key (``None`` for a missing key, lists as tuples, the
+        value of the group's first run where equal values differ in type, e.g. ``1`` and
+        ``1.0``); ``runs`` are the group's runs in their given order. Without
+        ``group_by``, one group ``((), all runs)``; no groups when there are no runs.
+
+    Raises:
+        ValueError: ``group_by`` names no key, or a key that none of the runs has.
+        TypeError: a key is not a string.
+    """
+    keys = parse_group_by(group_by)
+    runs = list(experiments)
+    grouped = _group_indices([run.exec_args_dict for run in runs], keys)
+    return [(values, [runs[i] for i in positions]) for values, positions in grouped]
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return MISSING_VALUE_TEXT
+    if isinstance(value, (list, tuple)):
+        return " ".join(
+            f"[{_value_text(item)}]" if isinstance(item, (list, tuple)) else _value_text(item)
+            for item in value
+        )
+    return str(value)
+
+
+def group_label(
+    group_by: str | Sequence[str] | None, values: Sequence[Any], n: int | None = None
+) -> str:
+    """Return the legend label of a group, e.g. ``-lr 0.001, -gamma 0.99 (n=3)``.
+
+    Args:
+        group_by: the keys, as given to :func:`group_runs`.
+        values: the group's values, one per key.
+        n: the number of runs, appended as `` (n=...)`` when given.
+
+    Returns:
+        ``"<key> <value>"`` per key, joined by ``", "`` (``all runs`` without keys); a
+        missing value is shown as ``–``, a list as its values joined by spaces.
+
+    Raises:
+        ValueError: ``values`` does not hold one value per key, or ``group_by`` is invalid
+            (see :func:`parse_group_by`).
+    """
+    keys = parse_group_by(group_by)
+    if len(values) != len(keys):
+        raise ValueError(f"{len(keys)} keys but {len(values)} values: {keys!r}, {values!r}")
+    text = ", ".join(f"{key} {_value_text(value)}" for key, value in zip(keys, values, strict=True))
+    text = text or "all runs"
+    return text if n is None else f"{text} (n={n})"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _check_window(window: int) -> int:
+    value = operator.index(window)
+    if value < 1:
+        raise ValueError(f"window must be at least 1, got {value}")
+    return value
+
+
+def _check_min_runs(min_runs: int | None) -> int | None:
+    if min_runs is None:
+        return None
+    value = operator.index(min_runs)
+    if value < 1:
+        raise ValueError(f"min_runs must be at least 1 (or None for half the runs), got {value}")
+    return value
+
+
+def group_curve(
+    runs_scores: Sequence[np.ndarray], window: int = 100, min_runs: int | None = None
+) -> GroupCurve:
+    """Return the statistics of a group's smoothed learning curves at each episode.
+
+    Each run's scores are smoothed with :func:`pyhermes.plot.smoothen` (trailing mean of
+    at most ``window`` values); the runs are stacked into a 2-D array padded with NaN
+    and reduced per episode over the runs that reached it. The result stops after the
+    last episode reached by at least ``min_runs`` runs (by default half the runs,
+    rounded up; at most all of them).
+
+    Args:
+        runs_scores: the scores of each run, each non-empty and one-dimensional.
+        window: the smoothing window, at least 1.
+        min_runs: the fewest runs an episode needs to be kept, at least 1, or ``None``.
+
+    Returns:
+        A :class:`GroupCurve`, its arrays as long as the ``min_runs``-th longest run.
+
+    Raises:
+        ValueError: there are no runs, a run has no scores or is not one-dimensional,
+            ``window`` or ``min_runs`` is smaller than 1.
+        TypeError: ``window`` or ``min_runs`` is not an integer.
+    """
+    window = _check_window(window)
+    min_runs = _check_min_runs(min_runs)
+    smoothed = [smoothen(scores, window)[0] for scores in runs_scores]
+    if not smoothed:
+        raise ValueError("group_curve needs at least one run")
+    lengths = np.array([len(curve) for curve in smoothed], dtype=np.intp)
+    if (lengths == 0).any():
+        raise ValueError("group_curve needs runs with scores; a run has none")
+    n_runs = len(smoothed)
+    needed = min((n_runs + 1) // 2 if min_runs is None else min_runs, n_runs)
+    length = int(np.sort(lengths)[::-1][needed - 1])
+
+    stack = np.full((n_runs, length), np.nan, dtype=np.float64)
+    for row, curve in enumerate(smoothed):
+        stack[row, : min(len(curve), length)] = curve[:length]
+    present = np.arange(length)[np.newaxis, :] < lengths[:, np.newaxis]
+    counts = present.sum(axis=0)
+
+    # Explicit masks rather than nanmean: a NaN of the data (a non-finite score) stays NaN.
+    mean = np.sum(stack, axis=0, where=present) / counts
+    deviation = stack - mean
+    squares = np.sum(deviation * deviation, axis=0, where=present)
+    std = np.sqrt(squares / counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sample_std = np.where(counts > 1, np.sqrt(squares / (counts - 1)), np.nan)
+    return GroupCurve(mean=mean, std=std, sample_std=sample_std, counts=counts)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def plot_grouped_scores(
+    experiments: Iterable[RunLike],
+    group_by: str | Sequence[str] | None = None,
+    window: int = 100,
+    band: str | None = "std",
+    ax: Axes | None = None,
+    path: PathLike | None = None,
+    *,
+    min_runs: int | None = None,
+    figsize: tuple[float, float] = (10, 6),
+    dpi: float = 100,
+) -> Figure:
+    """Plot the smoothed learning curves of groups of runs, one line per group.
+
+    The rules for groups, labels, smoothing, runs of different lengths and bands are
+    those of the module docstring (:mod:`pyhermes.curves`). In short: the runs are
+    grouped by their values for ``group_by``; each run's scores are smoothed with a
+    trailing mean of at most ``window`` values; a group's line is, at each episode, the
+    mean over the runs that reached it, and stops after the last episode reached by at
+    least ``min_runs`` runs (default: half the group's runs, rounded up). Runs without
+    scores are skipped and not counted. The x axis is labelled ``episode`` (from 0), the
+    y axis ``score (mean of last {window})``, the legend ``-lr 0.001 (n=5)``.
+
+    Args:
+        experiments: the runs (:class:`pyhermes.storage.Experiment` or alike).
+        group_by: ``None`` (one group), a key, a comma-separated string or a sequence of keys.
+        window: the smoothing window, at least 1.
+        band: ``"std"``, ``"ci95"`` or ``None`` (see the module docstring).
+        ax: the axes to draw on; by default a new figure is made. When given, ``path``
+            saves the whole figure holding ``ax`` at that figure's dpi.
+        path: when given, the figure is saved there (format from the suffix, PNG when
+            there is none) at the figure's dpi and without cropping, so a new figure's
+            PNG is ``figsize * dpi`` pixels.
+        min_runs: the fewest runs an episode of a group needs to be drawn, at least 1;
+            ``None`` for half the group's runs, rounded up.
+        figsize: size of a new figure, in inches (ignored when ``ax`` is given).
+        dpi: resolution of a new figure (ignored when ``ax`` is given).
+
+    Returns:
+        The figure drawn on.
+
+    Raises:
+        ValueError: ``band`` is not one of ``"std"``, ``"ci95"``, ``None``; ``window`` or
+            ``min_runs`` is smaller than 1; ``group_by`` names no key or a key that none
+            of the runs with scores has; no run has scores ("no scores to plot ...").
+        TypeError: ``window`` or ``min_runs`` is not an integer.
+        RunFormatError: a run's scores file does not parse.
+        MissingDependencyError: matplotlib is not installed.
+    """
+    if band not in BANDS:
+        raise ValueError(f"band must be one of 'std', 'ci95' or None, got {band!r}")
+    window = _check_window(window)
+    min_runs = _check_min_runs(min_runs)
+    keys = parse_group_by(group_by)
+
+    runs = list(experiments)
+    with_scores: list[tuple[RunLike, np.ndarray]] = []
+    for run in runs:
+        scores = np.asarray(run.scores(), dtype=np.float64)
+        if scores.size:
+            with_scores.append((run, scores))
+    if not with_scores:
+        raise ValueError(f"no scores to plot: none of the {len(runs)} runs given has any scores")
+    grouped = _group_indices([run.exec_args_dict for run, _ in with_scores], keys)
+    curves = [
+        (
+            values,
+            len(positions),
+            group_curve([with_scores[i][1] for i in positions], window, min_runs),
+        )
+        for values, positions in grouped
+    ]
+
+    from pyhermes._optional import pyplot
+
+    plt = pyplot()
+    if ax is None:
+        fig, axes = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    else:
+        axes = ax
+        fig = axes.figure
+
+    handles = []
+    for values, n, curve in curves:
+        x = np.arange(len(curve.mean))
+        (line,) = axes.plot(x, curve.mean, label=group_label(keys, values, n))
+        handles.append(line)
+        if band == "std":
+            low, high = curve.mean - curve.std, curve.mean + curve.std
+        elif band == "ci95":
+            if not (curve.counts > 1).any():
+                continue
+            half = _Z95 * curve.sample_std / np.sqrt(curve.counts)
+            low, high = curve.mean - half, curve.mean + half
+        else:
+            continue
+        axes.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+
+    axes.set_xlabel("episode")
+    axes.set_ylabel(f"score (mean of last {window})")
+    axes.legend(handles=handles)
+
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi="figure")
+    return fig
