@@ -1,0 +1,348 @@
+"""The sync contract of the index, and index-backed queries, on real SQLite files in tmp dirs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from legacy import write_run
+
+from pyhermes import Experiment, rundir
+from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
+from pyhermes.index.sync import relative
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
+make_corpus_module = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(make_corpus_module)  # type: ignore[union-attr]
+
+HOUR_AGO = time.time() - 3600
+
+
+def age(path: Path, when: float = HOUR_AGO) -> None:
+    """Set the mtime of ``path`` and everything below it to ``when`` (an old, settled run)."""
+    for dirpath, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            os.utime(os.path.join(dirpath, name), (when, when))
+        os.utime(dirpath, (when, when))
+
+
+def ids(runs) -> list[str]:
+    return sorted(run.identifier for run in runs)
+
+
+def _run(folder: Path, day: int, **kwargs) -> Path:
+    kwargs.setdefault("scores", [float(day), float(day) + 1])
+    kwargs.setdefault("exec_args", ["train", f"-lr 0.00{day % 9 + 1}"])
+    return write_run(folder, start=datetime(2024, 1, day, 12), **kwargs)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    experiment = tmp_path / "experiments" / "train" / "sweep"
+    for day in range(1, 6):
+        _run(experiment, day)
+    age(tmp_path)
+    return experiment
+
+
+def test_first_load_creates_the_index_beside_the_runs(folder):
+    runs = Experiment.load_all(folder)
+    assert len(runs) == 5
+    assert (folder / ".hermes" / "index.sqlite").is_file()
+    assert runs._indexed()
+    assert Experiment.load_all(folder) == runs
+
+
+def test_added_and_removed_runs_are_always_seen(folder):
+    Experiment.load_all(folder)
+    new = _run(folder, 7)
+    assert new.name in ids(Experiment.load_all(folder))
+    gone = sorted(p for p in folder.iterdir() if p.name != ".hermes")[0]
+    shutil.rmtree(gone)
+    runs = Experiment.load_all(folder)
+    assert gone.name not in ids(runs) and len(runs) == 5
+
+
+def test_removed_runs_leave_the_index_never_the_disk(folder):
+    Experiment.load_all(folder)
+    hidden = folder.parent / "elsewhere"
+    victim = sorted(p for p in folder.iterdir() if p.name != ".hermes")[0]
+    victim.rename(hidden)
+    Experiment.load_all(folder)
+    assert (hidden / "hermes.info").is_file()
+
+
+def test_unfinished_runs_are_rechecked_on_every_sync(folder):
+    running = _run(folder, 8, finished=False)
+    age(running)
+    runs = Experiment.load_all(folder)
+    assert not [r for r in runs if r.identifier == running.name][0].is_finished
+    rundir.append_info(running, "start_time", "2024_01_08_120000000000")
+    rundir.append_info(running, "end_time", "2024_01_08_130000000000")
+    run = [r for r in Experiment.load_all(folder) if r.identifier == running.name][0]
+    assert run.is_finished and run.end_time == datetime(2024, 1, 8, 13)
+
+
+def test_recently_finished_runs_are_rechecked_until_settled(folder):
+    fresh = _run(folder, 9)  # files written just now: inside the settle window
+    Experiment.load_all(folder)
+    (fresh / "exec_arguments").write_text("train\n-lr 0.5\n")
+    run = [r for r in Experiment.load_all(folder) if r.identifier == fresh.name][0]
+    assert run.exec_args == {"train", "-lr 0.5"}
+
+
+def test_settled_runs_are_trusted_by_quick_and_rechecked_by_full(folder):
+    Experiment.load_all(folder)
+    settled = sorted(p for p in folder.iterdir() if p.name != ".hermes")[0]
+    (settled / "exec_arguments").write_text("train\n-lr 0.9\n")
+    age(settled / "exec_arguments", HOUR_AGO + 5)
+    quick = [r for r in Experiment.load_all(folder) if r.identifier == settled.name][0]
+    assert "-lr 0.9" not in quick.exec_args
+    full = [r for r in Experiment.load_all(folder, sync="full") if r.identifier == settled.name][0]
+    assert "-lr 0.9" in full.exec_args
+    assert [r for r in Experiment.load_all(folder) if r.identifier == settled.name][0].exec_args == {
+        "train", "-lr 0.9"}
+
+
+def test_quick_sync_makes_no_call_into_settled_runs(folder, monkeypatch):
+    Experiment.load_all(folder)
+    age(folder)
+    Experiment.load_all(folder)  # lists the folder again: its mtime changed
+    touched: list[str] = []
+    real_stat, real_scandir, real_open = os.stat, os.scandir, open
+    run_dirs = [str(p) for p in folder.iterdir() if p.name != ".hermes"]
+
+    def inside_a_run(path) -> bool:
+        text = os.fspath(path) if not isinstance(path, int) else ""
+        return any(text.startswith(run_dir) for run_dir in run_dirs)
+
+    def stat(path, *args, **kwargs):
+        if inside_a_run(path):
+            touched.append(f"stat {path}")
+        return real_stat(path, *args, **kwargs)
+
+    def scandir(path="."):
+        if inside_a_run(path) or os.fspath(path) == str(folder):
+            touched.append(f"scandir {path}")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+    runs = Experiment.load_all(folder)
+    runs.filter_by_exec_args("train").latest()
+    assert len(runs) == 5
+    assert touched == []
+
+
+def test_a_change_in_the_same_timestamp_tick_is_not_missed(folder):
+    Experiment.load_all(folder)
+    mtime = os.stat(folder).st_mtime_ns
+    new = _run(folder, 10)
+    os.utime(folder, ns=(mtime, mtime))  # the folder's mtime did not move
+    age(new)
+    assert new.name in ids(Experiment.load_all(folder))
+
+
+def test_sync_none_answers_from_the_index_without_the_disk(folder):
+    Experiment.load_all(folder)
+    victim = sorted(p for p in folder.iterdir() if p.name != ".hermes")[0]
+    shutil.rmtree(victim)
+    assert victim.name in ids(Experiment.load_all(folder, sync="none"))
+    assert victim.name not in ids(Experiment.load_all(folder))
+    with pytest.raises(ValueError, match="sync"):
+        Experiment.load_all(folder, sync="sometimes")
+
+
+def test_attributes_come_from_the_index(folder, monkeypatch):
+    expected = {r.identifier: (r.info_dict, r.exec_args, r.score_summary)
+                for r in Experiment.load_all(folder, index=False)}
+    Experiment.load_all(folder)
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("read a file")
+
+    monkeypatch.setattr(rundir, "read_info", no_reads)
+    monkeypatch.setattr(rundir, "read_exec_args", no_reads)
+    monkeypatch.setattr(rundir, "read_scores", no_reads)
+    runs = Experiment.load_all(folder)
+    for run in runs:
+        info, args, summary = expected[run.identifier]
+        assert run.info_dict == info and run.exec_args == args and run.score_summary == summary
+        assert run.start_time == datetime.strptime(info["start_time"], rundir.TIME_FORMAT)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(runs[0].scores(), [1.0, 2.0])  # file-backed: reads the disk
+
+
+def test_problems_are_recorded_and_the_other_runs_load(folder):
+    bad = _run(folder, 11, info_text=b"commit_hash:\xff\n")
+    colonless = _run(folder, 12, info_text="commit_hash:abc\nno colon here\n")
+    with pytest.warns(RunFormatProblemsWarning, match="2 run") as caught:
+        runs = Experiment.load_all(folder)
+    assert len([w for w in caught if issubclass(w.category, RunFormatProblemsWarning)]) == 1
+    assert "hermes-reindex --check" in str(caught[0].message)
+    assert len(runs) == 5
+    catalog = Catalog.open(folder, sync="none")
+    problems = dict(catalog.problems())
+    assert set(problems) == {relative(catalog.root, bad),
+                             relative(catalog.root, colonless)}
+    assert "UTF-8" in problems[relative(catalog.root, bad)]
+    (bad / "hermes.info").write_text("commit_hash:abc\n")
+    shutil.rmtree(colonless)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runs = Experiment.load_all(folder)
+    assert bad.name in ids(runs)
+    assert catalog.problems() == []
+
+
+def test_bad_scores_file_is_a_problem(folder):
+    bad = _run(folder, 13, scores="1\nnot a number\n2\n")
+    with pytest.warns(RunFormatProblemsWarning):
+        runs = Experiment.load_all(folder)
+    assert bad.name not in ids(runs)
+
+
+def test_write_through_of_created_runs(folder):
+    Experiment.load_all(folder)
+    experiments_dir = folder.parents[2]
+    with Experiment.create(experiments_dir, "train", "sweep", ["train", "-lr 0.3"],
+                           commit_hash="abcdef0") as run:
+        run.append_scores(5.0, 6.0)
+    indexed = Experiment.load_all(folder, sync="none")
+    assert run.identifier in ids(indexed)
+    [again] = [r for r in indexed if r.identifier == run.identifier]
+    assert again.is_finished and again.exec_args == {"train", "-lr 0.3"}
+    assert again.score_summary.count == 2
+
+
+def test_created_runs_without_an_index_create_none(tmp_path):
+    Experiment.create(tmp_path, "s", "e", ["a"], commit_hash="abc").finish()
+    assert not list(tmp_path.rglob(".hermes"))
+
+
+def test_a_tree_moved_with_its_index_keeps_working(folder, tmp_path):
+    before = ids(Experiment.load_all(folder))
+    moved = tmp_path / "moved"
+    shutil.move(str(folder), moved)
+    runs = Experiment.load_all(moved, sync="none")
+    assert ids(runs) == before
+    assert all(run.path_to_experiment.parent == moved for run in runs)
+    assert runs[0].scores().size == 2
+
+
+def test_sort_and_top(folder):
+    runs = Experiment.load_all(folder)
+    by_hand = sorted(runs, key=lambda r: r.score_summary.final_mean, reverse=True)
+    assert runs.sort_by_score() == by_hand
+    assert runs.sort_by_score("max", descending=False) == by_hand[::-1]
+    assert runs.top(2) == by_hand[:2]
+    plain = Experiment.load_all(folder, index=False)
+    assert plain.top(2) == by_hand[:2]
+    with pytest.raises(ValueError, match="final_mean"):
+        runs.sort_by_score("nope")
+
+
+def test_runs_without_scores_sort_last(folder):
+    empty = _run(folder, 14, scores=None)
+    runs = Experiment.load_all(folder)
+    assert runs.sort_by_score()[-1].identifier == empty.name
+    assert runs.sort_by_score(descending=False)[-1].identifier == empty.name
+    assert [r for r in runs if r.identifier == empty.name][0].score_summary.final_mean is None
+
+
+def test_changed_lists_fall_back_to_memory(folder):
+    runs = Experiment.load_all(folder)
+    runs.pop()
+    assert not runs._indexed()
+    assert len(runs.filter_by_exec_args("train")) == 4
+
+
+def test_score_summary_values(tmp_path):
+    values = [float(v) for v in range(250)] + [float("nan")]
+    run = write_run(tmp_path / "e", start=datetime(2024, 2, 1), scores=values)
+    [indexed] = Experiment.load_all(tmp_path / "e")
+    summary = indexed.score_summary
+    assert summary.count == 251 and summary.first == 0 and summary.last == 249
+    assert summary.max == 249 and summary.argmax == 249 and summary.min == 0
+    assert summary.mean == pytest.approx(124.5)
+    assert summary.std == pytest.approx(np.std(np.arange(250)))
+    assert summary.final_mean == pytest.approx(np.mean(np.arange(151, 250)))
+    assert summary.best_window_mean == pytest.approx(np.mean(np.arange(151, 250)))  # NaN ignored
+    assert Experiment.load(run).score_summary == summary
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus_module.make_corpus(out, 240, seed=7, scores_per_run=50)
+    return out / "experiments" / "train_dqn" / "sweep"
+
+
+@pytest.fixture(scope="module")
+def corpus_lists(corpus: Path):
+    from pyhermes.index.engine import dispose_engines
+
+    indexed = Experiment.load_all(corpus, index=corpus.parent / "hypothesis-index.sqlite")
+    plain = Experiment.load_all(corpus, index=False)
+    yield indexed, plain
+    dispose_engines()
+
+
+def _all_args(plain) -> list[str]:
+    return sorted(set().union(*(run.exec_args for run in plain)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_indexed_and_in_memory_filters_agree(corpus_lists, data):
+    indexed, plain = corpus_lists
+    args = data.draw(st.lists(st.sampled_from(_all_args(plain)), max_size=3, unique=True))
+    sql = indexed.filter_by_exec_args(*args)
+    memory = plain.filter_by_exec_args(*args)
+    assert ids(sql) == ids(memory)
+    assert sql._indexed()
+    if memory:
+        assert sql.latest().identifier == memory.latest().identifier
+    else:
+        with pytest.raises(ValueError):
+            sql.latest()
+    assert [r.identifier for r in sql.top(5)] == [r.identifier for r in memory.top(5)]
+
+
+def test_index_at_postgres(corpus):
+    from test_engine import postgres_server
+
+    with postgres_server() as url:
+        indexed = Experiment.load_all(corpus, index=url)
+        plain = Experiment.load_all(corpus, index=False)
+        assert ids(indexed) == ids(plain)
+        for args in (["--doubledqn"], ["--doubledqn", "-lr 0.001"], ["train"]):
+            assert ids(indexed.filter_by_exec_args(*args)) == ids(plain.filter_by_exec_args(*args))
+        assert indexed.latest().identifier == plain.latest().identifier
+        assert [r.identifier for r in indexed.top(5)] == [r.identifier for r in plain.top(5)]
+        from pyhermes.index.engine import dispose_engines
+
+        dispose_engines()
+
+
+def test_latest_ignores_runs_without_start_after_runs_with(tmp_path):
+    folder = tmp_path / "e"
+    write_run(folder, start=datetime(2024, 1, 1), scores=[1.0])
+    odd = folder / "not_an_identifier"
+    odd.mkdir()
+    (odd / "hermes.info").write_text("commit_hash:abc\n")
+    runs = Experiment.load_all(folder)
+    assert len(runs) == 2
+    assert runs.latest().start_time == datetime(2024, 1, 1)
+    assert [r for r in runs if r.identifier == odd.name][0].start_time is None
+    assert Experiment.load_all(folder, index=False).latest().start_time == datetime(2024, 1, 1)
