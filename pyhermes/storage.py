@@ -59,7 +59,7 @@ class Experiment:
         start_time: datetime | None,
     ) -> None:
         self.identifier = identifier
-        self.path_to_experiment = Path(path_to_experiment)
+        self._path: str | os.PathLike[str] = path_to_experiment
         self.commit_hash = commit_hash
         self.start_time = start_time
         self._info: dict[str, str] | None = None
@@ -70,6 +70,47 @@ class Experiment:
         self._catalog: Catalog | None = None
         self._run_id: int | None = None
         self._batch: Any = None
+
+    @property
+    def path_to_experiment(self) -> Path:
+        """The run directory."""
+        path = self._path
+        if not isinstance(path, Path):
+            path = self._path = Path(path)
+        return path
+
+    @path_to_experiment.setter
+    def path_to_experiment(self, value: PathLike) -> None:
+        self._path = value
+
+    @classmethod
+    def _indexed(
+        cls,
+        run_dir: str,
+        identifier: str,
+        commit_hash: str | None,
+        start_time: datetime | None,
+        catalog: Catalog,
+        run_id: int,
+        batch: Any,
+    ) -> Experiment:
+        """Build a run whose attributes come from the index (no file is read)."""
+        experiment = cls.__new__(cls)
+        experiment.__dict__.update(
+            identifier=identifier,
+            _path=run_dir,
+            commit_hash=commit_hash,
+            start_time=start_time,
+            _info=None,
+            _exec_arg_lines=None,
+            _exec_args_dict=None,
+            _summary=None,
+            _pending_comments=None,
+            _catalog=catalog,
+            _run_id=run_id,
+            _batch=batch,
+        )
+        return experiment
 
     # ------------------------------------------------------------------ loading
 
@@ -486,12 +527,10 @@ class Experiment:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Experiment):
             return NotImplemented
-        return os.path.abspath(self.path_to_experiment) == os.path.abspath(
-            other.path_to_experiment
-        )
+        return os.path.abspath(self._path) == os.path.abspath(other._path)
 
     def __hash__(self) -> int:
-        return hash(os.path.abspath(self.path_to_experiment))
+        return hash(os.path.abspath(self._path))
 
 
 def _stripped(value: str | None) -> str | None:

@@ -8,15 +8,17 @@ of :class:`~pyhermes.storage.Experiment` still read the disk.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, String, delete, func, select, text, type_coerce
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pyhermes import rundir
@@ -34,6 +36,8 @@ from pyhermes.index.sync import (
     SYNC_MODES,
     Syncer,
     SyncReport,
+    bump_change_token,
+    read_change_token,
     relative,
     to_datetime,
 )
@@ -44,12 +48,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Catalog", "SqlResult", "write_through"]
 
+# start_time is fetched untyped: SQLAlchemy's SQLite DateTime parsing costs more than the query;
+# to_datetime() parses SQLite's ISO text in C (PostgreSQL hands back datetimes).
 _RUN_COLUMNS = (
     run_table.c.id,
     run_table.c.path,
     run_table.c.commit_hash,
-    run_table.c.start_time,
+    type_coerce(run_table.c.start_time, String).label("start_time"),
 )
+
+
+# Lists answered by load_runs, by (url, root, folder, recursive): (change token, runs).
+_LOADED: OrderedDict[tuple[str, str, str, bool], tuple[str, tuple[Experiment, ...]]] = OrderedDict()
+_LOADED_SIZE = 8
 
 
 class RunFormatProblemsWarning(UserWarning):
@@ -220,10 +231,28 @@ class Catalog:
     def load_runs(
         self, path: str | os.PathLike[str], *, recursive: bool = False, sync: str = "quick"
     ) -> ExperimentList:
-        """Sync the runs in ``path`` (its tree with ``recursive``) and return them, ordered by path."""
+        """Sync the runs in ``path`` (its tree with ``recursive``) and return them, ordered by path.
+
+        When the index has not changed since the same folder was last loaded in this
+        process, the same Experiment objects are returned again (in a new list).
+        """
+        from pyhermes.storage import ExperimentList
+
         self.sync(path, recursive=recursive, mode=sync)
         scope = under(self._rel(path), recursive)
-        return self._experiments(scope, order_by=["path"])
+        key = (str(self.engine.url), str(self.root), self._rel(path), recursive)
+        with self.engine.connect() as conn:
+            token = read_change_token(conn)
+        cached = _LOADED.get(key)
+        if cached is not None and token is not None and cached[0] == token:
+            _LOADED.move_to_end(key)
+            return ExperimentList(cached[1])._bind(self, scope)
+        experiments = self._experiments(scope, order_by=["path"])
+        if token is not None:
+            _LOADED[key] = (token, tuple(experiments))
+            while len(_LOADED) > _LOADED_SIZE:
+                _LOADED.popitem(last=False)
+        return experiments
 
     # ------------------------------------------------------------------ queries
 
@@ -295,17 +324,28 @@ class Catalog:
             rows = conn.execute(query).all()
         root = str(self.root)
         members: dict[int, Experiment] = {}
-        experiments = []
-        for run_id, path, commit_hash, start_time in rows:
-            run_dir = os.path.join(root, path)
-            experiment = Experiment(os.path.basename(path), run_dir, commit_hash, to_datetime(start_time))
-            experiment._catalog = self
-            experiment._run_id = run_id
-            members[run_id] = experiment
-            experiments.append(experiment)
         batch = _Batch(self, members)
-        for experiment in experiments:
-            experiment._batch = batch
+        build = Experiment._indexed
+        prefix = root.rstrip(os.sep) + os.sep
+        # Building many objects at once triggers the cyclic garbage collector again and
+        # again, for nothing: none of them is garbage yet. Pause it for the loop.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for run_id, path, commit_hash, start_time in rows:
+                members[run_id] = build(
+                    prefix + path,
+                    path.rpartition("/")[2],
+                    commit_hash,
+                    to_datetime(start_time),
+                    self,
+                    run_id,
+                    batch,
+                )
+        finally:
+            if collecting:
+                gc.enable()
+        experiments = list(members.values())
         result = ExperimentList(experiments)
         if limit is None and not offset:
             result._bind(self, condition)
@@ -439,8 +479,14 @@ class Catalog:
 
     def forget(self, experiment: Experiment) -> None:
         """Drop one run from the index (after its directory was erased)."""
+        rel = self._rel(experiment.path_to_experiment)
         with self.engine.begin() as conn:
-            conn.execute(delete(run_table).where(run_table.c.path == self._rel(experiment.path_to_experiment)))
+            run_id = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
+            if run_id is not None:
+                conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
+                conn.execute(delete(info_table).where(info_table.c.run_id == run_id))
+                conn.execute(delete(run_table).where(run_table.c.id == run_id))
+            bump_change_token(conn)
 
     def upsert(self, run_dir: Path) -> None:
         """Read one run directory and store it in the index (write-through of new runs)."""
@@ -449,6 +495,7 @@ class Catalog:
             rel = self._rel(run_dir)
             existing = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
             syncer._read_and_store([(rel, existing)])
+            bump_change_token(conn)
 
 
 def _path_is(rel: str) -> Filter:

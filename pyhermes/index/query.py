@@ -206,9 +206,9 @@ def _arg_values(experiment: Experiment, key: str) -> list[tuple[str | None, floa
 
 
 def _arg_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists(
-        select(1).select_from(arg_table).where(arg_table.c.run_id == run_table.c.id, condition)
-    )
+    # An uncorrelated IN lets the database use the (raw, run_id) / (key, num) indexes once,
+    # instead of probing the argument table for every run.
+    return run_table.c.id.in_(select(arg_table.c.run_id).where(condition))
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
@@ -35,10 +36,11 @@ from pyhermes.index.models import (
     arg_table,
     folder_table,
     info_table,
+    meta_table,
     problem_table,
     run_table,
 )
-from pyhermes.index.query import Filter, under
+from pyhermes.index.query import under
 from pyhermes.summary import summarize
 
 #: A folder changed this close to its listing is listed again (timestamps are coarse).
@@ -226,8 +228,13 @@ class Syncer:
         ``mode`` is ``"quick"`` or ``"full"``; ``reread`` re-reads every run.
         """
         started = time.perf_counter()
-        scope = under(folder, recursive)
-        known = {row.path: row for row in self._known_runs(scope)}
+        full = mode == "full" or reread
+        scope = under(folder, recursive).clause()
+        # Quick mode fetches the settled runs of a folder only when it must list that folder.
+        known = {
+            row.path: row
+            for row in self._known_runs(scope if full else and_(scope, not_(run_table.c.settled)))
+        }
         folders = {row.path: row for row in self._known_folders(folder, recursive)}
         problems = {row.path for row in self._known_problems(folder, recursive)}
         self._scope_problems = [row for row in self._scope_problems if row.path not in known]
@@ -236,7 +243,6 @@ class Syncer:
         new_runs: list[str] = []
         folder_rows: list[dict[str, Any]] = []
         pending = [folder]
-        full = mode == "full" or reread
         while pending:
             current = pending.pop()
             listed_folders.add(current)
@@ -266,6 +272,10 @@ class Syncer:
                 subfolder_paths = [_join(current, n) for n in subfolders]
                 subfolder_paths = [p for p in subfolder_paths if p not in candidates]
             else:
+                if not full:
+                    known.update(
+                        (row.path, row) for row in self._known_runs(run_table.c.parent == current)
+                    )
                 run_names, other_names = self._list(current, known)
                 for rel in run_names:
                     listed_runs.add(rel)
@@ -284,6 +294,12 @@ class Syncer:
                 pending.extend(sorted(subfolder_paths, reverse=True))
         self._apply(known, listed_runs, new_runs, folder_rows, full, reread)
         self._forget_folders(folders, listed_folders, recursive)
+        if self.report.added or self.report.updated or self.report.removed:
+            bump_change_token(self.connection)
+        total = self.connection.execute(
+            select(func.count()).select_from(run_table).where(scope)
+        ).scalar_one()
+        self.report.unchanged = total - self.report.added - self.report.updated
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -327,15 +343,12 @@ class Syncer:
             if row is None:
                 continue
             if row.settled and not full:
-                self.report.unchanged += 1
                 continue
             sig = signature(self._abs(path))
             if reread or sig != _row_signature(row):
                 to_read.append((path, row.id))
-            else:
-                self.report.unchanged += 1
-                if not row.settled and _settled(row.finished, sig, now, self.settle_seconds):
-                    newly_settled.append(row.id)
+            elif not row.settled and _settled(row.finished, sig, now, self.settle_seconds):
+                newly_settled.append(row.id)
         if removed:
             for chunk in _chunks(removed, 500):
                 conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
@@ -425,7 +438,7 @@ class Syncer:
 
     # ------------------------------------------------------------------ index reads
 
-    def _known_runs(self, scope: Filter) -> list[Any]:
+    def _known_runs(self, condition: Any) -> list[Any]:
         columns = [
             run_table.c.id,
             run_table.c.path,
@@ -434,7 +447,7 @@ class Syncer:
             run_table.c.finished,
             *(run_table.c[name] for name in _SIGNATURE_COLUMNS),
         ]
-        return list(self.connection.execute(select(*columns).where(scope.clause())))
+        return list(self.connection.execute(select(*columns).where(condition)))
 
     def _known_folders(self, folder: str, recursive: bool) -> list[Any]:
         condition = folder_table.c.path == folder
@@ -462,6 +475,26 @@ class Syncer:
         gone = [path for path in folders if path not in listed]
         for chunk in _chunks(gone, 500):
             self.connection.execute(delete(folder_table).where(folder_table.c.path.in_(chunk)))
+
+
+CHANGE_TOKEN_KEY = "change_token"
+
+
+def bump_change_token(connection: Connection) -> None:
+    """Record that the runs stored in the index changed (a new random token)."""
+    token = uuid.uuid4().hex
+    done = connection.execute(
+        update(meta_table).where(meta_table.c.key == CHANGE_TOKEN_KEY).values(value=token)
+    )
+    if done.rowcount == 0:
+        connection.execute(insert(meta_table).values(key=CHANGE_TOKEN_KEY, value=token))
+
+
+def read_change_token(connection: Connection) -> str | None:
+    """The token of the last change to the runs stored in the index (``None`` before any)."""
+    return connection.execute(
+        select(meta_table.c.value).where(meta_table.c.key == CHANGE_TOKEN_KEY)
+    ).scalar()
 
 
 def _join(folder: str, name: str) -> str:

@@ -1,0 +1,560 @@
+"""Where the index lives, and opening it.
+
+:func:`resolve_index` decides which database serves a folder of runs,
+:func:`open_engine` opens it (creating or migrating its schema, and setting a
+broken SQLite file aside), and :func:`index_root` tells the folder that the
+run paths stored in it are relative to.
+
+Where the index lives, in order:
+
+1. the ``index`` argument: a value containing ``://`` is an SQLAlchemy URL,
+   anything else the path of a SQLite file;
+2. the environment variable ``HERMES_INDEX``, read the same way;
+3. the nearest existing ``.hermes/index.sqlite`` in the folder or its ancestors;
+4. a new ``<folder>/.hermes/index.sqlite``;
+5. when that place cannot be written (read-only folder, or a read-only index
+   found in step 3), a per-user cache file
+   ``$XDG_CACHE_HOME/pyhermes/<key>.sqlite`` (default ``~/.cache/pyhermes``),
+   keyed by the root folder, so that reading read-only data never fails for
+   want of a writable index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError, IntegrityError
+
+from pyhermes.errors import CatalogError
+from pyhermes.index.schema import SchemaUnknownError, _file_lock, ensure_schema
+
+__all__ = [
+    "ENV_VAR",
+    "INDEX_DIRNAME",
+    "INDEX_FILENAME",
+    "BrokenIndexWarning",
+    "IndexLocation",
+    "resolve_index",
+    "cache_dir",
+    "open_engine",
+    "rebuild_index",
+    "dispose_engines",
+    "index_root",
+]
+
+#: Environment variable naming the index (a file path or an SQLAlchemy URL).
+ENV_VAR = "HERMES_INDEX"
+#: The folder, beside the runs, that holds the default index.
+INDEX_DIRNAME = ".hermes"
+#: The file name of the default index inside :data:`INDEX_DIRNAME`.
+INDEX_FILENAME = "index.sqlite"
+
+_SQLITE_PRAGMAS = (
+    # busy_timeout first, so that switching to WAL waits for other openers.
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class BrokenIndexWarning(UserWarning):
+    """A SQLite index could not be used; it was moved aside and is rebuilt from disk."""
+
+
+@dataclass(frozen=True)
+class IndexLocation:
+    """Where an index lives.
+
+    ``url`` is the SQLAlchemy URL; ``file`` the SQLite file (``None`` for other
+    databases and in-memory SQLite); ``root`` the folder that stored run paths
+    are relative to, or ``None`` when the caller decides (an explicit file or
+    URL; :func:`index_root` then keeps it in ``hermes_meta``).
+    """
+
+    url: str
+    file: Path | None
+    root: Path | None
+
+    @property
+    def lock_path(self) -> Path | None:
+        """Return the lock file beside the SQLite file (``<file>.lock``), or ``None``."""
+        return None if self.file is None else self.file.with_name(self.file.name + ".lock")
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def _sqlite_url(file: Path) -> str:
+    """Return the SQLAlchemy URL of the SQLite file ``file``."""
+    return URL.create("sqlite", database=str(file)).render_as_string(hide_password=False)
+
+
+def _normalize_url(url: str) -> str:
+    """Return ``url`` with ``postgresql://`` (or ``postgres://``) using the psycopg 3 driver.
+
+    Raises :class:`CatalogError` when ``url`` is not an SQLAlchemy URL.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError and friends
+        raise CatalogError(f"{url!r} is not a valid SQLAlchemy database URL: {exc}") from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _root_of(file: Path) -> Path | None:
+    """Return ``<X>`` for a file ``<X>/.hermes/index.sqlite``, else ``None``."""
+    if file.name == INDEX_FILENAME and file.parent.name == INDEX_DIRNAME:
+        return file.parent.parent
+    return None
+
+
+def _explicit(index: str | os.PathLike[str]) -> IndexLocation:
+    """Return the location named by an ``index`` argument or ``HERMES_INDEX`` value."""
+    value = os.fspath(index)
+    if "://" in value:
+        url = _normalize_url(value)
+        parsed = make_url(url)
+        file: Path | None = None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            if not parsed.database.startswith("file:"):
+                file = Path(parsed.database).expanduser().absolute()
+        return IndexLocation(url=url, file=file, root=None if file is None else _root_of(file))
+    file = Path(value).expanduser().absolute()
+    return IndexLocation(url=_sqlite_url(file), file=file, root=_root_of(file))
+
+
+def _is_writable(folder: Path) -> bool:
+    """Return True when a file can be created in ``folder``.
+
+    Checks ``os.access`` and then really creates (and removes) a file, since
+    ``os.access`` says yes to root on a read-only folder that is, e.g., on a
+    read-only mount.
+    """
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hermes-write-test-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return True
+
+
+def _file_is_writable(file: Path) -> bool:
+    """Return True when the existing SQLite ``file`` and its folder can be written."""
+    if not os.access(file, os.R_OK | os.W_OK):
+        return False
+    try:
+        fd = os.open(file, os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    # WAL mode creates -wal and -shm files, and the lock file lives there too.
+    return _is_writable(file.parent)
+
+
+def cache_dir() -> Path:
+    """Return the per-user cache folder of indexes: ``$XDG_CACHE_HOME/pyhermes``.
+
+    ``XDG_CACHE_HOME`` defaults to ``~/.cache`` (and is ignored unless absolute,
+    as the XDG specification says). The folder is not created here.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    base_path = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return base_path / "pyhermes"
+
+
+def _cache_location(root: Path) -> IndexLocation:
+    """Return the per-user cache index keyed by ``root``, creating the cache folder.
+
+    Raises :class:`CatalogError` when the cache folder cannot be written either.
+    """
+    root = root.absolute()
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogError(
+            f"No writable place for the index of {root}: the folder is read-only and the "
+            f"per-user cache {folder} cannot be created ({exc}). Pass index=... or set "
+            f"{ENV_VAR} to a writable file or a database URL."
+        ) from exc
+    if not _is_writable(folder):
+        raise CatalogError(
+            f"No writable place for the index of {root}: the folder is read-only and so is "
+            f"the per-user cache {folder}. Pass index=... or set {ENV_VAR} to a writable "
+            "file or a database URL."
+        )
+    key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    file = folder / f"{key}.sqlite"
+    return IndexLocation(url=_sqlite_url(file), file=file, root=root)
+
+
+def resolve_index(path: Path, index: str | os.PathLike[str] | None = None) -> IndexLocation:
+    """Return where the index serving the runs under ``path`` lives.
+
+    The rule, first match wins: the ``index`` argument; ``$HERMES_INDEX``; the
+    nearest existing ``.hermes/index.sqlite`` in ``path`` or its ancestors; a
+    new ``path/.hermes/index.sqlite`` (the ``.hermes`` folder is created here,
+    the file by :func:`open_engine`); the per-user cache (see :func:`cache_dir`)
+    when that place is not writable. A value containing ``://`` is an
+    SQLAlchemy URL (``postgresql://`` is given the psycopg 3 driver), anything
+    else a SQLite file path.
+
+    Raises :class:`CatalogError` for an invalid URL, or when neither the folder
+    nor the per-user cache can be written.
+    """
+    if index is not None and os.fspath(index) != "":
+        return _explicit(index)
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        return _explicit(env)
+
+    path = Path(path).expanduser().absolute()
+    for folder in (path, *path.parents):
+        candidate = folder / INDEX_DIRNAME / INDEX_FILENAME
+        if candidate.is_file():
+            if _file_is_writable(candidate):
+                return IndexLocation(url=_sqlite_url(candidate), file=candidate, root=folder)
+            # A read-only shared index: this user keeps a cache of the same tree.
+            return _cache_location(folder)
+
+    hermes_dir = path / INDEX_DIRNAME
+    target = hermes_dir if hermes_dir.is_dir() else path
+    if _is_writable(target):
+        try:
+            hermes_dir.mkdir(exist_ok=True)
+        except OSError:
+            return _cache_location(path)
+        file = hermes_dir / INDEX_FILENAME
+        return IndexLocation(url=_sqlite_url(file), file=file, root=path)
+    return _cache_location(path)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+@dataclass
+class _Cached:
+    engine: Engine
+    identity: tuple[int, int] | None  # (st_dev, st_ino) of the SQLite file when opened
+
+
+_ENGINES: dict[str, _Cached] = {}
+_ENGINES_LOCK = threading.RLock()
+
+
+def _identity(file: Path | None) -> tuple[int, int] | None:
+    """Return ``(st_dev, st_ino)`` of ``file``, or ``None`` if it is absent or not a file."""
+    if file is None:
+        return None
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Apply the connection pragmas of the index (WAL, foreign keys, busy timeout...)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _create_sqlite_engine(location: IndexLocation) -> Engine:
+    """Return a new engine on the SQLite database of ``location``, with the pragmas set."""
+    if location.file is not None:
+        url: URL | str = URL.create("sqlite+pysqlite", database=str(location.file))
+    else:
+        url = location.url
+    engine = create_engine(url)
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def _create_engine(location: IndexLocation) -> Engine:
+    """Return a new engine for ``location`` (not yet checked or migrated)."""
+    if make_url(location.url).get_backend_name() == "sqlite":
+        return _create_sqlite_engine(location)
+    return create_engine(location.url, pool_pre_ping=True)
+
+
+def _is_corrupt(exc: DatabaseError) -> bool:
+    """Return True when ``exc`` says the SQLite file is not a (sound) database.
+
+    Operational errors (locked, cannot open, I/O, read-only) are not corruption:
+    moving a file aside for them would lose a good index.
+    """
+    orig = exc.orig
+    if type(orig) is not sqlite3.DatabaseError:
+        return False
+    name = getattr(orig, "sqlite_errorname", None)
+    return name is None or name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
+def _has_foreign_header(file: Path) -> bool:
+    """Return True when ``file`` exists, is not empty, and does not start as SQLite files do."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return False
+    return head != b"" and head != _SQLITE_MAGIC
+
+
+def _move_aside(file: Path) -> Path:
+    """Rename ``file`` and its ``-wal``/``-shm`` to ``<name>.broken-<YYYYmmdd-HHMMSS>``.
+
+    Returns the new path of the main file. Never deletes anything; a numeric
+    suffix avoids overwriting an earlier broken copy.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = file.with_name(f"{file.name}.broken-{stamp}")
+    n = 1
+    while any(Path(f"{target}{s}").exists() for s in ("", "-wal", "-shm")):
+        target = file.with_name(f"{file.name}.broken-{stamp}-{n}")
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{file}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{target}{suffix}"))
+    os.replace(file, target)
+    return target
+
+
+def _open_sqlite_file(location: IndexLocation) -> Engine:
+    """Return a migrated engine on the SQLite file of ``location``.
+
+    A file that is not a database, or whose schema is unknown, is moved aside
+    with a :class:`BrokenIndexWarning` and replaced by a fresh index.
+    Raises :class:`IndexVersionError` for an index of a newer pyhermes.
+    """
+    assert location.file is not None
+    file = location.file
+    seen = _identity(file)
+    if _has_foreign_header(file):
+        # Checked before SQLite opens it: SQLite would delete a -wal beside it.
+        return _replace_broken(location, seen, "it is not a SQLite database")
+    engine = _create_sqlite_engine(location)
+    try:
+        ensure_schema(engine, location.lock_path)
+        return engine
+    except DatabaseError as exc:
+        engine.dispose()
+        if not _is_corrupt(exc):
+            raise
+        reason = f"it is not a readable SQLite database ({exc.orig})"
+    except SchemaUnknownError as exc:
+        engine.dispose()
+        reason = str(exc)
+    except BaseException:
+        engine.dispose()
+        raise
+    return _replace_broken(location, seen, reason)
+
+
+def _replace_broken(location: IndexLocation, seen: tuple[int, int] | None, reason: str) -> Engine:
+    """Move the broken SQLite file of ``location`` aside, warn, and return a fresh index.
+
+    ``seen`` is the identity of the file found broken: if another process has
+    already replaced it, the new file is left alone. Raises like :func:`open_engine`.
+    """
+    assert location.file is not None
+    file = location.file
+    with _file_lock(location.lock_path):
+        # Another process may have set it aside (and made a fresh one) meanwhile.
+        moved = _move_aside(file) if seen is not None and _identity(file) == seen else None
+    if moved is not None:
+        warnings.warn(
+            f"The index {file} could not be used: {reason.rstrip('.')}. It was moved to {moved}, and a "
+            "fresh index is created; it is rebuilt from the run directories on disk.",
+            BrokenIndexWarning,
+            stacklevel=4,
+        )
+    engine = _create_sqlite_engine(location)
+    try:
+        ensure_schema(engine, location.lock_path)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _open_other(location: IndexLocation) -> Engine:
+    """Return a migrated engine on a non-file database (PostgreSQL, in-memory SQLite...).
+
+    Raises :class:`CatalogError` for an unknown schema (never touched: it may be
+    shared), and :class:`IndexVersionError` for an index of a newer pyhermes.
+    """
+    engine = _create_engine(location)
+    try:
+        ensure_schema(engine, None)
+    except SchemaUnknownError as exc:
+        engine.dispose()
+        raise CatalogError(
+            f"{exc} pyhermes does not change a database it does not recognise. Fix: point "
+            f"the index at another database (index=... or {ENV_VAR}), or drop the hermes "
+            "tables and views there (hermes-reindex --rebuild) to rebuild the cache."
+        ) from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def open_engine(location: IndexLocation) -> Engine:
+    """Return the SQLAlchemy engine of the index at ``location``, its schema at head.
+
+    Engines are cached per URL within the process; a cached SQLite engine is
+    reused while its file is the same file (same inode). SQLite connections use
+    WAL, ``foreign_keys=ON``, ``busy_timeout=30000`` and ``synchronous=NORMAL``.
+    A SQLite file that is corrupt or has an unknown schema is moved aside to
+    ``<name>.broken-<YYYYmmdd-HHMMSS>`` (with its ``-wal``/``-shm``) with a
+    :class:`BrokenIndexWarning`, and a fresh index is created.
+
+    Raises :class:`IndexVersionError` for an index written by a newer pyhermes,
+    :class:`CatalogError` for a non-SQLite database with an unknown schema, and
+    :class:`sqlalchemy.exc.SQLAlchemyError` when the database cannot be reached.
+    """
+    with _ENGINES_LOCK:
+        cached = _ENGINES.get(location.url)
+        if cached is not None:
+            if location.file is None or (
+                cached.identity is not None and _identity(location.file) == cached.identity
+            ):
+                return cached.engine
+            del _ENGINES[location.url]
+            cached.engine.dispose()
+        if location.file is not None:
+            location.file.parent.mkdir(parents=True, exist_ok=True)
+            engine = _open_sqlite_file(location)
+        else:
+            engine = _open_other(location)
+        _ENGINES[location.url] = _Cached(engine, _identity(location.file))
+        return engine
+
+
+def dispose_engines() -> None:
+    """Dispose of every cached engine and empty the cache; return None (for tests and tools)."""
+    with _ENGINES_LOCK:
+        cached = list(_ENGINES.values())
+        _ENGINES.clear()
+    for entry in cached:
+        entry.engine.dispose()
+
+
+def _forget_engines_after_fork() -> None:
+    """In a forked child, drop the parent's engines without closing its connections."""
+    global _ENGINES_LOCK
+    _ENGINES_LOCK = threading.RLock()  # another thread of the parent may have held it
+    for entry in _ENGINES.values():
+        entry.engine.dispose(close=False)
+    _ENGINES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_engines_after_fork)
+
+
+def _drop_hermes_objects(engine: Engine) -> None:
+    """Drop the stable views, the ``hermes_`` tables and ``alembic_version`` of a database."""
+    from sqlalchemy import inspect
+
+    with engine.begin() as conn:
+        insp = inspect(conn)
+        cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
+        views = set(insp.get_view_names())
+        for view in ("run_info", "run_args", "runs"):
+            if view in views:
+                conn.execute(text(f"DROP VIEW {view}{cascade}"))
+        tables = [t for t in insp.get_table_names() if t.startswith("hermes_")]
+        # Children before their parent (SQLite has no DROP ... CASCADE).
+        tables.sort(key=lambda t: t == "hermes_run")
+        if insp.has_table("alembic_version"):
+            tables.append("alembic_version")
+        for table in tables:
+            conn.execute(text(f'DROP TABLE "{table}"{cascade}'))
+
+
+def rebuild_index(location: IndexLocation) -> Engine:
+    """Return an engine on a fresh, empty index at ``location``, whatever was there.
+
+    For ``hermes-reindex --rebuild``: a SQLite file is moved aside to
+    ``<name>.broken-<YYYYmmdd-HHMMSS>`` (never deleted); in another database
+    the views, the ``hermes_`` tables and ``alembic_version`` are dropped. The
+    index must then be filled again from the run directories. Raises
+    :class:`sqlalchemy.exc.SQLAlchemyError` when the database cannot be reached.
+    """
+    with _ENGINES_LOCK:
+        cached = _ENGINES.pop(location.url, None)
+        if cached is not None:
+            cached.engine.dispose()
+        if location.file is not None:
+            with _file_lock(location.lock_path):
+                if location.file.exists():
+                    _move_aside(location.file)
+        else:
+            engine = _create_engine(location)
+            try:
+                _drop_hermes_objects(engine)
+            finally:
+                engine.dispose()
+    return open_engine(location)
+
+
+def index_root(engine: Engine, location: IndexLocation, fallback: Path) -> Path:
+    """Return the folder that run paths in the index are relative to.
+
+    That is ``location.root`` when set; else the ``root`` stored in
+    ``hermes_meta``; else ``fallback`` made absolute, which is then stored
+    there for later openers. Raises :class:`sqlalchemy.exc.SQLAlchemyError`
+    when the index cannot be read or written.
+    """
+    if location.root is not None:
+        return location.root
+    select = text("""SELECT "value" FROM hermes_meta WHERE "key" = 'root'""")
+    with engine.connect() as conn:
+        stored = conn.execute(select).scalar()
+    if stored is not None:
+        return Path(stored)
+    root = Path(fallback).expanduser().resolve()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("""INSERT INTO hermes_meta ("key", "value") VALUES ('root', :value)"""),
+                {"value": str(root)},
+            )
+    except IntegrityError:
+        # Another opener stored its root first: that one wins.
+        with engine.connect() as conn:
+            stored = conn.execute(select).scalar()
+        if stored is not None:
+            return Path(stored)
+        raise
+    return root

@@ -1,0 +1,529 @@
+"""The text form of run filters: ``--doubledqn and -lr < 0.01 and final_mean > 200``.
+
+:func:`parse_filter` turns an expression into the same :class:`~pyhermes.index.query.Filter`
+the Python API builds (:func:`~pyhermes.index.query.arg`, :func:`~pyhermes.index.query.flag`,
+:func:`~pyhermes.index.query.info`, ``score.X``, ``run.X``). It is a small hand-written
+tokenizer and recursive-descent parser; nothing in the text is ever evaluated as Python.
+
+Grammar (keywords ``and or not in contains startswith true false`` in any case)::
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | atom
+    atom       := "(" expr ")" | NAME OP value | NAME "in" "(" value ("," value)* ")"
+                | NAME ("contains" | "startswith") value | NAME
+    NAME       := ARGKEY | FIELD | "info." INFOKEY
+    OP         := "<" | "<=" | ">" | ">=" | "=" | "==" | "!="
+    value      := NUMBER | "quoted" | 'quoted' | BAREWORD | "true" | "false"
+
+* ``ARGKEY`` is an exec-arg key: ``-lr``, ``--doubledqn``, ``--env.name``, or a positional
+  word such as ``train`` (letters, digits, ``_``, ``-`` and ``.``). Compared, it is
+  ``arg(key) <op> value`` (a NUMBER is passed as ``int``/``float``, anything else as
+  text; ``in (...)`` is ``arg(key).isin([...])``). Alone, it is ``flag(key)``.
+* ``FIELD`` is a score summary (``final_mean``, ``max``, ``count`` ...) or a run field
+  (``start_time``, ``commit_hash``, ``finished`` ...), optionally written ``score.X`` /
+  ``run.X``: ``score.X``/``run.X`` comparisons, ``in`` is ``.isin``; ``contains`` and
+  ``startswith`` apply to text fields only. ``finished`` alone is ``run.finished == True``.
+* ``info.KEY`` (or ``info."a key"``) is ``info(KEY)``: ``=``, ``!=``, ``in``,
+  ``contains``, ``startswith``. Info values and text fields get the value exactly as
+  written (``info.version = 1.10`` compares with ``"1.10"``).
+* ``=`` means ``==``. A chain ``a and b and c`` becomes one ``And`` of all its terms
+  (``or`` likewise); ``not`` binds tighter than ``and``, ``and`` tighter than ``or``.
+  Blank text means every run.
+* A NUMBER is an integer, a decimal or scientific literal (``-3``, ``0.5``, ``1e-05``);
+  ``inf`` and ``nan`` are words. After an operator ``-1`` is a number; at the start of a
+  condition ``-lr`` is a key. Values that are not numbers (dates ``2024-03-01T15:45:00``,
+  commit prefixes, words) are text. Quote a value holding spaces, ``( ) , < > = !`` or a
+  keyword; inside quotes ``\\\\``, ``\\"`` and ``\\'`` are escapes, any other backslash is kept.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyhermes.errors import QueryError
+from pyhermes.index.models import SUMMARY_COLUMNS
+from pyhermes.index.query import (
+    RUN_FIELDS,
+    And,
+    FieldRef,
+    Filter,
+    Or,
+    arg,
+    everything,
+    flag,
+    info,
+    run,
+    score,
+)
+
+__all__ = ["parse_filter"]
+
+#: Operators as written -> the Python comparison they stand for.
+_OPERATORS: dict[str, str] = {
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "=": "==",
+    "==": "==",
+    "!=": "!=",
+}
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "startswith", "true", "false"})
+_OP_CHARS = "<>=!"
+_WORD_STOP = frozenset("(),\"'" + _OP_CHARS)
+_INT_RE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_KEY_RE = re.compile(r"[A-Za-z0-9_.\-]*[A-Za-z0-9_][A-Za-z0-9_.\-]*", re.ASCII)
+_CONDITION_HINT = (
+    "a condition is a key (--doubledqn, -lr < 0.01, train), a field (final_mean > 200, "
+    "finished) or info.KEY = value, possibly after not or inside ( )"
+)
+_ESCAPABLE = frozenset("\\\"'")
+#: Deepest nesting of parentheses and ``not`` accepted (deeper filters overflow the stack).
+_MAX_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One token: ``kind`` is word, string, op, ``(``, ``)``, ``,`` or end."""
+
+    kind: str
+    text: str  # the source text of the token
+    pos: int
+    value: str  # the unescaped string, the normalized operator, else the text
+
+    def describe(self) -> str:
+        """Return the token as an error message names it."""
+        if self.kind == "end":
+            return "end of expression"
+        return self.text if self.kind == "string" else f"'{self.text}'"
+
+
+def _error(text: str, message: str, position: int, hint: str = "") -> QueryError:
+    """Return a QueryError whose message quotes ``text`` with a caret under ``position``.
+
+    The message is ``<message> at position <n>``, the text, the caret line and,
+    when given, ``hint`` on a last line.
+    """
+    shown = "".join(" " if char.isspace() else char for char in text)
+    lines = [f"{message} at position {position}", f"  {shown}", f"  {' ' * position}^"]
+    if hint:
+        lines.append(hint)
+    return QueryError("\n".join(lines), position)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    """Split ``text`` into tokens, ending with an ``end`` token.
+
+    Raises:
+        QueryError: an unterminated string or an unknown operator such as ``=<``.
+    """
+    tokens: list[_Token] = []
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char.isspace():
+            index += 1
+        elif char in "(),":
+            tokens.append(_Token(char, char, index, char))
+            index += 1
+        elif char in _OP_CHARS:
+            end = index
+            while end < length and text[end] in _OP_CHARS:
+                end += 1
+            written = text[index:end]
+            if written not in _OPERATORS:
+                raise _error(
+                    text,
+                    f"unknown operator '{written}'",
+                    index,
+                    "the operators are <, <=, >, >=, =, == and !=",
+                )
+            tokens.append(_Token("op", written, index, _OPERATORS[written]))
+            index = end
+        elif char in "\"'":
+            end, value = _read_string(text, index)
+            tokens.append(_Token("string", text[index:end], index, value))
+            index = end
+        else:
+            end = index
+            while end < length and not text[end].isspace() and text[end] not in _WORD_STOP:
+                end += 1
+            tokens.append(_Token("word", text[index:end], index, text[index:end]))
+            index = end
+    tokens.append(_Token("end", "", length, ""))
+    return tokens
+
+
+def _read_string(text: str, start: int) -> tuple[int, str]:
+    """Read the quoted string opening at ``start``; return (offset after it, its value).
+
+    Raises:
+        QueryError: the string has no closing quote (position of the opening quote).
+    """
+    quote = text[start]
+    parts: list[str] = []
+    index = start + 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in _ESCAPABLE:
+            parts.append(text[index + 1])
+            index += 2
+        elif char == quote:
+            return index + 1, "".join(parts)
+        else:
+            parts.append(char)
+            index += 1
+    raise _error(text, f"unterminated string: no closing {quote}", start)
+
+
+def _field_kind(name: str) -> str:
+    """Return number, text, time or bool: how the field ``name`` compares."""
+    return "number" if name in SUMMARY_COLUMNS else RUN_FIELDS[name]
+
+
+@dataclass(frozen=True)
+class _Name:
+    """The left side of a condition: an exec-arg key, a field or an info key."""
+
+    kind: str  # "arg", "field" or "info"
+    key: str
+    token: _Token
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A value as written: ``kind`` is number, string, word or bool."""
+
+    kind: str
+    text: str
+    token: _Token
+
+
+class _Parser:
+    """Recursive-descent parser over the tokens of one expression."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+        self.depth = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        if token.kind != "end":
+            self.index += 1
+        return token
+
+    def error(self, message: str, position: int, hint: str = "") -> QueryError:
+        return _error(self.text, message, position, hint)
+
+    @staticmethod
+    def is_keyword(token: _Token, *words: str) -> bool:
+        return token.kind == "word" and token.text.lower() in words
+
+    # ------------------------------------------------------------------ grammar
+
+    def parse(self) -> Filter:
+        """Parse the whole text; raise QueryError on anything left over."""
+        result = self.or_expr()
+        token = self.peek()
+        if token.kind != "end":
+            hint = ""
+            if token.kind in {"word", "string"}:
+                hint = "join conditions with 'and' or 'or'"
+            elif token.kind == ")":
+                hint = "this ')' closes no '('"
+            raise self.error(f"unexpected {token.describe()}", token.pos, hint)
+        return result
+
+    def or_expr(self) -> Filter:
+        parts = [self.and_expr()]
+        while self.is_keyword(self.peek(), "or"):
+            self.advance()
+            parts.append(self.and_expr())
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+    def and_expr(self) -> Filter:
+        parts = [self.not_expr()]
+        while self.is_keyword(self.peek(), "and"):
+            self.advance()
+            parts.append(self.not_expr())
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def not_expr(self) -> Filter:
+        token = self.peek()
+        if not self.is_keyword(token, "not"):
+            return self.atom()
+        self.advance()
+        with _Nesting(self, token):
+            return ~self.not_expr()
+
+    def atom(self) -> Filter:
+        token = self.peek()
+        if token.kind == "(":
+            self.advance()
+            if self.peek().kind == ")":
+                raise self.error("empty parentheses", self.peek().pos, _CONDITION_HINT)
+            with _Nesting(self, token):
+                inner = self.or_expr()
+            closing = self.peek()
+            if closing.kind != ")":
+                raise self.error(
+                    f"expected ')', found {closing.describe()}",
+                    closing.pos,
+                    f"to close the '(' at position {token.pos}",
+                )
+            self.advance()
+            return inner
+        if token.kind != "word" or token.text.lower() in _KEYWORDS:
+            previous = self.tokens[self.index - 1] if self.index else None
+            where = f" after {previous.describe()}" if previous is not None else ""
+            raise self.error(
+                f"expected a condition{where}, found {token.describe()}",
+                token.pos,
+                _CONDITION_HINT,
+            )
+        name = self.name()
+        following = self.peek()
+        if following.kind == "op":
+            self.advance()
+            return self.compare(name, following, self.value(following))
+        if self.is_keyword(following, "in"):
+            self.advance()
+            return self.isin(name, self.value_list(following))
+        if self.is_keyword(following, "contains", "startswith"):
+            self.advance()
+            return self.text_match(name, following, self.value(following))
+        return self.presence(name, following)
+
+    def name(self) -> _Name:
+        """Read the left side of a condition (the current token is a non-keyword word)."""
+        token = self.advance()
+        text = token.text
+        if text in SUMMARY_COLUMNS or text in RUN_FIELDS:
+            return _Name("field", text, token)
+        prefix, dot, rest = text.partition(".")
+        if (prefix == "score" and rest in SUMMARY_COLUMNS) or (
+            prefix == "run" and rest in RUN_FIELDS
+        ):
+            return _Name("field", rest, token)
+        if prefix == "info" and dot:
+            if rest:
+                return _Name("info", rest, token)
+            quoted = self.peek()
+            if quoted.kind == "string" and quoted.pos == token.pos + len(text) and quoted.value:
+                self.advance()
+                return _Name("info", quoted.value, token)
+            raise self.error(
+                "info. without a key",
+                token.pos,
+                'write info.KEY, e.g. info.comments or info."a key"',
+            )
+        if not _KEY_RE.fullmatch(text):
+            raise self.error(
+                f"invalid key '{text}'",
+                token.pos,
+                "a key is like -lr, --doubledqn or train: letters, digits, _, - and .",
+            )
+        return _Name("arg", text, token)
+
+    def value(self, after: _Token) -> _Value:
+        """Read one value following ``after`` (an operator, ``contains``, ``(`` or ``,``)."""
+        token = self.peek()
+        if token.kind == "string":
+            self.advance()
+            return _Value("string", token.value, token)
+        if token.kind == "word":
+            lowered = token.text.lower()
+            if lowered in {"true", "false"}:
+                self.advance()
+                return _Value("bool", token.text, token)
+            if lowered not in _KEYWORDS:
+                self.advance()
+                kind = "number" if _NUMBER_RE.fullmatch(token.text) else "word"
+                return _Value(kind, token.text, token)
+        raise self.error(
+            f"expected a value after {after.describe()}, found {token.describe()}",
+            token.pos,
+            f'quote a keyword used as a value: "{token.text}"' if token.kind == "word" else "",
+        )
+
+    def value_list(self, keyword: _Token) -> list[_Value]:
+        """Read ``( value, ... )`` after ``in``."""
+        opening = self.peek()
+        if opening.kind != "(":
+            raise self.error(
+                f"expected '(' after {keyword.describe()}, found {opening.describe()}",
+                opening.pos,
+                "list the values in parentheses: -seed in (1, 2, 3)",
+            )
+        self.advance()
+        if self.peek().kind == ")":
+            raise self.error("empty list", self.peek().pos, "in (...) needs at least one value")
+        values = [self.value(opening)]
+        while True:
+            token = self.peek()
+            if token.kind == ")":
+                self.advance()
+                return values
+            if token.kind != ",":
+                raise self.error(f"expected ',' or ')', found {token.describe()}", token.pos)
+            self.advance()
+            values.append(self.value(token))
+
+    # ------------------------------------------------------------------ building filters
+
+    def number(self, value: _Value) -> int | float:
+        """Return a NUMBER value as int or float."""
+        try:
+            return int(value.text) if _INT_RE.fullmatch(value.text) else float(value.text)
+        except ValueError:  # an integer too long for int()
+            raise self.error(f"number too long: {value.text[:20]}...", value.token.pos) from None
+
+    def convert(self, name: _Name, value: _Value) -> Any:
+        """Return ``value`` as the Python value compared with ``name``."""
+        if value.kind == "string":
+            return value.text
+        if name.kind == "arg":
+            return self.number(value) if value.kind == "number" else value.text
+        if name.kind == "field":
+            kind = _field_kind(name.key)
+            if kind == "number" and value.kind == "number":
+                return self.number(value)
+            if kind == "bool" and value.kind == "bool":
+                return value.text.lower() == "true"
+        return value.text
+
+    def field(self, name: _Name) -> FieldRef:
+        return score[name.key] if name.key in SUMMARY_COLUMNS else run[name.key]
+
+    def field_compare(self, ref: FieldRef, op: str, value: _Value, converted: Any) -> Filter:
+        """Return ``ref <op> converted``; a wrong value type is reported at the value."""
+        try:
+            return _COMPARE[op](ref, converted)
+        except QueryError as exc:
+            raise self.error(str(exc), value.token.pos) from exc
+
+    def compare(self, name: _Name, op_token: _Token, value: _Value) -> Filter:
+        op = op_token.value
+        converted = self.convert(name, value)
+        if name.kind == "arg":
+            return _COMPARE[op](arg(name.key), converted)
+        if name.kind == "field":
+            return self.field_compare(self.field(name), op, value, converted)
+        if op not in {"==", "!="}:
+            raise self.error(
+                f"'{op_token.text}' does not apply to info values",
+                op_token.pos,
+                "info.KEY compares as text with =, !=, in (...), contains or startswith",
+            )
+        return _COMPARE[op](info(name.key), converted)
+
+    def isin(self, name: _Name, values: list[_Value]) -> Filter:
+        converted = [self.convert(name, value) for value in values]
+        if name.kind == "arg":
+            return arg(name.key).isin(converted)
+        if name.kind == "field":
+            ref = self.field(name)
+            for value, item in zip(values, converted, strict=True):
+                self.field_compare(ref, "==", value, item)
+            return ref.isin(converted)
+        parts = tuple(info(name.key) == item for item in converted)
+        return parts[0] if len(parts) == 1 else Or(parts)
+
+    def text_match(self, name: _Name, keyword: _Token, value: _Value) -> Filter:
+        method = keyword.text.lower()
+        text = value.text
+        if name.kind == "info":
+            return getattr(info(name.key), method)(text)
+        if name.kind == "field":
+            kind = _field_kind(name.key)
+            if kind != "text":
+                text_fields = ", ".join(key for key, how in RUN_FIELDS.items() if how == "text")
+                raise self.error(
+                    f"{method} does not apply to the {kind} field {name.key}",
+                    keyword.pos,
+                    f"contains and startswith apply to text fields ({text_fields}) and info.KEY",
+                )
+            return getattr(self.field(name), method)(text)
+        raise self.error(
+            f"{method} does not apply to the exec-arg key {name.key}",
+            keyword.pos,
+            "compare exec args with <, <=, >, >=, =, != or in (...)",
+        )
+
+    def presence(self, name: _Name, following: _Token) -> Filter:
+        if name.kind == "arg":
+            return flag(name.key)
+        if name.kind == "field" and name.key == "finished":
+            return operator.eq(run.finished, True)
+        if name.kind == "info":
+            what, hint = (
+                f"info.{name.key}",
+                "compare it with =, !=, in (...), contains or startswith",
+            )
+        else:
+            what, hint = name.key, "compare it with <, <=, >, >=, =, != or in (...)"
+            if _field_kind(name.key) == "text":
+                hint += ", contains or startswith"
+        raise self.error(
+            f"expected an operator after '{what}', found {following.describe()}",
+            following.pos,
+            hint,
+        )
+
+
+class _Nesting:
+    """Context manager counting nesting depth; refuses expressions nested too deeply."""
+
+    def __init__(self, parser: _Parser, token: _Token) -> None:
+        self.parser = parser
+        self.token = token
+
+    def __enter__(self) -> None:
+        self.parser.depth += 1
+        if self.parser.depth > _MAX_DEPTH:
+            raise self.parser.error(
+                f"expression nested too deeply (more than {_MAX_DEPTH} levels of ( and not)",
+                self.token.pos,
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.parser.depth -= 1
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse a filter expression such as ``--doubledqn and -lr < 0.01 and final_mean > 200``.
+
+    Returns:
+        The equivalent :class:`~pyhermes.index.query.Filter`; ``everything`` for blank text.
+
+    Raises:
+        QueryError: the text is not a valid expression, or a value does not suit its field.
+            ``position`` is the 0-based offset of the offending token (the text's length
+            when something is missing at the end); the message quotes the text with a
+            caret under that position.
+    """
+    if not text.strip():
+        return everything
+    return _Parser(text).parse()

@@ -1,0 +1,342 @@
+"""The schema version of the index, and bringing an index up to it.
+
+The schema is managed by the Alembic migrations shipped as
+``pyhermes.migrations`` (the ``migrations/`` folder of the source tree). Each
+revision also writes a *generation*, an integer that only grows, into
+``hermes_meta.schema_generation``; it tells an index written by a newer
+pyhermes (generation above :data:`HEAD_GENERATION`) apart from one whose
+revision is merely unknown (a foreign or damaged schema).
+
+Reading the revision of an index needs SQLAlchemy only: Alembic is imported by
+the functions that migrate, so opening an index that is already at head does
+not import it.
+
+The stable views for ad-hoc SQL, created by the migrations (each revision keeps
+its own frozen copy of their SQL), have the columns of :data:`VIEW_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import Connection
+
+from pyhermes.errors import CatalogError, IndexVersionError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "HEAD_REVISION",
+    "HEAD_GENERATION",
+    "KNOWN_REVISIONS",
+    "VIEW_COLUMNS",
+    "SchemaUnknownError",
+    "ensure_schema",
+    "current_revision",
+    "stored_generation",
+    "downgrade_to_base",
+    "migration_script_heads",
+    "migration_script_revisions",
+    "alembic_config",
+]
+
+#: The Alembic revision this version of pyhermes reads and writes.
+HEAD_REVISION = "0001"
+
+#: The schema generation written by :data:`HEAD_REVISION`.
+HEAD_GENERATION = 1
+
+#: Every revision of ``migrations/versions``, oldest first (head last). Kept in
+#: step with the scripts by tests/test_migrations.py.
+KNOWN_REVISIONS: tuple[str, ...] = ("0001",)
+
+#: The stable views and their columns, in order.
+VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "runs": (
+        "id",
+        "path",
+        "identifier",
+        "script_name",
+        "experiment_name",
+        "job_idx",
+        "commit_hash",
+        "start_time",
+        "end_time",
+        "execution_time",
+        "comments",
+        "finished",
+        "count",
+        "first",
+        "last",
+        "min",
+        "max",
+        "mean",
+        "std",
+        "argmax",
+        "final_mean",
+        "best_window_mean",
+    ),
+    "run_args": ("run_id", "position", "key", "value", "num", "raw"),
+    "run_info": ("run_id", "key", "value"),
+}
+
+#: Key of the PostgreSQL advisory lock held while migrating (any fixed 64-bit number).
+PG_LOCK_KEY = 0x6865726D6573  # "hermes"
+
+_VERSION_TABLE = "alembic_version"
+
+
+class SchemaUnknownError(CatalogError):
+    """The index has a schema this pyhermes does not know, and not a newer one.
+
+    Raised for a revision that is not one of :data:`KNOWN_REVISIONS` while the
+    stored generation is missing or not above :data:`HEAD_GENERATION`, and for
+    a database holding hermes tables without any revision. ``revision`` is the
+    revision found (``None`` when there is none).
+    """
+
+    def __init__(self, message: str, revision: str | None = None) -> None:
+        super().__init__(message)
+        self.revision = revision
+
+
+def _where(engine: Engine) -> str:
+    """Return the index for messages: the SQLite file, or the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return str(engine.url.database)
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _read_revisions(conn: Connection) -> list[str] | None:
+    """Return the rows of ``alembic_version``, or ``None`` when that table does not exist."""
+    if not inspect(conn).has_table(_VERSION_TABLE):
+        return None
+    return [row[0] for row in conn.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}"))]
+
+
+def _read_generation(conn: Connection) -> int | None:
+    """Return ``hermes_meta.schema_generation`` as an int, or ``None`` if absent or not a number."""
+    if not inspect(conn).has_table("hermes_meta"):
+        return None
+    value = conn.execute(
+        text("SELECT value FROM hermes_meta WHERE key = 'schema_generation'")
+    ).scalar()
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _has_hermes_objects(conn: Connection) -> bool:
+    """Return True when the database holds a ``hermes_`` table or one of the view names."""
+    insp = inspect(conn)
+    names = set(insp.get_table_names()) | set(insp.get_view_names())
+    return any(name.startswith("hermes_") or name in VIEW_COLUMNS for name in names)
+
+
+def _needs_upgrade(conn: Connection, where: str) -> bool:
+    """Classify the schema seen through ``conn``.
+
+    Returns False when the index is at :data:`HEAD_REVISION`, True when it is
+    empty or at an older known revision. Raises :class:`IndexVersionError`
+    when its generation is above :data:`HEAD_GENERATION` and
+    :class:`SchemaUnknownError` when its schema is otherwise unknown.
+    """
+    revisions = _read_revisions(conn)
+    if revisions == [HEAD_REVISION]:
+        return False
+    generation = _read_generation(conn)
+    found = ", ".join(revisions) if revisions else None
+    if generation is not None and generation > HEAD_GENERATION:
+        raise IndexVersionError(
+            f"The index {where} was written by a newer pyhermes: it has schema revision "
+            f"{found!r} (generation {generation}), and this pyhermes expects revision "
+            f"{HEAD_REVISION!r} (generation {HEAD_GENERATION}). Fix: upgrade pyhermes "
+            "(pip install -U pyhermes), or, to rebuild the cache with this version, run "
+            "hermes-reindex --rebuild."
+        )
+    if not revisions:
+        if _has_hermes_objects(conn):
+            raise SchemaUnknownError(
+                f"The index {where} holds hermes tables but no schema revision; "
+                "it cannot be trusted as a pyhermes index.",
+                revision=None,
+            )
+        return True
+    if len(revisions) == 1 and revisions[0] in KNOWN_REVISIONS:
+        return True
+    raise SchemaUnknownError(
+        f"The index {where} has schema revision {found!r}, which this pyhermes does not "
+        f"know (expected {HEAD_REVISION!r}; generation {generation}).",
+        revision=found,
+    )
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the Alembic revision stored in the database, or ``None`` if there is none.
+
+    Several rows (branches, never made by pyhermes) are returned joined by commas.
+    Raises :class:`sqlalchemy.exc.DatabaseError` when the database cannot be read.
+    """
+    with engine.connect() as conn:
+        revisions = _read_revisions(conn)
+    return ", ".join(revisions) if revisions else None
+
+
+def stored_generation(engine: Engine) -> int | None:
+    """Return ``hermes_meta.schema_generation``, or ``None`` when absent or not a number."""
+    with engine.connect() as conn:
+        return _read_generation(conn)
+
+
+def _script_location() -> str:
+    """Return the folder of the ``pyhermes.migrations`` package.
+
+    Found through the import system, so that it works from a wheel and from an
+    editable install (where the package lives in the top-level ``migrations/``).
+    Raises :class:`CatalogError` when the package is missing.
+    """
+    spec = importlib.util.find_spec("pyhermes.migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError("The migrations of pyhermes (pyhermes.migrations) are not installed.")
+    return str(Path(next(iter(spec.submodule_search_locations))).resolve())
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Return an Alembic ``Config`` for the shipped migrations (imports Alembic).
+
+    ``connection``, when given, is passed to ``migrations/env.py`` in
+    ``config.attributes["connection"]``; the caller commits its transaction.
+    """
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _script_location())
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@contextlib.contextmanager
+def _file_lock(lock_path: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the duration of the block.
+
+    Without ``lock_path``, without ``fcntl`` (Windows), or when the lock file
+    cannot be created (read-only folder), nothing is locked: SQLite's own write
+    lock (``BEGIN IMMEDIATE``) still serialises the migrations then.
+    """
+    if lock_path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _pg_advisory_lock(engine: Engine) -> Iterator[None]:
+    """Hold the PostgreSQL advisory lock :data:`PG_LOCK_KEY` on a dedicated connection."""
+    with engine.connect() as lock_conn:
+        lock_conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+        lock_conn.commit()
+        try:
+            yield
+        finally:
+            lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
+            lock_conn.commit()
+
+
+def _upgrade_locked(engine: Engine) -> None:
+    """Re-check the revision and upgrade to head, in one transaction; the caller holds the lock.
+
+    On SQLite the transaction is ``BEGIN IMMEDIATE``, so the DDL is atomic and
+    any other writer waits. Raises like :func:`ensure_schema`.
+    """
+    where = _where(engine)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not _needs_upgrade(conn, where):
+            conn.rollback()
+            return
+        from alembic import command
+
+        command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+
+
+def ensure_schema(engine: Engine, lock_path: Path | None) -> None:
+    """Bring the index behind ``engine`` to :data:`HEAD_REVISION`; return None.
+
+    At head, only ``alembic_version`` is read (Alembic is not imported). An
+    empty database or an older known revision is upgraded under a lock: an
+    exclusive ``flock`` on ``lock_path`` for SQLite (``<index>.lock`` beside the
+    file), ``pg_advisory_lock`` on PostgreSQL; the revision is checked again
+    under the lock, so concurrent openers migrate once.
+
+    Raises :class:`IndexVersionError` for an index written by a newer pyhermes
+    (generation above :data:`HEAD_GENERATION`), :class:`SchemaUnknownError` for
+    an unknown schema that is not newer, and :class:`sqlalchemy.exc.DatabaseError`
+    when the database cannot be read (e.g. a file that is not SQLite).
+    """
+    with engine.connect() as conn:
+        needed = _needs_upgrade(conn, _where(engine))
+    if not needed:
+        return
+    if engine.dialect.name == "postgresql":
+        with _pg_advisory_lock(engine):
+            _upgrade_locked(engine)
+    elif engine.dialect.name == "sqlite":
+        with _file_lock(lock_path):
+            _upgrade_locked(engine)
+    else:
+        _upgrade_locked(engine)
+
+
+def downgrade_to_base(engine: Engine) -> None:
+    """Run every downgrade, leaving only an empty ``alembic_version`` table; return None.
+
+    For tests and tools; imports Alembic. Raises what the migrations raise.
+    """
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "base")
+        conn.commit()
+
+
+def migration_script_revisions() -> list[str]:
+    """Return the revisions of the shipped migration scripts, oldest first (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
+
+
+def migration_script_heads() -> list[str]:
+    """Return the head revisions of the shipped migration scripts (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    return list(ScriptDirectory.from_config(alembic_config()).get_heads())

@@ -1,0 +1,299 @@
+"""Tests of the Alembic migrations shipped as pyhermes.migrations (the migrations/ folder).
+
+They keep the migrations, the models and pyhermes.index.schema in step, check
+the stable views, the downgrade, the developers' command line, and that a
+non-editable wheel carries working migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
+
+from pyhermes.index import schema
+from pyhermes.index.models import SUMMARY_COLUMNS, Base
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """Return an engine on an empty SQLite file (foreign keys on, as the index has them)."""
+    eng = create_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
+
+    @event.listens_for(eng, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    yield eng
+    eng.dispose()
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(schema.alembic_config(conn), "head")
+        conn.commit()
+
+
+def _not_a_view(obj: object, name: str | None, type_: str, reflected: bool, other: object) -> bool:
+    return not (type_ == "table" and name in schema.VIEW_COLUMNS)
+
+
+# --------------------------------------------------------------------------- revisions
+
+
+def test_one_head_and_it_is_head_revision() -> None:
+    assert schema.migration_script_heads() == [schema.HEAD_REVISION]
+
+
+def test_known_revisions_match_the_scripts() -> None:
+    assert tuple(schema.migration_script_revisions()) == schema.KNOWN_REVISIONS
+    assert schema.KNOWN_REVISIONS[-1] == schema.HEAD_REVISION
+
+
+def test_generations_increase_by_one_and_end_at_head_generation() -> None:
+    scripts = ScriptDirectory.from_config(schema.alembic_config())
+    generations = [scripts.get_revision(rev).module.GENERATION for rev in schema.KNOWN_REVISIONS]
+    assert generations == list(range(1, len(generations) + 1))
+    assert generations[-1] == schema.HEAD_GENERATION
+
+
+def test_revision_files_import_nothing_from_pyhermes() -> None:
+    # Migrations are frozen in time: they must not follow later edits of the package.
+    imports = re.compile(r"^\s*(from|import)\s+pyhermes\b", re.MULTILINE)
+    for file in (REPO / "migrations" / "versions").glob("*.py"):
+        assert not imports.search(file.read_text()), file
+
+
+# --------------------------------------------------------------------------- upgrade
+
+
+def test_upgrade_matches_the_models(engine: Engine) -> None:
+    _upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": _not_a_view}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_names_follow_the_naming_convention(engine: Engine) -> None:
+    _upgrade(engine)
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        assert {i["name"] for i in insp.get_indexes(table.name)} == {i.name for i in table.indexes}
+        assert insp.get_pk_constraint(table.name)["name"] == f"pk_{table.name}"
+        assert {fk["name"] for fk in insp.get_foreign_keys(table.name)} == {
+            fk.name for fk in table.foreign_key_constraints
+        }
+    assert [u["name"] for u in insp.get_unique_constraints("hermes_run")] == ["uq_hermes_run_path"]
+
+
+def test_upgrade_records_the_generation(engine: Engine) -> None:
+    _upgrade(engine)
+    assert schema.current_revision(engine) == schema.HEAD_REVISION
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT key, value FROM hermes_meta")).all()
+    assert [tuple(r) for r in rows] == [("schema_generation", str(schema.HEAD_GENERATION))]
+
+
+def test_views_have_the_documented_columns(engine: Engine) -> None:
+    _upgrade(engine)
+    assert set(inspect(engine).get_view_names()) == set(schema.VIEW_COLUMNS)
+    summary = {column: i + 1.5 for i, column in enumerate(SUMMARY_COLUMNS.values())}
+    summary["score_count"] = 4
+    summary["score_argmax"] = 2
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO hermes_run (id, path, parent, identifier, script_name, finished, "
+                "read_at, settled, start_time, "
+                + ", ".join(summary)
+                + ") VALUES (7, 'exp/r7', 'exp', 'r7', 'train.py', 1, 0, 1, '2024-01-02 03:04:05', "
+                + ", ".join(f":{c}" for c in summary)
+                + ")"
+            ),
+            summary,
+        )
+        conn.execute(text("INSERT INTO hermes_arg VALUES (7, 0, '--lr=0.1', '--lr', '0.1', 0.1)"))
+        conn.execute(text("INSERT INTO hermes_arg VALUES (7, 1, '--fast', '--fast', NULL, NULL)"))
+        conn.execute(text("INSERT INTO hermes_info VALUES (7, 'host', 'gpu1')"))
+    with engine.connect() as conn:
+        for view, columns in schema.VIEW_COLUMNS.items():
+            assert tuple(conn.execute(text(f"SELECT * FROM {view}")).keys()) == columns
+        run = conn.execute(text("SELECT * FROM runs")).mappings().one()
+        assert (run["id"], run["path"], run["identifier"], run["script_name"]) == (
+            7,
+            "exp/r7",
+            "r7",
+            "train.py",
+        )
+        for name, column in SUMMARY_COLUMNS.items():
+            assert run[name] == summary[column], name
+        args = conn.execute(text('SELECT * FROM run_args ORDER BY "position"')).all()
+        assert [tuple(a) for a in args] == [
+            (7, 0, "--lr", "0.1", 0.1, "--lr=0.1"),
+            (7, 1, "--fast", None, None, "--fast"),
+        ]
+        info = conn.execute(text("SELECT * FROM run_info")).all()
+        assert [tuple(i) for i in info] == [(7, "host", "gpu1")]
+        # The foreign keys cascade.
+        conn.execute(text("DELETE FROM hermes_run"))
+        assert conn.execute(text("SELECT count(*) FROM run_args")).scalar() == 0
+
+
+def test_downgrade_to_base_removes_everything(engine: Engine) -> None:
+    _upgrade(engine)
+    schema.downgrade_to_base(engine)
+    insp = inspect(engine)
+    assert insp.get_table_names() == ["alembic_version"]
+    assert insp.get_view_names() == []
+    assert schema.current_revision(engine) is None
+    # And up again.
+    _upgrade(engine)
+    assert schema.current_revision(engine) == schema.HEAD_REVISION
+
+
+def test_ensure_schema_from_empty_and_at_head(engine: Engine, tmp_path: Path) -> None:
+    schema.ensure_schema(engine, tmp_path / "m.sqlite.lock")
+    assert schema.current_revision(engine) == schema.HEAD_REVISION
+    schema.ensure_schema(engine, tmp_path / "m.sqlite.lock")
+    assert schema.current_revision(engine) == schema.HEAD_REVISION
+
+
+def test_offline_sql_renders(tmp_path: Path) -> None:
+    from alembic import command
+
+    cfg = schema.alembic_config()
+    cfg.set_main_option("sqlalchemy.url", "postgresql://")
+    out = tmp_path / "upgrade.sql"
+    with out.open("w") as handle:
+        cfg.output_buffer = handle
+        command.upgrade(cfg, "head", sql=True)
+    sql = out.read_text()
+    assert "CREATE TABLE hermes_run" in sql and "CREATE VIEW runs" in sql
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_alembic_command_line_with_the_repository_ini(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    check = create_engine(url)
+
+    def alembic(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(REPO / "alembic.ini"), "-x", f"url={url}"]
+            + list(args),
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    try:
+        alembic("upgrade", "head")
+        assert schema.current_revision(check) == schema.HEAD_REVISION
+        alembic("downgrade", "base")
+        assert schema.current_revision(check) is None
+    finally:
+        check.dispose()
+
+
+# --------------------------------------------------------------------------- wheel
+
+
+def _dependency_paths() -> list[str]:
+    """Return the folders holding sqlalchemy, alembic and their dependencies (not pyhermes)."""
+    import alembic
+    import mako
+    import numpy
+    import sqlalchemy
+    import typing_extensions
+
+    folders = {
+        str(Path(m.__file__).resolve().parent.parent) for m in (alembic, mako, numpy, sqlalchemy)
+    }
+    folders.add(str(Path(typing_extensions.__file__).resolve().parent))
+    return sorted(folders)
+
+
+def test_non_editable_wheel_migrates(tmp_path: Path) -> None:
+    """Build a wheel from a copy of the sources, install it alone in a new venv, migrate."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pyhermes", "migrations"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    dist = tmp_path / "dist"
+    # No isolation: build with this environment's setuptools (offline, fast).
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
+         "--outdir", str(dist), str(src)],
+        capture_output=True, text=True, cwd=src, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = dist.glob("pyhermes-*.whl")
+
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "--quiet", str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import pyhermes, pyhermes.migrations
+        venv = Path({str(venv)!r}).resolve()
+        for module in (pyhermes, pyhermes.migrations):
+            assert venv in Path(module.__file__).resolve().parents, module.__file__
+        package = Path(pyhermes.migrations.__file__).parent
+        assert (package / "script.py.mako").is_file() and (package / "README").is_file()
+        from pyhermes.index.engine import open_engine, resolve_index
+        from pyhermes.index.schema import (
+            HEAD_REVISION, current_revision, migration_script_heads,
+        )
+        engine = open_engine(resolve_index(Path({str(tmp_path / "runs")!r})))
+        assert current_revision(engine) == HEAD_REVISION, current_revision(engine)
+        assert migration_script_heads() == [HEAD_REVISION]
+        print("migrated", HEAD_REVISION)
+        """
+    )
+    (tmp_path / "runs").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HERMES_INDEX")}
+    # The dependencies come from this environment; pyhermes must come from the wheel.
+    env["PYTHONPATH"] = os.pathsep.join(_dependency_paths())
+    assert str(REPO) not in env["PYTHONPATH"].split(os.pathsep)
+    done = subprocess.run(
+        [str(python), "-c", script], capture_output=True, text=True, cwd=work, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == f"migrated {schema.HEAD_REVISION}"
+    assert (tmp_path / "runs" / ".hermes" / "index.sqlite").is_file()
