@@ -86,24 +86,26 @@ class RunRecord:
     info: list[dict[str, Any]]
 
 
-def _stat(path: str) -> tuple[int | None, int | None]:
-    try:
-        status = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    return status.st_size, status.st_mtime_ns
-
-
 def signature(run_dir: str) -> Signature:
-    """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened."""
-    identifier = os.path.basename(run_dir)
-    return (
-        *_stat(os.path.join(run_dir, rundir.INFO_FILE)),
-        *_stat(os.path.join(run_dir, rundir.EXEC_ARGS_FILE)),
-        *_stat(os.path.join(run_dir, identifier + rundir.SCORES_SUFFIX)),
-    )
+    """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
+
+    A missing file gives ``(None, None)``. This runs once per run in a full sync,
+    so it avoids everything but the three ``stat`` calls.
+    """
+    prefix = run_dir + os.sep
+    identifier = run_dir.rpartition(os.sep)[2]
+    values: list[int | None] = []
+    for name in (rundir.INFO_FILE, rundir.EXEC_ARGS_FILE, identifier + rundir.SCORES_SUFFIX):
+        try:
+            status = os.stat(prefix + name)
+        except (FileNotFoundError, NotADirectoryError):
+            values += (None, None)
+        else:
+            values += (status.st_size, status.st_mtime_ns)
+    return tuple(values)
 
 
+_SIGNATURE_START = 5  # position of info_size in the rows of Syncer._known_runs
 _SIGNATURE_COLUMNS = (
     "info_size",
     "info_mtime_ns",
@@ -115,7 +117,7 @@ _SIGNATURE_COLUMNS = (
 
 
 def _row_signature(row: Any) -> Signature:
-    return tuple(getattr(row, name) for name in _SIGNATURE_COLUMNS)
+    return tuple(row[_SIGNATURE_START:])
 
 
 def _settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
@@ -217,10 +219,12 @@ class Syncer:
         self.settle_seconds = settle_seconds
         self.progress = progress
         self.report = SyncReport()
+        self._root_text = str(root)
+        self._prefix = self._root_text.rstrip(os.sep) + os.sep
         self._scope_problems: list[Any] = []
 
     def _abs(self, rel: str) -> str:
-        return os.path.join(self.root, rel) if rel else str(self.root)
+        return self._prefix + rel if rel else self._root_text
 
     def run(self, folder: str, recursive: bool, mode: str, reread: bool = False) -> SyncReport:
         """Sync the runs in ``folder`` (relative to the root; its whole tree with ``recursive``).
@@ -447,7 +451,7 @@ class Syncer:
             run_table.c.finished,
             *(run_table.c[name] for name in _SIGNATURE_COLUMNS),
         ]
-        return list(self.connection.execute(select(*columns).where(condition)))
+        return self.connection.execute(select(*columns).where(condition)).all()
 
     def _known_folders(self, folder: str, recursive: bool) -> list[Any]:
         condition = folder_table.c.path == folder
