@@ -1,0 +1,85 @@
+"""Every example in README.md and docs/schema.md runs, against a generated corpus.
+
+``sql`` blocks run through ``Catalog.sql`` and the plain ``sqlite3`` module and must
+return rows; ``python`` blocks of one file run in order in one namespace;
+``console`` blocks run each ``$ `` line in a shell and must exit 0. All run in a
+temporary folder holding ``runs/`` (``scripts/make_corpus.py runs --runs 300``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhermes import Experiment
+from pyhermes.index.catalog import Catalog
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def blocks(path: Path, language: str) -> list[str]:
+    return [body for lang, body in BLOCK.findall(path.read_text()) if lang == language]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    folder = tmp_path_factory.mktemp("docs")
+    module.make_corpus(folder / "runs", 300, seed=3, scores_per_run=150)
+    return folder
+
+
+@pytest.fixture
+def in_workdir(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+def test_docs_have_examples():
+    assert len(blocks(REPO / "docs" / "schema.md", "sql")) >= 5
+    assert blocks(REPO / "README.md", "python")
+    assert blocks(REPO / "README.md", "console")
+
+
+@pytest.mark.parametrize("number", range(len(blocks(REPO / "docs" / "schema.md", "sql"))))
+def test_schema_sql_examples(in_workdir, number):
+    query = blocks(REPO / "docs" / "schema.md", "sql")[number]
+    sweep = in_workdir / "runs" / "experiments" / "train_dqn" / "sweep"
+    Experiment.load_all(sweep)
+    result = Catalog.open(sweep, sync="none").sql(query)
+    assert result.rows, query
+    with sqlite3.connect(sweep / ".hermes" / "index.sqlite") as connection:
+        assert connection.execute(query).fetchall() == [tuple(row) for row in result.rows]
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/schema.md"])
+def test_python_examples(in_workdir, document):
+    Experiment.load_all(in_workdir / "runs" / "experiments" / "train_dqn" / "sweep")
+    namespace: dict[str, object] = {"__name__": "__readme__"}
+    for code in blocks(REPO / document, "python"):
+        exec(compile(code, document, "exec"), namespace)  # noqa: S102 - our own documentation
+
+
+def test_console_examples(in_workdir):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MPLBACKEND": "Agg"}
+    env.pop("HERMES_INDEX", None)
+    for block in blocks(REPO / "README.md", "console"):
+        for line in block.splitlines():
+            if not line.startswith("$ "):
+                continue
+            command = line[2:]
+            done = subprocess.run(command, shell=True, cwd=in_workdir, env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+            assert "Traceback" not in done.stderr, command
