@@ -125,7 +125,8 @@ exit status:
   0  done (--check: the index is up to date and every run can be read)
   1  --check found the index stale or a run that cannot be read
   2  usage error
-  3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)"""
+  3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)
+  130  interrupted"""
 
 _EXIT_CODES_QUERY = """\
 exit status:
@@ -133,7 +134,9 @@ exit status:
   1  bad input (malformed expression, unknown column, no or several matching runs,
      writing SQL statement, missing ROOT)
   2  usage error
-  3  runtime error (index of a newer pyhermes, database unreachable)"""
+  3  runtime error (index of a newer pyhermes, database unreachable)
+  130  interrupted
+(hermes reindex exits like hermes-reindex: see hermes reindex --help)"""
 
 _REINDEX_EXAMPLES = """\
 examples:
@@ -504,7 +507,7 @@ examples:
   hermes plot --group-by=-bs --band ci95 -o bs.pdf
 
 Each line is the mean of its group's smoothed scores (moving average over
---window episodes), with a band of one standard deviation (std) or a 95%%
+--window episodes), with a band of one standard deviation (std) or a 95%
 confidence interval (ci95). The file format follows the file name (png, pdf, svg).
 
 """

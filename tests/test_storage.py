@@ -7,7 +7,6 @@ import subprocess
 import sys
 import warnings
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from legacy import write_run
 
-from pyhermes import Experiment, ExperimentFrame, ExperimentList
-from pyhermes import rundir
+from pyhermes import Experiment, ExperimentFrame, ExperimentList, rundir
 from pyhermes.errors import MissingDependencyError, RunFormatError, UntrustedFileError
 
 ROLES = [

@@ -119,7 +119,7 @@ def test_quick_sync_makes_no_call_into_settled_runs(folder, monkeypatch):
     age(folder)
     Experiment.load_all(folder)  # lists the folder again: its mtime changed
     touched: list[str] = []
-    real_stat, real_scandir, real_open = os.stat, os.scandir, open
+    real_stat, real_scandir = os.stat, os.scandir
     run_dirs = [str(p) for p in folder.iterdir() if p.name != ".hermes"]
 
     def inside_a_run(path) -> bool:

@@ -225,9 +225,17 @@ class ArgPresent(Filter):
         return self.key
 
 
+def _numeric_operand(value: Any) -> float | None:
+    """A Python number compares numerically; strings (even ``"64"``) compare as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class ArgCompare(Filter):
-    """``key op value``: numbers compare numerically, anything else as text."""
+    """``key op value``: a Python number compares with the option's number, anything else
+    (strings, lists for multi-value options) with its text."""
 
     key: str
     op: str
@@ -235,7 +243,7 @@ class ArgCompare(Filter):
 
     def clause(self) -> ColumnElement[bool]:
         compare = _OPS[self.op]
-        number = _number(self.value)
+        number = _numeric_operand(self.value)
         if number is not None and not math.isnan(number):
             condition = and_(arg_table.c.num.is_not(None), compare(arg_table.c.num, number))
         else:
@@ -246,7 +254,7 @@ class ArgCompare(Filter):
 
     def matches(self, experiment: Experiment) -> bool:
         compare = _OPS[self.op]
-        number = _number(self.value)
+        number = _numeric_operand(self.value)
         for text, num in _arg_values(experiment, self.key):
             if number is not None and not math.isnan(number):
                 if num is not None and compare(num, number):

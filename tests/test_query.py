@@ -1,0 +1,305 @@
+"""Typed queries: filters, ordering, counting, read-only SQL and frames, checked against an
+independent in-memory computation over a generated corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import operator
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event
+
+from pyhermes import (
+    Catalog,
+    Experiment,
+    QueryError,
+    ReadOnlyQueryError,
+    arg,
+    flag,
+    info,
+    rundir,
+    score,
+)
+from pyhermes.index.query import run
+
+REPO = Path(__file__).resolve().parents[1]
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+       "!=": operator.ne}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    root = tmp_path_factory.mktemp("query")
+    module.make_corpus(root, 300, seed=11, scores_per_run=120)
+    return root / "experiments" / "train_dqn" / "sweep"
+
+
+@pytest.fixture(scope="module")
+def catalog(corpus: Path):
+    from pyhermes.index.engine import dispose_engines
+
+    catalog = Catalog.open(corpus, index=corpus.parent / "query-index.sqlite")
+    yield catalog
+    dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def truth(corpus: Path) -> dict[str, dict[str, Any]]:
+    """What the test itself reads from the files, without the index or pyhermes' summaries."""
+    facts = {}
+    for run_dir in sorted(p for p in corpus.iterdir() if (p / "hermes.info").is_file()):
+        info_lines = (run_dir / "hermes.info").read_text().splitlines()
+        info_map = dict(line.split(":", 1) for line in info_lines if ":" in line)
+        args: dict[str, list[tuple[str | None, float | None]]] = {}
+        for line in (run_dir / "exec_arguments").read_text().splitlines():
+            words = line.split()
+            if not words:
+                continue
+            text = " ".join(words[1:]) or None
+            number = None
+            if len(words) == 2:
+                try:
+                    number = float(words[1])
+                except ValueError:
+                    number = None
+            args.setdefault(words[0], []).append((text, number))
+        scores = []
+        scores_file = run_dir / f"{run_dir.name}.scores"
+        if scores_file.exists():
+            for line in scores_file.read_text().splitlines():
+                try:
+                    scores.append(float(line))
+                except ValueError:
+                    continue
+        values = np.array(scores)
+        start = info_map.get("start_time") or run_dir.name[:23]
+        facts[run_dir.name] = {
+            "args": args,
+            "info": info_map,
+            "finished": "end_time" in info_map,
+            "start_time": datetime.strptime(start, "%Y_%m_%d_%H%M%S%f"),
+            "final_mean": float(np.nanmean(values[-100:])) if values.size else None,
+            "max": float(np.nanmax(values)) if values.size else None,
+            "count": int(values.size),
+        }
+    return facts
+
+
+# --------------------------------------------------------------------------- random filters
+# A filter is a tuple tree; the test renders it as Python objects and as text, and evaluates it.
+
+NUM_KEYS = ["-lr", "-gamma", "-bs", "-seed"]
+NUM_VALUES = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.9, 0.99, 0.999, 32, 64, 128, 0, 3, 7, 1e-05]
+
+
+def leaves():
+    return st.one_of(
+        st.tuples(st.just("flag"), st.sampled_from(["--doubledqn", "train", "-es", "--missing"])),
+        st.tuples(st.just("cmp"), st.sampled_from(NUM_KEYS), st.sampled_from(list(OPS)),
+                  st.sampled_from(NUM_VALUES)),
+        st.tuples(st.just("in"), st.sampled_from(NUM_KEYS),
+                  st.lists(st.sampled_from(NUM_VALUES), min_size=1, max_size=3)),
+        st.tuples(st.just("text"), st.just("-hidden"), st.sampled_from(["==", "!="]),
+                  st.sampled_from(["64 64", "128 128", "256"])),
+        st.tuples(st.just("score"), st.sampled_from(["final_mean", "max", "count"]),
+                  st.sampled_from(list(OPS)), st.sampled_from([0, 50, 100, 150, 200, 120])),
+        st.tuples(st.just("finished"), st.booleans()),
+        st.tuples(st.just("since"), st.sampled_from(["2023-01-01", "2023-09-01", "2024-01-15"])),
+    )
+
+
+filters = st.recursive(
+    leaves(),
+    lambda inner: st.one_of(
+        st.tuples(st.just("not"), inner),
+        st.tuples(st.sampled_from(["and", "or"]), inner, inner),
+    ),
+    max_leaves=6,
+)
+
+
+def as_object(tree):
+    kind = tree[0]
+    if kind == "flag":
+        return flag(tree[1])
+    if kind in ("cmp", "text"):
+        return {"<": arg(tree[1]).__lt__, "<=": arg(tree[1]).__le__, ">": arg(tree[1]).__gt__,
+                ">=": arg(tree[1]).__ge__, "==": arg(tree[1]).__eq__,
+                "!=": arg(tree[1]).__ne__}[tree[2]](tree[3])
+    if kind == "in":
+        return arg(tree[1]).isin(tree[2])
+    if kind == "score":
+        field = getattr(score, tree[1])
+        return {"<": field.__lt__, "<=": field.__le__, ">": field.__gt__, ">=": field.__ge__,
+                "==": field.__eq__, "!=": field.__ne__}[tree[2]](tree[3])
+    if kind == "finished":
+        return run.finished == tree[1]
+    if kind == "since":
+        return run.start_time >= tree[1]
+    if kind == "not":
+        return ~as_object(tree[1])
+    left, right = as_object(tree[1]), as_object(tree[2])
+    return (left & right) if kind == "and" else (left | right)
+
+
+def as_text(tree) -> str:
+    kind = tree[0]
+    if kind == "flag":
+        return tree[1]
+    if kind == "cmp":
+        return f"{tree[1]} {tree[2]} {tree[3]!r}"
+    if kind == "text":
+        return f'{tree[1]} {tree[2]} "{tree[3]}"'
+    if kind == "in":
+        return f"{tree[1]} in ({', '.join(repr(v) for v in tree[2])})"
+    if kind == "score":
+        return f"{tree[1]} {tree[2]} {tree[3]}"
+    if kind == "finished":
+        return "finished" if tree[1] else "finished = false"
+    if kind == "since":
+        return f"start_time >= {tree[1]}"
+    if kind == "not":
+        return f"not ({as_text(tree[1])})"
+    return f"({as_text(tree[1])}) {tree[0]} ({as_text(tree[2])})"
+
+
+def holds(tree, fact) -> bool:
+    kind = tree[0]
+    if kind == "flag":
+        return tree[1] in fact["args"]
+    if kind == "cmp":
+        return any(n is not None and OPS[tree[2]](n, tree[3]) for _, n in fact["args"].get(tree[1], []))
+    if kind == "text":
+        return any(t is not None and OPS[tree[2]](t, tree[3]) for t, _ in fact["args"].get(tree[1], []))
+    if kind == "in":
+        return any(n is not None and n in tree[2] for _, n in fact["args"].get(tree[1], []))
+    if kind == "score":
+        value = fact[tree[1]]
+        return value is not None and not math.isnan(value) and OPS[tree[2]](value, tree[3])
+    if kind == "finished":
+        return fact["finished"] == tree[1]
+    if kind == "since":
+        return fact["start_time"] >= datetime.fromisoformat(tree[1])
+    if kind == "not":
+        return not holds(tree[1], fact)
+    if kind == "and":
+        return holds(tree[1], fact) and holds(tree[2], fact)
+    return holds(tree[1], fact) or holds(tree[2], fact)
+
+
+def names(runs) -> list[str]:
+    return sorted(r.identifier for r in runs)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=filters)
+def test_random_filters_agree_with_an_independent_evaluation(catalog, truth, tree):
+    expected = sorted(name for name, fact in truth.items() if holds(tree, fact))
+    assert names(catalog.find(as_object(tree))) == expected
+    assert names(catalog.find(as_text(tree))) == expected
+    assert catalog.count(as_text(tree)) == len(expected)
+
+
+def test_in_memory_lists_agree(catalog, corpus, truth):
+    plain = Experiment.load_all(corpus, index=False)
+    for text in ["--doubledqn and -lr < 0.01 and final_mean > 100", "not -es or -bs in (32, 64)",
+                 '-hidden = "64 64" and finished']:
+        assert names(plain.where(text)) == names(catalog.find(text))
+
+
+def test_indexed_where_chains_stay_sql(catalog):
+    runs = catalog.find()
+    narrowed = runs.where(flag("--doubledqn")).where(arg("-lr") <= 0.001)
+    assert narrowed._indexed()
+    assert names(narrowed) == names(catalog.find("--doubledqn and -lr <= 0.001"))
+    assert narrowed.filter_by_exec_args("train") == narrowed.where("train")
+
+
+def test_order_limit_offset(catalog, truth):
+    ordered = catalog.find("finished", order_by="-final_mean")
+    values = [truth[r.identifier]["final_mean"] for r in ordered]
+    assert values == sorted(values, reverse=True)
+    assert catalog.find("finished", order_by="-final_mean", limit=5) == ordered[:5]
+    assert catalog.find("finished", order_by="-final_mean", limit=5, offset=5) == ordered[5:10]
+    by_lr = catalog.find(order_by=["-lr", "final_mean:desc"])
+    lrs = [truth[r.identifier]["args"]["-lr"][0][1] for r in by_lr]
+    assert lrs == sorted(lrs)
+    ascending = catalog.find(order_by="final_mean")
+    tail = [truth[r.identifier]["final_mean"] for r in ascending]
+    present = [v for v in tail if v is not None]
+    assert tail[: len(present)] == sorted(present) and all(v is None for v in tail[len(present):])
+    with pytest.raises(QueryError, match="unknown sort key"):
+        catalog.find(order_by="bogus key")
+
+
+def test_info_filters(catalog, truth):
+    some = next(iter(truth.values()))
+    prefix = some["info"]["commit_hash"][:6]
+    expected = sorted(n for n, f in truth.items() if f["info"]["commit_hash"].startswith(prefix))
+    assert names(catalog.find(run.commit_hash.startswith(prefix))) == expected
+    assert names(catalog.find(f"commit_hash startswith {prefix}")) == expected
+    assert names(catalog.find(info("commit_hash").startswith(prefix))) == expected
+    with_colon = sorted(n for n, f in truth.items() if ":" in f["info"].get("comments", ""))
+    assert names(catalog.find(run.comments.contains(":"))) == with_colon
+    assert names(catalog.find(info("comments").contains(":"))) == with_colon
+
+
+def test_sql_is_read_only(catalog, corpus):
+    index_file = corpus.parent / "query-index.sqlite"
+    before = sqlite3.connect(index_file).execute("SELECT COUNT(*) FROM hermes_run").fetchone()
+    rows = catalog.sql("SELECT COUNT(*) AS n FROM runs WHERE final_mean > :x", {"x": 0})
+    assert rows.columns == ["n"] and rows.rows[0][0] > 0
+    for statement in ["DELETE FROM hermes_run", "DROP TABLE hermes_run",
+                      "UPDATE hermes_run SET comments = 'x'", "SELECT 1; DELETE FROM hermes_run",
+                      "INSERT INTO hermes_meta VALUES ('a', 'b')", "PRAGMA query_only = OFF",
+                      "ATTACH DATABASE ':memory:' AS other", "VACUUM"]:
+        with pytest.raises(ReadOnlyQueryError):
+            catalog.sql(statement)
+    after = sqlite3.connect(index_file).execute("SELECT COUNT(*) FROM hermes_run").fetchone()
+    assert before == after
+    with pytest.raises(QueryError, match="no such table"):
+        catalog.sql("SELECT * FROM nope")
+    assert catalog.sql("SELECT 'DELETE FROM x' AS text").rows == [("DELETE FROM x",)]
+
+
+def test_frame_is_one_query_without_file_reads(catalog, truth, monkeypatch):
+    pytest.importorskip("pandas")
+    runs = catalog.find("--doubledqn")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("read a file")
+
+    monkeypatch.setattr(rundir, "read_info", no_reads)
+    monkeypatch.setattr(rundir, "read_exec_args", no_reads)
+    monkeypatch.setattr(rundir, "read_scores", no_reads)
+    event.listen(catalog.engine, "before_cursor_execute", count)
+    try:
+        frame = runs.to_frame()
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert len(frame) == len(runs)
+    for column in ["identifier", "path", "start_time", "end_time", "commit_hash", "comments",
+                   "final_mean", "max", "count", "-lr", "--doubledqn", "experiments"]:
+        assert column in frame.columns
+    first = frame.iloc[0]
+    fact = truth[first["identifier"]]
+    assert first["-lr"] == fact["args"]["-lr"][0][1] and isinstance(first["-lr"], float)
+    assert frame["--doubledqn"].tolist() == [True] * len(runs)
+    assert first["experiments"] is runs[0]
+    assert first["final_mean"] == pytest.approx(fact["final_mean"])
