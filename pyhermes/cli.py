@@ -1146,34 +1146,27 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     disk is read again to check it can be.
     """
     from pyhermes.index.catalog import Catalog
-    from pyhermes.index.engine import INDEX_DIRNAME, resolve_index
+    from pyhermes.index.engine import find_index, index_root, open_engine
     from pyhermes.index.sync import relative
 
     started = time.perf_counter()
     folder = root.resolve()
-    hermes_dir = folder / INDEX_DIRNAME
-    existed = hermes_dir.exists()
-    location = resolve_index(folder, args.index)
-    if location.file is not None and not location.file.exists():
-        # No index yet: resolve_index may have made the .hermes folder for it; leave no trace.
-        if not existed:
-            with contextlib.suppress(OSError):
-                hermes_dir.rmdir()
-        index_root = location.root or folder
-        stored: dict[str, tuple[Any, ...]] = {}
-        recorded: list[tuple[str, str]] = []
-    else:
-        catalog = Catalog.open(folder, index=args.index, sync="none")
-        location = catalog.location or location
-        index_root = catalog.root
+    location = find_index(folder, args.index)
+    stored: dict[str, tuple[Any, ...]] = {}
+    recorded: list[tuple[str, str]] = []
+    root_of_index = folder
+    if location is not None:
+        engine = open_engine(location)
+        root_of_index = index_root(engine, location, folder)
+        catalog = Catalog(engine, Path(root_of_index), location)
         result = catalog.sql(
             "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "
             "scores_size, scores_mtime_ns FROM hermes_run"
         )
         stored = {row[0]: tuple(row[1:]) for row in result.rows}
         recorded = catalog.problems()
-    scope = relative(index_root, folder)
-    drift = compute_drift(Path(index_root), scope, stored, recorded, reread=args.reread)
+    scope = relative(Path(root_of_index), folder)
+    drift = compute_drift(Path(root_of_index), scope, stored, recorded, reread=args.reread)
     drift["seconds"] = round(time.perf_counter() - started, 4)
     stale = bool(drift["not_indexed"] or drift["gone"] or drift["changed"])
     drift["stale"] = stale

@@ -47,6 +47,7 @@ __all__ = [
     "BrokenIndexWarning",
     "IndexLocation",
     "resolve_index",
+    "find_index",
     "cache_dir",
     "open_engine",
     "rebuild_index",
@@ -207,9 +208,40 @@ def _cache_location(root: Path) -> IndexLocation:
             f"the per-user cache {folder}. Pass index=... or set {ENV_VAR} to a writable "
             "file or a database URL."
         )
+    return _cache_file(root)
+
+
+def _cache_file(root: Path) -> IndexLocation:
+    """The per-user cache index keyed by ``root`` (nothing is created)."""
+    root = root.absolute()
     key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    file = folder / f"{key}.sqlite"
+    file = cache_dir() / f"{key}.sqlite"
     return IndexLocation(url=_sqlite_url(file), file=file, root=root)
+
+
+def find_index(path: Path, index: str | os.PathLike[str] | None = None) -> IndexLocation | None:
+    """Return the existing index serving ``path`` by the rule of :func:`resolve_index`, else None.
+
+    Creates nothing and writes no probe file (for read-only tools such as
+    ``hermes-reindex --check``). A database URL is returned as it is.
+
+    Raises:
+        CatalogError: the URL is not valid.
+    """
+    explicit = index if index is not None and os.fspath(index) != "" else os.environ.get(ENV_VAR, "")
+    if explicit:
+        location = _explicit(explicit)
+        return location if location.file is None or location.file.is_file() else None
+    path = Path(path).expanduser().absolute()
+    for folder in (path, *path.parents):
+        candidate = folder / INDEX_DIRNAME / INDEX_FILENAME
+        if candidate.is_file():
+            if os.access(candidate, os.R_OK | os.W_OK) and os.access(folder / INDEX_DIRNAME, os.W_OK):
+                return IndexLocation(url=_sqlite_url(candidate), file=candidate, root=folder)
+            path = folder
+            break
+    cached = _cache_file(path)
+    return cached if cached.file is not None and cached.file.is_file() else None
 
 
 def resolve_index(path: Path, index: str | os.PathLike[str] | None = None) -> IndexLocation:
