@@ -62,10 +62,16 @@ class RunFormatWarning(UserWarning):
 # --------------------------------------------------------------------------- times
 
 
+_TIME_RE = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})(\d{2})(\d{2})(\d{6})")
+
+
 def parse_time(text: str) -> datetime | None:
     """Parse a ``%Y_%m_%d_%H%M%S%f`` timestamp; return ``None`` when it does not parse."""
+    match = _TIME_RE.fullmatch(text.strip())
+    if match is None:
+        return None
     try:
-        return datetime.strptime(text.strip(), TIME_FORMAT)
+        return datetime(*map(int, match.groups()))
     except ValueError:
         return None
 
@@ -111,17 +117,18 @@ def read_text(path: PathLike) -> str:
         FileNotFoundError: the file does not exist.
         RunFormatError: the file is not valid UTF-8 (the message names the byte offset).
     """
-    path = Path(path)
-    return _decode(path.read_bytes(), path)
+    with open(path, "rb") as handle:
+        return _decode(handle.read(), Path(path))
 
 
-def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
+def parse_info(text: str, source: PathLike = INFO_FILE, *, strict: bool = False) -> dict[str, str]:
     """Parse ``hermes.info`` text into a dict.
 
     Each line is split on its *first* colon, so values may contain colons; line
     endings are stripped and blank lines skipped. A non-blank line without a colon
-    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number.
-    A key that repeats keeps its last value (the file is appended to).
+    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number
+    (with ``strict``, it raises :class:`RunFormatError` instead). A key that repeats
+    keeps its last value (the file is appended to).
     """
     info: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -129,25 +136,25 @@ def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
             continue
         key, colon, value = line.partition(":")
         if not colon:
-            warnings.warn(
-                f"{source}:{number}: line without ':' skipped: {line[:80]!r}",
-                RunFormatWarning,
-                stacklevel=2,
-            )
+            message = f"{source}:{number}: line without ':' skipped: {line[:80]!r}"
+            if strict:
+                raise RunFormatError(message, source)
+            warnings.warn(message, RunFormatWarning, stacklevel=2)
             continue
         info[key.strip()] = value
     return info
 
 
-def read_info(run_dir: PathLike) -> dict[str, str]:
+def read_info(run_dir: PathLike, *, strict: bool = False) -> dict[str, str]:
     """Read and parse the ``hermes.info`` of ``run_dir`` (see :func:`parse_info`).
 
     Raises:
         FileNotFoundError: there is no ``hermes.info``.
-        RunFormatError: the file is not UTF-8 text.
+        RunFormatError: the file is not UTF-8 text (or, with ``strict``, has a line
+            without a colon).
     """
-    path = Path(run_dir) / INFO_FILE
-    return parse_info(read_text(path), path)
+    path = os.path.join(run_dir, INFO_FILE)
+    return parse_info(read_text(path), path, strict=strict)
 
 
 def parse_exec_args(text: str) -> list[str]:
@@ -166,7 +173,7 @@ def read_exec_args(run_dir: PathLike) -> list[str]:
     Raises:
         RunFormatError: the file is not UTF-8 text.
     """
-    path = Path(run_dir) / EXEC_ARGS_FILE
+    path = os.path.join(run_dir, EXEC_ARGS_FILE)
     try:
         return parse_exec_args(read_text(path))
     except FileNotFoundError:
@@ -267,9 +274,9 @@ def read_scores(path: PathLike) -> np.ndarray:
     Raises:
         RunFormatError: the file holds a line that is not a number.
     """
-    path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return np.empty(0, dtype=np.float64)
     return parse_scores(raw, path)
@@ -326,10 +333,8 @@ def layout_names(run_dir: PathLike) -> tuple[str | None, str | None]:
     ``<...>/experiments/<script>/<experiment>/<identifier>``; ``None`` for a part
     the path does not have.
     """
-    parts = Path(run_dir).parts
-    if len(parts) >= 4 and parts[-4] == "experiments":
-        return parts[-3], parts[-2]
-    if len(parts) >= 3:
+    parts = os.path.normpath(os.fspath(run_dir)).split(os.sep)
+    if len(parts) >= 3 and parts[-3] and parts[-2]:
         return parts[-3], parts[-2]
     return None, None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -54,8 +53,8 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     if not valid.any():
         return ScoreSummary(count=int(values.size))
     numbers = values[valid]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # Infinite scores make some of these NaN; numpy would warn about each.
+    with np.errstate(all="ignore"):
         mean = float(numbers.mean())
         std = float(np.std(numbers)) if np.isfinite(numbers).all() else math.nan
         tail = values[-window:]
@@ -78,17 +77,23 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
 def _best_window_mean(values: np.ndarray, window: int) -> float:
     """Best mean of the non-NaN values over windows of ``window`` consecutive entries."""
     size = min(window, values.size)
-    valid = ~np.isnan(values)
-    filled = np.where(valid, values, 0.0)
-    sums = np.concatenate(([0.0], np.cumsum(filled)))
-    counts = np.concatenate(([0], np.cumsum(valid)))
-    window_sums = sums[size:] - sums[:-size]
-    window_counts = counts[size:] - counts[:-size]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(window_counts > 0, window_sums / np.maximum(window_counts, 1), np.nan)
     if np.isinf(values).any():
-        # cumulative sums cannot subtract infinities; compute those windows directly.
-        return float(
-            np.nanmax([np.nanmean(values[i : i + size]) for i in range(values.size - size + 1)])
+        # Cumulative sums cannot subtract infinities; take those windows one by one.
+        means = np.array(
+            [_nan_mean(values[start : start + size]) for start in range(values.size - size + 1)]
         )
+    else:
+        valid = ~np.isnan(values)
+        sums = np.concatenate(([0.0], np.cumsum(np.where(valid, values, 0.0))))
+        counts = np.concatenate(([0], np.cumsum(valid)))
+        window_counts = counts[size:] - counts[:-size]
+        means = (sums[size:] - sums[:-size]) / np.maximum(window_counts, 1)
+        means[window_counts == 0] = np.nan
+    if np.isnan(means).all():
+        return math.nan
     return float(np.nanmax(means))
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    present = values[~np.isnan(values)]
+    return float(present.mean()) if present.size else math.nan

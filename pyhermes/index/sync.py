@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,14 +137,10 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     """
     now = time.time()
     sig = signature(run_dir)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", rundir.RunFormatWarning)
-        info = rundir.read_info(run_dir)
-    if caught:
-        raise RunFormatError(str(caught[0].message), os.path.join(run_dir, rundir.INFO_FILE))
+    info = rundir.read_info(run_dir, strict=True)
     arg_lines = rundir.read_exec_args(run_dir)
     identifier = os.path.basename(run_dir)
-    summary = summarize(rundir.read_scores(rundir.scores_path(run_dir, identifier)))
+    summary = summarize(rundir.read_scores(f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"))
     id_start, job_idx, _ = rundir.parse_identifier(identifier)
     start = rundir.parse_time(info.get(rundir.START_TIME_KEY, "")) or id_start
     end = rundir.parse_time(info.get(rundir.END_TIME_KEY, ""))
