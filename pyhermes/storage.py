@@ -9,6 +9,7 @@ logs, state dicts) always read the disk.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import shutil
 import warnings
@@ -578,13 +579,15 @@ class ExperimentList(list):  # type: ignore[type-arg]
                 raise TypeError(f"ExperimentList holds Experiment objects, not {type(item).__name__}")
         self._catalog: Catalog | None = None
         self._scope: Filter | None = None
-        self._snapshot: tuple[int | None, ...] | None = None
+        self._snapshot: tuple[Experiment, ...] | None = None
+        self._by_id: dict[int | None, Experiment] = {}
 
     def _bind(self, catalog: Catalog, scope: Filter) -> ExperimentList:
         """Mark this list as the exact answer of ``scope`` in ``catalog``; return it."""
         self._catalog = catalog
         self._scope = scope
-        self._snapshot = tuple(item._run_id for item in self)
+        self._snapshot = tuple(self)
+        self._by_id = {item._run_id: item for item in self}
         return self
 
     def _indexed(self) -> bool:
@@ -593,7 +596,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
             self._catalog is not None
             and self._snapshot is not None
             and len(self._snapshot) == len(self)
-            and self._snapshot == tuple(item._run_id for item in self)
+            and all(map(operator.is_, self._snapshot, self))
         )
 
     def _subset(self, run_ids: Iterable[int], scope: Filter) -> ExperimentList:
@@ -604,7 +607,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
         )
 
     def _ordered(self, run_ids: Sequence[int]) -> ExperimentList:
-        by_id = {item._run_id: item for item in self}
+        by_id = self._by_id if self._indexed() else {item._run_id: item for item in self}
         return ExperimentList(by_id[run_id] for run_id in run_ids if run_id in by_id)
 
     def filter_by_exec_args(self, *args: str) -> ExperimentList:

@@ -61,6 +61,8 @@ _RUN_COLUMNS = (
 # Lists answered by load_runs, by (url, root, folder, recursive): (change token, runs).
 _LOADED: OrderedDict[tuple[str, str, str, bool], tuple[str, tuple[Experiment, ...]]] = OrderedDict()
 _LOADED_SIZE = 8
+# Refresh the planner's statistics after a sync that added or removed this many runs.
+_ANALYZE_AFTER = 500
 
 
 class RunFormatProblemsWarning(UserWarning):
@@ -219,6 +221,8 @@ class Catalog:
             report = Syncer(conn, self.root, self.settle_seconds, progress).run(
                 self._rel(folder), recursive, mode, reread
             )
+            if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("ANALYZE")  # fresh statistics for the query planner
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "

@@ -677,6 +677,7 @@ def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
     if isinstance(keys, str):
         keys = [part for part in keys.split(",") if part.strip()]
     clauses: list[Any] = []
+    descending = False
     for key in keys or ():
         name, descending = _parse_sort_key(key)
         if name in SUMMARY_COLUMNS or name in RUN_FIELDS:
@@ -689,7 +690,8 @@ def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
                 f"a run field ({', '.join(RUN_FIELDS)}) or an exec-arg key like -lr"
             )
         for column in columns:
-            clauses.append(column.is_(None))
-            clauses.append(column.desc() if descending else column.asc())
-    clauses.append(run_table.c.id.asc())
+            clauses.append((column.desc() if descending else column.asc()).nulls_last())
+    # The id breaks ties in the direction of the last key, so that an index on that key
+    # (which orders equal keys by id) can serve the whole ORDER BY.
+    clauses.append(run_table.c.id.desc() if descending else run_table.c.id.asc())
     return clauses
