@@ -702,14 +702,19 @@ class ExperimentList(list):  # type: ignore[type-arg]
         band: str | None = "std",
         ax: Any = None,
         path: PathLike | None = None,
+        *,
+        min_runs: int | None = None,
     ) -> Any:
         """Plot the smoothed learning curves, one line per group (mean over its runs); return the Figure.
 
-        See :func:`pyhermes.curves.plot_grouped_scores` for the rules.
+        See :func:`pyhermes.curves.plot_grouped_scores` for the rules (``min_runs``:
+        how many runs must reach an episode for the line to go on; default half the group).
         """
         from pyhermes.curves import plot_grouped_scores
 
-        return plot_grouped_scores(self, group_by=group_by, window=window, band=band, ax=ax, path=path)
+        return plot_grouped_scores(
+            self, group_by=group_by, window=window, band=band, ax=ax, path=path, min_runs=min_runs
+        )
 
 
 class ExperimentFrame:

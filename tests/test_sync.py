@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from legacy import write_run
 
-from pyhermes import Experiment, rundir
+from pyhermes import Experiment, ReadOnlyQueryError, rundir
 from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
 from pyhermes.index.sync import relative
 
@@ -330,6 +330,13 @@ def test_index_at_postgres(corpus):
             assert ids(indexed.filter_by_exec_args(*args)) == ids(plain.filter_by_exec_args(*args))
         assert indexed.latest().identifier == plain.latest().identifier
         assert [r.identifier for r in indexed.top(5)] == [r.identifier for r in plain.top(5)]
+        catalog = Catalog.open(corpus, index=url, sync="none")
+        assert catalog.sql("SELECT COUNT(*) FROM runs").rows == [(len(plain),)]
+        assert catalog.count("--doubledqn and -lr < 0.01") == len(
+            plain.where("--doubledqn and -lr < 0.01"))
+        with pytest.raises(ReadOnlyQueryError):
+            catalog.sql("DELETE FROM hermes_run")
+        assert catalog.count() == len(plain)
         from pyhermes.index.engine import dispose_engines
 
         dispose_engines()

@@ -89,22 +89,26 @@ def signature(run_dir: str) -> Signature:
     """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
 
     A missing file gives ``(None, None)``. This runs once per run in a full sync,
-    so it avoids everything but the three ``stat`` calls.
+    so it does little but the three ``stat`` calls.
     """
     prefix = run_dir + os.sep
-    identifier = run_dir.rpartition(os.sep)[2]
-    values: list[int | None] = []
-    for name in (rundir.INFO_FILE, rundir.EXEC_ARGS_FILE, identifier + rundir.SCORES_SUFFIX):
-        try:
-            status = os.stat(prefix + name)
-        except (FileNotFoundError, NotADirectoryError):
-            values += (None, None)
-        else:
-            values += (status.st_size, status.st_mtime_ns)
-    return tuple(values)
+    return (
+        *_size_and_mtime(prefix + rundir.INFO_FILE),
+        *_size_and_mtime(prefix + rundir.EXEC_ARGS_FILE),
+        *_size_and_mtime(prefix + run_dir.rpartition(os.sep)[2] + rundir.SCORES_SUFFIX),
+    )
 
 
-_SIGNATURE_START = 5  # position of info_size in the rows of Syncer._known_runs
+def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    return status.st_size, status.st_mtime_ns
+
+
+# Rows of Syncer._known_runs: (id, path, parent, settled, finished, *signature).
+_SIGNATURE_START = 5
 _SIGNATURE_COLUMNS = (
     "info_size",
     "info_mtime_ns",
@@ -113,10 +117,6 @@ _SIGNATURE_COLUMNS = (
     "scores_size",
     "scores_mtime_ns",
 )
-
-
-def _row_signature(row: Any) -> Signature:
-    return tuple(row[_SIGNATURE_START:])
 
 
 def _settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
@@ -231,7 +231,7 @@ class Syncer:
         scope = under(folder, recursive).clause()
         # Quick mode fetches the settled runs of a folder only when it must list that folder.
         known = {
-            row.path: row
+            row[1]: row
             for row in self._known_runs(scope if full else and_(scope, not_(run_table.c.settled)))
         }
         folders = {row.path: row for row in self._known_folders(folder, recursive)}
@@ -255,7 +255,7 @@ class Syncer:
                 and remembered.mtime_ns == status
                 and remembered.listed_at - status / 1e9 > RACY_SECONDS
             ):
-                runs_here = [path for path, row in known.items() if row.parent == current]
+                runs_here = [path for path, row in known.items() if row[2] == current]
                 subfolders = [name for name in remembered.subfolders.split("\n") if name]
                 candidates = []
                 for name in subfolders:
@@ -273,7 +273,7 @@ class Syncer:
             else:
                 if not full:
                     known.update(
-                        (row.path, row) for row in self._known_runs(run_table.c.parent == current)
+                        (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
                 run_names, other_names = self._list(current, known)
                 for rel in run_names:
@@ -334,20 +334,24 @@ class Syncer:
     ) -> None:
         conn = self.connection
         now = time.time()
-        removed = [row.id for path, row in known.items() if path not in listed_runs]
+        removed = [row[0] for path, row in known.items() if path not in listed_runs]
         to_read: list[tuple[str, int | None]] = [(path, None) for path in dict.fromkeys(new_runs)]
         newly_settled: list[int] = []
+        # The loop below runs once per run in a full sync: plain tuples and local names.
+        settle_seconds = self.settle_seconds
+        prefix = self._prefix
         for path in listed_runs:
             row = known.get(path)
             if row is None:
                 continue
-            if row.settled and not full:
+            run_id, _, _, settled, finished = row[:_SIGNATURE_START]
+            if settled and not full:
                 continue
-            sig = signature(self._abs(path))
-            if reread or sig != _row_signature(row):
-                to_read.append((path, row.id))
-            elif not row.settled and _settled(row.finished, sig, now, self.settle_seconds):
-                newly_settled.append(row.id)
+            sig = signature(prefix + path)
+            if reread or sig != row[_SIGNATURE_START:]:
+                to_read.append((path, run_id))
+            elif not settled and _settled(finished, sig, now, settle_seconds):
+                newly_settled.append(run_id)
         if removed:
             for chunk in _chunks(removed, 500):
                 conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
@@ -437,7 +441,7 @@ class Syncer:
 
     # ------------------------------------------------------------------ index reads
 
-    def _known_runs(self, condition: Any) -> list[Any]:
+    def _known_runs(self, condition: Any) -> list[tuple[Any, ...]]:
         columns = [
             run_table.c.id,
             run_table.c.path,
@@ -446,7 +450,7 @@ class Syncer:
             run_table.c.finished,
             *(run_table.c[name] for name in _SIGNATURE_COLUMNS),
         ]
-        return self.connection.execute(select(*columns).where(condition)).all()
+        return [tuple(row) for row in self.connection.execute(select(*columns).where(condition))]
 
     def _known_folders(self, folder: str, recursive: bool) -> list[Any]:
         condition = folder_table.c.path == folder
