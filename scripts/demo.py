@@ -14,18 +14,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main(out_dir: str = "demo-output") -> int:
+def main(out_dir: str = "demo-output", runs: int = 2000) -> int:
     out = Path(out_dir)
     corpus = out / "corpus"
     if corpus.exists():
         shutil.rmtree(corpus)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"1. generating 2,000 sample runs in {corpus}")
+    print(f"1. generating {runs:,} sample runs in {corpus}")
     subprocess.run(
-        [sys.executable, str(HERE / "make_corpus.py"), str(corpus), "--runs", "2000"], check=True
+        [sys.executable, str(HERE / "make_corpus.py"), str(corpus), "--runs", str(runs)], check=True
     )
     print("2. indexing them with hermes-reindex")
-    reindex = shutil.which("hermes-reindex") or "hermes-reindex"
+    beside_python = Path(sys.executable).parent / "hermes-reindex"
+    reindex = str(beside_python) if beside_python.exists() else shutil.which("hermes-reindex")
+    if reindex is None:
+        print("hermes-reindex is not installed: pip install -e .", file=sys.stderr)
+        return 1
     subprocess.run([reindex, str(corpus)], check=True)
 
     from pyhermes import Experiment
@@ -48,4 +52,10 @@ def main(out_dir: str = "demo-output") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out_dir", nargs="?", default="demo-output")
+    parser.add_argument("--runs", type=int, default=2000)
+    options = parser.parse_args()
+    sys.exit(main(options.out_dir, options.runs))

@@ -83,3 +83,13 @@ def test_console_examples(in_workdir):
                                   capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
             assert "Traceback" not in done.stderr, command
+
+
+def test_demo_runs(tmp_path):
+    out = tmp_path / "demo"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), str(out), "--runs", "80"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the ten best runs by final mean" in done.stdout
+    assert (out / "best_run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
