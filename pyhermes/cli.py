@@ -665,15 +665,9 @@ def _has_arg_key(catalog: Catalog | None, key: str) -> bool:
 
 
 def _run_field(experiment: Experiment, name: str) -> Any:
-    from pyhermes import rundir
+    from pyhermes.index.query import run_value
 
-    if name == "path":
-        return str(experiment.path_to_experiment)
-    if name == "finished":
-        return experiment.is_finished
-    if name == "job_idx":
-        return rundir.parse_identifier(experiment.identifier)[1]
-    return getattr(experiment, name)
+    return run_value(experiment, name)
 
 
 # --------------------------------------------------------------------------- output
@@ -1260,23 +1254,13 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
     while pending:
         current = pending.pop()
         folder = index_root / current if current else index_root
-        try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError:
-            continue
-        subfolders = []
-        for entry in entries:
-            try:
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            rel = f"{current}/{entry.name}" if current else entry.name
-            if rel in known or os.path.isfile(os.path.join(entry.path, rundir.INFO_FILE)):
-                runs.append(rel)
-            elif entry.name not in {".hermes", ".git"}:
-                subfolders.append(rel)
-        pending.extend(reversed(subfolders))
+
+        def join(name: str, current: str = current) -> str:
+            return f"{current}/{name}" if current else name
+
+        names, others = rundir.list_folder(folder, lambda name: join(name) in known)
+        runs.extend(join(name) for name in names)
+        pending.extend(join(name) for name in reversed(others))
     return sorted(runs)
 
 

@@ -17,7 +17,7 @@ import re
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Union
@@ -296,6 +296,41 @@ def is_run_dir(path: PathLike) -> bool:
         return False
 
 
+#: Folders a scan never descends into: the index's own, and git's.
+SKIPPED_FOLDERS = frozenset({".hermes", ".git"})
+
+
+def list_folder(
+    folder: PathLike, is_run: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[str]]:
+    """Return (run names, other subfolder names) of one folder, each sorted.
+
+    A run is a real subdirectory (never a symlink) holding ``hermes.info``;
+    ``is_run(name)`` may vouch for a name without that check (a run the caller
+    already knows). Other subfolders leave out :data:`SKIPPED_FOLDERS`. An
+    unreadable folder lists as empty.
+    """
+    runs: list[str] = []
+    others: list[str] = []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return runs, others
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        if (is_run is not None and is_run(entry.name)) or os.path.isfile(
+            os.path.join(entry.path, INFO_FILE)
+        ):
+            runs.append(entry.name)
+        elif entry.name not in SKIPPED_FOLDERS:
+            others.append(entry.name)
+    return runs, others
+
+
 def iter_run_dirs(root: PathLike, recursive: bool = False) -> Iterator[Path]:
     """Yield the run directories below ``root``, sorted by name within each folder.
 
@@ -308,23 +343,10 @@ def iter_run_dirs(root: PathLike, recursive: bool = False) -> Iterator[Path]:
     pending = [Path(root)]
     while pending:
         folder = pending.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError:
-            continue
-        subfolders = []
-        for entry in entries:
-            try:
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            path = Path(entry.path)
-            if os.path.isfile(os.path.join(entry.path, INFO_FILE)):
-                yield path
-            elif recursive and entry.name not in {".hermes", ".git"}:
-                subfolders.append(path)
-        pending.extend(reversed(subfolders))
+        runs, others = list_folder(folder)
+        yield from (folder / name for name in runs)
+        if recursive:
+            pending.extend(folder / name for name in reversed(others))
 
 
 def layout_names(run_dir: PathLike) -> tuple[str | None, str | None]:

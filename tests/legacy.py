@@ -614,3 +614,15 @@ def build_quirky_tree(root: Path) -> dict[str, Any]:
         },
         "outside_run": outside_run,
     }
+
+
+def make_corpus(out_dir: Path, runs: int, **kwargs: Any) -> list[Path]:
+    """Run ``scripts/make_corpus.py``'s ``make_corpus`` (``scripts/`` is not a package)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_corpus", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_corpus(out_dir, runs, **kwargs)

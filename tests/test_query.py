@@ -3,7 +3,6 @@ independent in-memory computation over a generated corpus."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import operator
 import sqlite3
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from legacy import make_corpus
 from sqlalchemy import event
 
 from pyhermes import (
@@ -37,11 +37,8 @@ OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
     root = tmp_path_factory.mktemp("query")
-    module.make_corpus(root, 300, seed=11, scores_per_run=120)
+    make_corpus(root, 300, seed=11, scores_per_run=120)
     return root / "experiments" / "train_dqn" / "sweep"
 
 

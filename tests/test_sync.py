@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -14,16 +13,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from legacy import write_run
+from legacy import make_corpus, write_run
 
 from pyhermes import Experiment, ReadOnlyQueryError, rundir
 from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
 from pyhermes.index.sync import relative
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
-make_corpus_module = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(make_corpus_module)  # type: ignore[union-attr]
 
 HOUR_AGO = time.time() - 3600
 
@@ -284,7 +280,7 @@ def test_score_summary_values(tmp_path):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
-    make_corpus_module.make_corpus(out, 240, seed=7, scores_per_run=50)
+    make_corpus(out, 240, seed=7, scores_per_run=50)
     return out / "experiments" / "train_dqn" / "sweep"
 
 

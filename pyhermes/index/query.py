@@ -304,16 +304,11 @@ def has_args(*raws: str) -> Filter:
     return HasArgs(frozenset(" ".join(raw.split()) for raw in raws))
 
 
-class ArgRef:
-    """An exec-arg key (``arg("-lr")``) to compare: ``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``, :meth:`isin`."""
-
-    def __init__(self, key: str) -> None:
-        if not key or len(key.split()) != 1:
-            raise QueryError(f"an exec-arg key is one word like '-lr' or '--doubledqn', not {key!r}")
-        self.key = key
+class _Comparisons:
+    """``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` build filters through ``_compare``."""
 
     def _compare(self, op: str, value: Any) -> Filter:
-        return ArgCompare(self.key, op, value)
+        raise NotImplementedError
 
     def __eq__(self, value: Any) -> Filter:  # type: ignore[override]
         return self._compare("==", value)
@@ -334,6 +329,18 @@ class ArgRef:
         return self._compare(">=", value)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class ArgRef(_Comparisons):
+    """An exec-arg key (``arg("-lr")``) to compare: ``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``, :meth:`isin`."""
+
+    def __init__(self, key: str) -> None:
+        if not key or len(key.split()) != 1:
+            raise QueryError(f"an exec-arg key is one word like '-lr' or '--doubledqn', not {key!r}")
+        self.key = key
+
+    def _compare(self, op: str, value: Any) -> Filter:
+        return ArgCompare(self.key, op, value)
 
     def isin(self, values: Iterable[Any]) -> Filter:
         """Runs whose value of this key equals one of ``values``."""
@@ -430,7 +437,8 @@ def info(key: str) -> InfoRef:
 # --------------------------------------------------------------------------- run columns and scores
 
 
-def _run_value(experiment: Experiment, name: str) -> Any:
+def run_value(experiment: Experiment, name: str) -> Any:
+    """The value of a run field or score summary of ``experiment`` (reads files if needed)."""
     if name in SUMMARY_COLUMNS:
         return getattr(experiment.score_summary, name)
     if name == "path":
@@ -500,7 +508,7 @@ class ColumnCompare(Filter):
         return and_(column.is_not(None), condition)
 
     def matches(self, experiment: Experiment) -> bool:
-        actual = _run_value(experiment, self.name)
+        actual = run_value(experiment, self.name)
         if actual is None:
             return False
         if self.op in {"startswith", "contains"}:
@@ -511,7 +519,7 @@ class ColumnCompare(Filter):
         return f"{self.name} {self.op} {self.value!r}"
 
 
-class FieldRef:
+class FieldRef(_Comparisons):
     """A run field or score summary to compare (``score.final_mean > 200``)."""
 
     def __init__(self, name: str) -> None:
@@ -521,26 +529,6 @@ class FieldRef:
     def _compare(self, op: str, value: Any) -> Filter:
         _coerce(self.name, value)
         return ColumnCompare(self.name, op, value)
-
-    def __eq__(self, value: Any) -> Filter:  # type: ignore[override]
-        return self._compare("==", value)
-
-    def __ne__(self, value: Any) -> Filter:  # type: ignore[override]
-        return self._compare("!=", value)
-
-    def __lt__(self, value: Any) -> Filter:
-        return self._compare("<", value)
-
-    def __le__(self, value: Any) -> Filter:
-        return self._compare("<=", value)
-
-    def __gt__(self, value: Any) -> Filter:
-        return self._compare(">", value)
-
-    def __ge__(self, value: Any) -> Filter:
-        return self._compare(">=", value)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def startswith(self, prefix: str) -> Filter:
         """Runs whose text value starts with ``prefix`` (e.g. ``run.commit_hash.startswith("ab1")``)."""

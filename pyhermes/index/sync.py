@@ -304,24 +304,10 @@ class Syncer:
 
     def _list(self, current: str, known: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Return (run paths, names of other subfolders) of one folder's listing."""
-        runs: list[str] = []
-        others: list[str] = []
-        try:
-            entries = sorted(os.scandir(self._abs(current)), key=lambda entry: entry.name)
-        except OSError:
-            return runs, others
-        for entry in entries:
-            try:
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            rel = _join(current, entry.name)
-            if rel in known or os.path.isfile(os.path.join(entry.path, rundir.INFO_FILE)):
-                runs.append(rel)
-            elif entry.name not in {".hermes", ".git"}:
-                others.append(entry.name)
-        return runs, others
+        names, others = rundir.list_folder(
+            self._abs(current), lambda name: _join(current, name) in known
+        )
+        return [_join(current, name) for name in names], others
 
     def _apply(
         self,
