@@ -50,11 +50,11 @@ import numbers
 import operator
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 
-from pyhermes.plot import smoothen
+from pyhermes.plot import ExperimentLike, smoothen
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,22 +82,8 @@ MISSING_VALUE_TEXT = "\u2013"
 _Z95 = 1.96
 
 
-class RunLike(Protocol):
-    """What grouping and plotting need of a run (an :class:`pyhermes.storage.Experiment`)."""
-
-    @property
-    def identifier(self) -> str:
-        """The run's identifier."""
-        ...
-
-    @property
-    def exec_args_dict(self) -> Mapping[str, Any]:
-        """The run's command-line options, e.g. ``{"-lr": 0.001, "--doubledqn": True}``."""
-        ...
-
-    def scores(self) -> np.ndarray:
-        """Return the run's episode scores (possibly empty)."""
-        ...
+# What grouping and plotting need of a run: the same as a single-run plot.
+RunLike = ExperimentLike
 
 
 class GroupCurve(NamedTuple):

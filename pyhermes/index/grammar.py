@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pyhermes.errors import QueryError
 from pyhermes.index.models import SUMMARY_COLUMNS
 from pyhermes.index.query import (
+    COMPARISONS,
     RUN_FIELDS,
     And,
     FieldRef,
@@ -73,14 +73,7 @@ _OPERATORS: dict[str, str] = {
     "==": "==",
     "!=": "!=",
 }
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+
 _KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "startswith", "true", "false"})
 _OP_CHARS = "<>=!"
 _WORD_STOP = frozenset("(),\"'" + _OP_CHARS)
@@ -420,7 +413,7 @@ class _Parser:
     def field_compare(self, ref: FieldRef, op: str, value: _Value, converted: Any) -> Filter:
         """Return ``ref <op> converted``; a wrong value type is reported at the value."""
         try:
-            return _COMPARE[op](ref, converted)
+            return COMPARISONS[op](ref, converted)
         except QueryError as exc:
             raise self.error(str(exc), value.token.pos) from exc
 
@@ -428,7 +421,7 @@ class _Parser:
         op = op_token.value
         converted = self.convert(name, value)
         if name.kind == "arg":
-            return _COMPARE[op](arg(name.key), converted)
+            return COMPARISONS[op](arg(name.key), converted)
         if name.kind == "field":
             return self.field_compare(self.field(name), op, value, converted)
         if op not in {"==", "!="}:
@@ -437,7 +430,7 @@ class _Parser:
                 op_token.pos,
                 "info.KEY compares as text with =, !=, in (...), contains or startswith",
             )
-        return _COMPARE[op](info(name.key), converted)
+        return COMPARISONS[op](info(name.key), converted)
 
     def isin(self, name: _Name, values: list[_Value]) -> Filter:
         converted = [self.convert(name, value) for value in values]

@@ -46,7 +46,7 @@ __all__ = [
     "RUN_FIELDS",
 ]
 
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
+COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -242,7 +242,7 @@ class ArgCompare(Filter):
     value: Any
 
     def clause(self) -> ColumnElement[bool]:
-        compare = _OPS[self.op]
+        compare = COMPARISONS[self.op]
         number = _numeric_operand(self.value)
         if number is not None and not math.isnan(number):
             condition = and_(arg_table.c.num.is_not(None), compare(arg_table.c.num, number))
@@ -253,7 +253,7 @@ class ArgCompare(Filter):
         return _arg_exists(and_(arg_table.c.key == self.key, condition))
 
     def matches(self, experiment: Experiment) -> bool:
-        compare = _OPS[self.op]
+        compare = COMPARISONS[self.op]
         number = _numeric_operand(self.value)
         for text, num in _arg_values(experiment, self.key):
             if number is not None and not math.isnan(number):
@@ -377,7 +377,7 @@ class InfoCompare(Filter):
             return column.startswith(self.value, autoescape=True)
         if self.op == "contains":
             return column.contains(self.value, autoescape=True)
-        return _OPS[self.op](column, self.value)
+        return COMPARISONS[self.op](column, self.value)
 
     def clause(self) -> ColumnElement[bool]:
         return exists(
@@ -403,7 +403,7 @@ def _text_matches(op: str, actual: str, wanted: str) -> bool:
         return actual.startswith(wanted)
     if op == "contains":
         return wanted in actual
-    return bool(_OPS[op](actual, wanted))
+    return bool(COMPARISONS[op](actual, wanted))
 
 
 class InfoRef:
@@ -504,7 +504,7 @@ class ColumnCompare(Filter):
         elif self.op == "contains":
             condition = column.contains(str(self.value), autoescape=True)
         else:
-            condition = _OPS[self.op](column, _coerce(self.name, self.value))
+            condition = COMPARISONS[self.op](column, _coerce(self.name, self.value))
         return and_(column.is_not(None), condition)
 
     def matches(self, experiment: Experiment) -> bool:
@@ -513,7 +513,7 @@ class ColumnCompare(Filter):
             return False
         if self.op in {"startswith", "contains"}:
             return _text_matches(self.op, str(actual), str(self.value))
-        return bool(_OPS[self.op](actual, _coerce(self.name, self.value)))
+        return bool(COMPARISONS[self.op](actual, _coerce(self.name, self.value)))
 
     def __repr__(self) -> str:
         return f"{self.name} {self.op} {self.value!r}"
