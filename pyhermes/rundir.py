@@ -102,12 +102,14 @@ def make_identifier(start: datetime, job_idx: int, commit_hash: str) -> str:
 
 def _decode(raw: bytes, path: Path) -> str:
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RunFormatError(
             f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})",
             path,
         ) from None
+    # Files saved by some Windows editors start with a byte-order mark; it is not content.
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def read_text(path: PathLike) -> str:

@@ -388,3 +388,19 @@ def test_no_warnings_on_clean_tree(quirky):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Experiment.load_all(quirky["sweep_dir"])
+
+
+def test_bom_crlf_and_tabs(tmp_path):
+    run_dir = write_run(
+        tmp_path, start=datetime(2024, 1, 3), scores=[1.0],
+        info_text=b"\xef\xbb\xbfcommit_hash:abc12\r\nstart_time:2024_01_03_000000000000\r\n"
+                  b"end_time:2024_01_03_010000000000\r\ncomments:a: b\r\n",
+        exec_args_text="train\r\n-lr\t0.01\r\n-hidden  64\t64\r\n",
+    )
+    run = Experiment.load(run_dir)
+    assert run.commit_hash == "abc12" and run.comments == "a: b"
+    assert run.end_time == datetime(2024, 1, 3, 1)
+    assert run.exec_args == {"train", "-lr 0.01", "-hidden 64 64"}
+    assert run.exec_args_dict == {"train": True, "-lr": 0.01, "-hidden": [64, 64]}
+    [indexed] = Experiment.load_all(tmp_path)
+    assert indexed.commit_hash == "abc12" and indexed.exec_args == run.exec_args
