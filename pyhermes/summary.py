@@ -49,6 +49,10 @@ def _finite_or_none(value: float) -> float | None:
 def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     """Return the :class:`ScoreSummary` of ``scores`` (NaNs ignored)."""
     values = np.asarray(scores, dtype=np.float64).ravel()
+    with np.errstate(all="ignore"):
+        all_finite = bool(values.size) and bool(np.isfinite(values.sum()))
+    if all_finite:
+        return _summarize_finite(values, window)
     valid = ~np.isnan(values)
     if not valid.any():
         return ScoreSummary(count=int(values.size))
@@ -68,9 +72,29 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
         max=float(numbers.max()),
         mean=_finite_or_none(mean),
         std=_finite_or_none(std),
-        argmax=int(np.nanargmax(values)),
+        argmax=int(np.flatnonzero(valid)[numbers.argmax()]),
         final_mean=_finite_or_none(final_mean),
         best_window_mean=_finite_or_none(best_window_mean),
+    )
+
+
+def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
+    """The common case, all values finite: a few passes over the array, no masks."""
+    size = min(window, values.size)
+    sums = np.cumsum(values)
+    window_sums = sums[size - 1 :] - np.concatenate(([0.0], sums[: values.size - size]))
+    argmax = int(values.argmax())
+    return ScoreSummary(
+        count=int(values.size),
+        first=float(values[0]),
+        last=float(values[-1]),
+        min=float(values.min()),
+        max=float(values[argmax]),
+        mean=float(sums[-1] / values.size),
+        std=float(values.std()),
+        argmax=argmax,
+        final_mean=float(values[-window:].mean()),
+        best_window_mean=float(window_sums.max() / size),
     )
 
 
