@@ -967,7 +967,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such directory: {root}")
     if args.check:
         return _check(root, args)
-    catalog = Catalog.open(root, index=args.index, sync="none")
+    catalog = Catalog.open_index(root, args.index)  # reindex builds the index if there is none
     with _progress_bar(enabled=not args.quiet and not args.json) as progress:
         if args.rebuild:
             report, catalog = _rebuild(catalog, progress)
@@ -1055,7 +1055,12 @@ def _isatty(stream: Any) -> bool:
 def _rebuild(
     catalog: Catalog, progress: Callable[[int], None] | None
 ) -> tuple[SyncReport, Catalog]:
-    """Fill a new index with every run below the index root; swap it in; return (report, catalog).
+    """Fill a new index with the runs it serves; swap it in; return (report, catalog).
+
+    A ``.hermes`` or cache index serves its whole root, so every run below the
+    root is read. An explicit file or database (``--index``, ``HERMES_INDEX``)
+    stores absolute paths and may serve many trees: only the ROOT given is read,
+    and other trees come back when they are next loaded.
 
     A SQLite file index is built as ``<file>.rebuild-<pid>`` beside the old file and
     renamed over it (its ``-wal``/``-shm`` are removed first), so readers see the
@@ -1069,13 +1074,17 @@ def _rebuild(
     location = catalog.location
     root = catalog.root
     settle = catalog.settle_seconds
+    if location is not None and location.root is None:
+        scope = catalog._folder or root
+    else:
+        scope = root
     if location is None:
         raise CatalogError("this catalog was not opened on an index location; cannot rebuild it")
     if location.file is None:
         engine = engine_mod.rebuild_index(location)
         fresh = Catalog(engine, engine_mod.index_root(engine, location, root), location)
         fresh.settle_seconds = settle
-        report = fresh.sync(root, mode="full", progress=progress, warn=False)
+        report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         return report, fresh
 
     from pyhermes.index.schema import _file_lock
@@ -1093,7 +1102,7 @@ def _rebuild(
         # the temporary name does not tell it, and nothing is stored, as in the old file.
         fresh = Catalog(engine, root, temporary_location)
         fresh.settle_seconds = settle
-        report = fresh.sync(root, mode="full", progress=progress, warn=False)
+        report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         engine_mod.dispose_engines()
         _checkpoint(temporary)
         with _file_lock(location.lock_path):

@@ -123,40 +123,40 @@ def read_text(path: PathLike) -> str:
         return _decode(handle.read(), Path(path))
 
 
-def parse_info(text: str, source: PathLike = INFO_FILE, *, strict: bool = False) -> dict[str, str]:
+def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
     """Parse ``hermes.info`` text into a dict.
 
     Each line is split on its *first* colon, so values may contain colons; line
     endings are stripped and blank lines skipped. A non-blank line without a colon
-    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number
-    (with ``strict``, it raises :class:`RunFormatError` instead). A key that repeats
-    keeps its last value (the file is appended to).
+    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number.
+    A key that repeats keeps its last value (the file is appended to). Lines end at
+    ``\n`` only (a ``\r`` before it is dropped): other Unicode line breaks are content.
     """
     info: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         key, colon, value = line.partition(":")
         if not colon:
-            message = f"{source}:{number}: line without ':' skipped: {line[:80]!r}"
-            if strict:
-                raise RunFormatError(message, source)
-            warnings.warn(message, RunFormatWarning, stacklevel=2)
+            warnings.warn(
+                f"{source}:{number}: line without ':' skipped: {line[:80]!r}",
+                RunFormatWarning,
+                stacklevel=2,
+            )
             continue
         info[key.strip()] = value
     return info
 
 
-def read_info(run_dir: PathLike, *, strict: bool = False) -> dict[str, str]:
+def read_info(run_dir: PathLike) -> dict[str, str]:
     """Read and parse the ``hermes.info`` of ``run_dir`` (see :func:`parse_info`).
 
     Raises:
         FileNotFoundError: there is no ``hermes.info``.
-        RunFormatError: the file is not UTF-8 text (or, with ``strict``, has a line
-            without a colon).
+        RunFormatError: the file is not UTF-8 text.
     """
     path = os.path.join(run_dir, INFO_FILE)
-    return parse_info(read_text(path), path, strict=strict)
+    return parse_info(read_text(path), path)
 
 
 def parse_exec_args(text: str) -> list[str]:
@@ -164,7 +164,7 @@ def parse_exec_args(text: str) -> list[str]:
 
     Lines are stripped, inner runs of spaces folded to one, blank lines dropped.
     """
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    return [" ".join(line.split()) for line in _lines(text) if line.strip()]
 
 
 def read_exec_args(run_dir: PathLike) -> list[str]:
@@ -189,6 +189,20 @@ def convert_value(text: str) -> int | float | str:
     if _FLOAT_RE.match(text):
         return float(text)
     return text
+
+
+def numeric_value(texts: list[str]) -> float | None:
+    """The number an option's values stand for: one value that is a number (not NaN), else None.
+
+    This is what the index stores and compares numerically; NaN is left out because
+    databases do not agree on it (SQLite stores it as NULL).
+    """
+    if len(texts) != 1:
+        return None
+    value = convert_value(texts[0])
+    if isinstance(value, (int, float)) and value == value:
+        return float(value)
+    return None
 
 
 def split_arg(arg: str) -> tuple[str, list[str]]:
@@ -225,6 +239,14 @@ def exec_args_dict(args: Iterable[str]) -> dict[str, Any]:
     return result
 
 
+_CONTENT_LINE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
+
+
+def _lines(text: str) -> list[str]:
+    """Split at ``\n`` only, dropping a ``\r`` before it (other line breaks are content)."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -248,7 +270,8 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
     offset_lines = 0
-    if first_line.strip() and not _is_number(first_line.strip()):
+    first_words = first_line.split()
+    if first_words and not all(_is_number(word) for word in first_words):
         if first_line_end < 0:
             return np.empty(0, dtype=np.float64)
         text = text[first_line_end + 1 :]
@@ -258,11 +281,12 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
         if not _is_number(text[last_start:].strip() or "0"):
             text = text[:last_start]
     tokens = text.split()
-    try:
-        return np.array(tokens, dtype=np.float64)
-    except ValueError:
-        pass
-    for number, line in enumerate(text.splitlines(), start=1 + offset_lines):
+    if len(tokens) == len(_CONTENT_LINE.findall(text)):  # one value per non-blank line
+        try:
+            return np.array(tokens, dtype=np.float64)
+        except ValueError:
+            pass
+    for number, line in enumerate(text.split("\n"), start=1 + offset_lines):
         if line.strip() and (len(line.split()) != 1 or not _is_number(line.strip())):
             raise RunFormatError(
                 f"{source}:{number}: not a number: {line[:80]!r}", source
@@ -357,8 +381,8 @@ def layout_names(run_dir: PathLike) -> tuple[str | None, str | None]:
     ``<...>/experiments/<script>/<experiment>/<identifier>``; ``None`` for a part
     the path does not have.
     """
-    parts = os.path.normpath(os.fspath(run_dir)).split(os.sep)
-    if len(parts) >= 3 and parts[-3] and parts[-2]:
+    parts = os.path.normpath(os.path.abspath(run_dir)).split(os.sep)
+    if len(parts) >= 4 and parts[-4] == "experiments":
         return parts[-3], parts[-2]
     return None, None
 
@@ -491,6 +515,8 @@ def create_run_dir(
     Raises:
         ValueError: a name is empty or not a plain file name, or an argument is not one line.
     """
+    if not re.fullmatch(r"[0-9A-Za-z]+", commit_hash):
+        raise ValueError(f"a commit hash is letters and digits, not {commit_hash!r}")
     for label, name in (("script_name", script_name), ("experiment_name", experiment_name)):
         safe_child(experiments_dir, name)
         if not name.strip():

@@ -127,6 +127,9 @@ class Experiment:
             RunFormatError: a file of the run cannot be read (not UTF-8 text).
         """
         path = Path(path_to_experiment)
+        if path.is_symlink():
+            # Asked for by name (e.g. a `latest` link): load the run it points to.
+            path = path.resolve()
         if not cls.is_experiment(path):
             raise FileNotFoundError(f"{path} is not a hermes run directory (no {rundir.INFO_FILE})")
         info = rundir.read_info(path)
@@ -197,6 +200,8 @@ class Experiment:
 
         Raises:
             FileNotFoundError: ``path`` is not a directory.
+            ValueError: ``sync`` is not a known mode.
+            CatalogError: ``sync="none"`` and no index serves ``path`` yet.
         """
         root = Path(path)
         if not root.is_dir():
@@ -205,7 +210,11 @@ class Experiment:
             return _scan(root, recursive)
         from pyhermes.index.catalog import Catalog
 
-        catalog = Catalog.open(root, index=None if index is True else index, sync="none")
+        index = None if index is True else index
+        if sync == "none":  # answers from an existing index only
+            catalog = Catalog.open(root, index=index, sync="none")
+        else:
+            catalog = Catalog.open_index(root, index)
         return catalog.load_runs(root, recursive=recursive, sync=sync)
 
     # ------------------------------------------------------------------ creating
@@ -276,7 +285,10 @@ class Experiment:
             raise RuntimeError(f"run {self.identifier} is already finished")
         start = self.start_time or datetime.now()
         end = end_time or datetime.now()
-        comments = ",".join(self._pending_comments or [])
+        if self._pending_comments is not None:
+            comments = ",".join(self._pending_comments)
+        else:  # a run this process did not create: keep what it recorded
+            comments = self.comments or ""
         rundir.write_finish(self.path_to_experiment, start, end, comments)
         self._pending_comments = None
         self._info = None
@@ -580,23 +592,30 @@ class ExperimentList(list):  # type: ignore[type-arg]
         self._catalog: Catalog | None = None
         self._scope: Filter | None = None
         self._snapshot: tuple[Experiment, ...] | None = None
+        self._token: str | None = None
         self._by_id: dict[int | None, Experiment] = {}
 
     def _bind(self, catalog: Catalog, scope: Filter) -> ExperimentList:
         """Mark this list as the exact answer of ``scope`` in ``catalog``; return it."""
         self._catalog = catalog
         self._scope = scope
+        self._token = catalog.change_token()
         self._snapshot = tuple(self)
         self._by_id = {item._run_id: item for item in self}
         return self
 
     def _indexed(self) -> bool:
-        """True while the list is still the unchanged answer of its index query."""
+        """True while the list is the unchanged answer of its query in an unchanged index.
+
+        Otherwise (the list was edited, or the index changed since) answers are
+        computed in memory from the runs in the list.
+        """
         return (
             self._catalog is not None
             and self._snapshot is not None
             and len(self._snapshot) == len(self)
             and all(map(operator.is_, self._snapshot, self))
+            and self._catalog.change_token() == self._token
         )
 
     def _subset(self, run_ids: Iterable[int], scope: Filter) -> ExperimentList:

@@ -90,3 +90,15 @@ def test_demo_runs(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the ten best by final mean" in done.stdout
     assert (out / "best_run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grammar_examples(in_workdir):
+    examples = [line for block in blocks(REPO / "README.md", "filters")
+                for line in block.splitlines() if line.strip()]
+    assert len(examples) >= 8
+    sweep = in_workdir / "runs" / "experiments" / "train_dqn" / "sweep"
+    Experiment.load_all(sweep)
+    catalog = Catalog.open(sweep, sync="none")
+    plain = Experiment.load_all(sweep, index=False)
+    for text in examples:
+        assert catalog.count(text) == len(plain.where(text)), text

@@ -459,14 +459,15 @@ def test_index_root(tmp_path: Path) -> None:
     loc = resolve_index(runs)
     assert index_root(open_engine(loc), loc, tmp_path / "ignored") == runs
 
+    # An explicit index may serve many trees: it stores absolute paths (root "/").
     explicit = resolve_index(runs, index=tmp_path / "explicit.sqlite")
     engine = open_engine(explicit)
-    assert index_root(engine, explicit, runs / "x" / "..") == runs
-    # Stored: later openers get the same root whatever their fallback.
-    assert index_root(engine, explicit, tmp_path / "other") == runs
+    anchor = Path(runs.anchor)
+    assert index_root(engine, explicit, runs / "x" / "..") == anchor
+    assert index_root(engine, explicit, tmp_path / "other") == anchor
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT value FROM hermes_meta WHERE key = 'root'")).scalar()
-    assert stored == str(runs)
+    assert stored == str(anchor)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -584,7 +585,7 @@ def test_postgresql_index(pg_url: str) -> None:
     dispose_engines()
     # Already at head: opening again does not migrate; index_root stores the fallback.
     engine = open_engine(loc)
-    assert index_root(engine, loc, Path("/data/runs")) == Path("/data/runs")
+    assert index_root(engine, loc, Path("/data/runs")) == Path("/")
 
 
 def test_postgresql_concurrent_openers(pg_url: str, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ FORMS: list[tuple[str, Filter]] = [
     ("comments CONTAINS 50%_off", run.comments.contains("50%_off")),
     ("script_name in (train.py, eval.py)", run.script_name.isin(["train.py", "eval.py"])),
     ("experiment_name != baseline", run.experiment_name != "baseline"),
-    ("path startswith experiments/dqn/", run.path.startswith("experiments/dqn/")),
+    ("identifier startswith 2024_03", run.identifier.startswith("2024_03")),
     ("identifier = 2024_03_01_1_ab12", run.identifier == "2024_03_01_1_ab12"),
     ("finished", run.finished == True),  # noqa: E712 - a filter, not a comparison
     ("run.finished", run.finished == True),  # noqa: E712

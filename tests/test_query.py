@@ -289,7 +289,9 @@ def test_frame_is_one_query_without_file_reads(catalog, truth, monkeypatch):
         frame = runs.to_frame()
     finally:
         event.remove(catalog.engine, "before_cursor_execute", count)
-    assert len(statements) == 1
+    building = [sql for sql in statements if "hermes_arg" in sql]
+    assert len(building) == 1  # one query builds the frame (besides the index's change token)
+    assert len(statements) <= 2
     assert len(frame) == len(runs)
     for column in ["identifier", "path", "start_time", "end_time", "commit_hash", "comments",
                    "final_mean", "max", "count", "-lr", "--doubledqn", "experiments"]:
@@ -300,3 +302,34 @@ def test_frame_is_one_query_without_file_reads(catalog, truth, monkeypatch):
     assert frame["--doubledqn"].tolist() == [True] * len(runs)
     assert first["experiments"] is runs[0]
     assert first["final_mean"] == pytest.approx(fact["final_mean"])
+
+
+def test_path_is_not_a_filter_and_sort_keys_are_checked(catalog):
+    with pytest.raises(QueryError, match="path"):
+        catalog.find("path contains sweep")
+    with pytest.raises(QueryError, match="path"):
+        run.path.startswith("x")
+    with pytest.raises(QueryError, match="unknown sort key"):
+        catalog.find(order_by="final_means")
+    assert catalog.find(order_by="path")  # sorting by path is fine
+
+
+def test_nan_option_values_agree(tmp_path):
+    from legacy import write_run
+
+    write_run(tmp_path / "e", start=datetime(2024, 1, 1), exec_args=["-es nan", "-lr 0.1"])
+    write_run(tmp_path / "e", start=datetime(2024, 1, 2), exec_args=["-es 0.5", "-lr 0.1"])
+    indexed = Experiment.load_all(tmp_path / "e")
+    plain = Experiment.load_all(tmp_path / "e", index=False)
+    for condition in (arg("-es") != 0.5, arg("-es") == 0.5, arg("-es") == "nan", flag("-es")):
+        assert names(indexed.where(condition)) == names(plain.where(condition))
+    assert len(indexed.where(arg("-es") != 0.5)) == 0
+    pytest.importorskip("pandas")
+    values = indexed.to_frame()["-es"].tolist()
+    assert math.isnan(values[0]) and values[1] == 0.5
+
+
+def test_read_only_sql_allows_reads_that_look_like_writes(catalog):
+    assert catalog.sql("SELECT replace('a', 'a', 'b') AS \"set\"").rows == [("b",)]
+    with pytest.raises(ReadOnlyQueryError):
+        catalog.sql("WITH x AS (SELECT 1) DELETE FROM hermes_run")

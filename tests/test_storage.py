@@ -342,7 +342,7 @@ def test_missing_extra_names_the_extra(quirky, monkeypatch):
         ExperimentFrame([])
 
 
-def test_erase_is_the_only_delete(quirky):
+def test_erase_deletes_the_run_and_its_index_row(quirky):
     runs = Experiment.load_all(quirky["other_dir"])
     victim = runs[0]
     victim.erase()
@@ -358,6 +358,16 @@ _value = st.one_of(
 )
 
 
+def _expected_value(text: str):
+    """The documented conversion, written independently: int literal, else float, else str."""
+    if text.lstrip("+-").isdigit() and text.count("-") + text.count("+") <= 1 and text[-1].isdigit():
+        return int(text)
+    try:
+        return float(text) if "_" not in text else text
+    except ValueError:
+        return text
+
+
 @given(st.lists(st.tuples(_arg_key, st.lists(_value, max_size=3)), max_size=8))
 def test_exec_args_dict_property(entries):
     lines = [" ".join([key, *values]) for key, values in entries]
@@ -365,23 +375,17 @@ def test_exec_args_dict_property(entries):
     assert list(parsed) == list(dict.fromkeys(key for key, _ in entries))
     for key in parsed:
         occurrences = [values for k, values in entries if k == key]
-        converted = [
+        expected = [
             True if not values else
-            rundir.convert_value(values[0]) if len(values) == 1 else
-            [rundir.convert_value(v) for v in values]
+            _expected_value(values[0]) if len(values) == 1 else
+            [_expected_value(v) for v in values]
             for values in occurrences
         ]
-        assert parsed[key] == (converted[0] if len(converted) == 1 else converted)
-    for values in (values for _, values in entries):
-        for text in values:
-            value = rundir.convert_value(text)
-            if isinstance(value, int):
-                assert str(value) == text.lstrip("+") or int(text) == value
-            elif isinstance(value, float):
-                assert value == float(text)
-            else:
-                with pytest.raises(ValueError):
-                    float(text)
+        wanted = expected[0] if len(expected) == 1 else expected
+        assert parsed[key] == wanted
+        assert type(parsed[key]) is type(wanted)
+        if isinstance(wanted, list):
+            assert [type(v) for v in parsed[key]] == [type(v) for v in wanted]
 
 
 def test_no_warnings_on_clean_tree(quirky):
@@ -404,3 +408,43 @@ def test_bom_crlf_and_tabs(tmp_path):
     assert run.exec_args_dict == {"train": True, "-lr": 0.01, "-hidden": [64, 64]}
     [indexed] = Experiment.load_all(tmp_path)
     assert indexed.commit_hash == "abc12" and indexed.exec_args == run.exec_args
+
+
+def test_scores_lines_hold_one_value(tmp_path):
+    for text, line in (("3\n1 2\n", 2), ("1 2\n3\n", 1)):
+        path = tmp_path / "x.scores"
+        path.write_text(text)
+        with pytest.raises(RunFormatError, match=rf"x.scores:{line}"):
+            rundir.read_scores(path)
+
+
+def test_only_newlines_end_info_lines(tmp_path):
+    run_dir = write_run(tmp_path, start=datetime(2024, 1, 4),
+                        info_text="commit_hash:abc\ncomments:a\x85b\u2028c\x0cd\n")
+    assert Experiment.load(run_dir).comments == "a\x85b\u2028c\x0cd"
+
+
+def test_an_explicit_symlink_loads_its_target(quirky):
+    run = Experiment.load(quirky["non_runs"]["latest_link"])
+    assert run.identifier == quirky["latest"]
+    assert not Experiment.is_experiment(quirky["non_runs"]["latest_link"])
+
+
+def test_layout_names_need_the_layout(tmp_path):
+    flat = write_run(tmp_path / "flat", start=datetime(2024, 1, 5))
+    run = Experiment.load(flat)
+    assert run.script_name is None and run.experiment_name is None
+
+
+def test_commit_hash_must_be_plain(tmp_path):
+    for bad in ("abc\ndef", "ab/cd", ""):
+        with pytest.raises(ValueError, match="commit hash"):
+            Experiment.create(tmp_path, "s", "e", commit_hash=bad, index=False)
+
+
+def test_finishing_a_loaded_run_keeps_its_comments(tmp_path):
+    run_dir = write_run(tmp_path, start=datetime(2024, 1, 6), finished=False)
+    run = Experiment.load(run_dir)
+    run.store_comments("keep me")
+    run.finish()
+    assert Experiment.load(run_dir).comments == "keep me"

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from legacy import make_corpus, write_run
 
-from pyhermes import Experiment, ReadOnlyQueryError, rundir
+from pyhermes import CatalogError, Experiment, ReadOnlyQueryError, rundir
 from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
 from pyhermes.index.sync import relative
 
@@ -181,7 +181,7 @@ def test_attributes_come_from_the_index(folder, monkeypatch):
 
 def test_problems_are_recorded_and_the_other_runs_load(folder):
     bad = _run(folder, 11, info_text=b"commit_hash:\xff\n")
-    colonless = _run(folder, 12, info_text="commit_hash:abc\nno colon here\n")
+    nul = _run(folder, 12, exec_args_text="train\n-lr 0.1\x00\n")
     with pytest.warns(RunFormatProblemsWarning, match="2 run") as caught:
         runs = Experiment.load_all(folder)
     assert len([w for w in caught if issubclass(w.category, RunFormatProblemsWarning)]) == 1
@@ -189,16 +189,89 @@ def test_problems_are_recorded_and_the_other_runs_load(folder):
     assert len(runs) == 5
     catalog = Catalog.open(folder, sync="none")
     problems = dict(catalog.problems())
-    assert set(problems) == {relative(catalog.root, bad),
-                             relative(catalog.root, colonless)}
+    assert set(problems) == {relative(catalog.root, bad), relative(catalog.root, nul)}
     assert "UTF-8" in problems[relative(catalog.root, bad)]
+    assert "NUL" in problems[relative(catalog.root, nul)]
     (bad / "hermes.info").write_text("commit_hash:abc\n")
-    shutil.rmtree(colonless)
+    shutil.rmtree(nul)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runs = Experiment.load_all(folder)
     assert bad.name in ids(runs)
     assert catalog.problems() == []
+
+
+def test_a_colonless_info_line_is_skipped_as_by_the_file_api(folder):
+    run = _run(folder, 12, info_text="commit_hash:abc\nno colon here\n")
+    with pytest.warns(rundir.RunFormatWarning, match="hermes.info:2"):
+        runs = Experiment.load_all(folder)
+    assert run.name in ids(runs)
+    with pytest.warns(rundir.RunFormatWarning, match="hermes.info:2"):
+        assert ids(runs) == ids(Experiment.load_all(folder, index=False))
+
+
+def test_a_run_that_becomes_unreadable_leaves_the_answer(folder):
+    before = Experiment.load_all(folder)
+    victim = before[0].path_to_experiment
+    (victim / "hermes.info").write_bytes(b"commit_hash:\xff\n")
+    with pytest.warns(RunFormatProblemsWarning):
+        after = Experiment.load_all(folder, sync="full")
+    assert victim.name not in ids(after) and len(after) == len(before) - 1
+
+
+def test_deleting_a_whole_subfolder_is_seen_by_a_quick_recursive_sync(tmp_path):
+    tree = tmp_path / "tree"
+    for experiment in ("a", "b"):
+        for day in (1, 2):
+            _run(tree / "experiments" / "s" / experiment, day)
+    age(tree)
+    assert len(Experiment.load_all(tree, recursive=True)) == 4
+    shutil.rmtree(tree / "experiments" / "s" / "b")
+    runs = Experiment.load_all(tree, recursive=True)
+    assert len(runs) == 2 and all(run.path_to_experiment.exists() for run in runs)
+    (tree / "experiments" / "s" / "a").rename(tree / "experiments" / "s" / "c")
+    runs = Experiment.load_all(tree, recursive=True)
+    assert {run.experiment_name for run in runs} == {"c"} and len(runs) == 2
+
+
+def test_an_old_list_answers_for_its_own_runs(folder):
+    runs = Experiment.load_all(folder)
+    newer = _run(folder, 20)
+    Experiment.load_all(folder)  # the index now holds a newer run than any in `runs`
+    assert runs.latest().identifier != newer.name
+    assert runs.latest() is max(runs, key=lambda run: run.start_time)
+    assert [r.identifier for r in runs.top(2)] == [
+        r.identifier for r in sorted(runs, key=lambda r: -r.score_summary.final_mean)[:2]]
+    assert len(runs.filter_by_exec_args("train")) == len(runs)
+
+
+def test_sync_none_needs_an_index(tmp_path):
+    _run(tmp_path / "e", 1)
+    with pytest.raises(CatalogError, match="hermes-reindex"):
+        Experiment.load_all(tmp_path / "e", sync="none")
+    assert not (tmp_path / "e" / ".hermes").exists()
+
+
+def test_an_index_never_goes_into_a_run_directory(folder, tmp_path):
+    run_dir = sorted(p for p in folder.iterdir() if p.name != ".hermes")[0]
+    assert Experiment.load_all(run_dir) == []
+    assert not (run_dir / ".hermes").exists()
+
+
+def test_one_explicit_index_serves_two_trees(tmp_path):
+    index = tmp_path / "shared.sqlite"
+    first = tmp_path / "one" / "e"
+    second = tmp_path / "two" / "e"
+    _run(first, 1)
+    _run(second, 2)
+    assert len(Experiment.load_all(first, index=index)) == 1
+    assert len(Experiment.load_all(second, index=index)) == 1
+    catalog = Catalog.open(tmp_path, index=index, sync="none")
+    paths = [row[0] for row in catalog.sql("SELECT path FROM runs").rows]
+    assert len(paths) == 2 and not any(".." in path for path in paths)
+    assert catalog.count() == 2
+    assert len(Experiment.load_all(tmp_path, index=index, recursive=True)) == 2
+    assert catalog.count() == 2  # the same runs, not copies under other paths
 
 
 def test_bad_scores_file_is_a_problem(folder):
@@ -211,14 +284,15 @@ def test_bad_scores_file_is_a_problem(folder):
 def test_write_through_of_created_runs(folder):
     Experiment.load_all(folder)
     experiments_dir = folder.parents[2]
-    with Experiment.create(experiments_dir, "train", "sweep", ["train", "-lr 0.3"],
-                           commit_hash="abcdef0") as run:
-        run.append_scores(5.0, 6.0)
+    run = Experiment.create(experiments_dir, "train", "sweep", ["train", "-lr 0.3"],
+                            commit_hash="abcdef0")
+    [running] = [r for r in Experiment.load_all(folder, sync="none") if r.identifier == run.identifier]
+    assert not running.is_finished and running.exec_args == {"train", "-lr 0.3"}
+    run.append_scores(5.0, 6.0)
+    run.finish()
     indexed = Experiment.load_all(folder, sync="none")
-    assert run.identifier in ids(indexed)
     [again] = [r for r in indexed if r.identifier == run.identifier]
-    assert again.is_finished and again.exec_args == {"train", "-lr 0.3"}
-    assert again.score_summary.count == 2
+    assert again.is_finished and again.score_summary.count == 2
 
 
 def test_created_runs_without_an_index_create_none(tmp_path):

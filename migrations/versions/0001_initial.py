@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("script_name", sa.String(length=255), nullable=True),
         sa.Column("experiment_name", sa.String(length=255), nullable=True),
         sa.Column("job_idx", sa.Integer(), nullable=True),
-        sa.Column("commit_hash", sa.String(length=64), nullable=True),
+        sa.Column("commit_hash", sa.Text(), nullable=True),
         sa.Column("start_time", sa.DateTime(), nullable=True),
         sa.Column("end_time", sa.DateTime(), nullable=True),
         sa.Column("execution_time", sa.Float(), nullable=True),

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, String, delete, func, select, text, type_coerce
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pyhermes import rundir
-from pyhermes.errors import QueryError, ReadOnlyQueryError
+from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -174,21 +174,37 @@ class Catalog:
         Raises:
             FileNotFoundError: ``path`` is not a directory.
             ValueError: ``sync`` is not a known mode.
+            CatalogError: ``sync="none"`` and no index serves ``path`` yet.
             IndexVersionError: the index was written by a newer pyhermes.
         """
-        from pyhermes.index.engine import index_root, open_engine, resolve_index
+        from pyhermes.index.engine import find_index
 
         _check_mode(sync)
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"no such directory: {folder}")
-        location = resolve_index(folder.resolve(), index)
-        engine = open_engine(location)
-        root = index_root(engine, location, folder.resolve())
-        catalog = cls(engine, Path(root), location)
-        catalog._folder = folder.resolve()
+        if sync == "none" and find_index(folder.resolve(), index) is None:
+            raise CatalogError(
+                f"no index serves {folder} yet, and sync='none' does not build one: "
+                f"load it once with sync='quick', or run: hermes-reindex {folder}"
+            )
+        catalog = cls.open_index(folder, index)
         if sync != "none":
             catalog.sync(folder, mode=sync)
+        return catalog
+
+    @classmethod
+    def open_index(cls, folder: Path, index: str | os.PathLike[str] | None = None) -> Catalog:
+        """Open the index serving ``folder`` without syncing; create or migrate it as needed.
+
+        Used by ``hermes-reindex`` and ``load_all``, which sync right after.
+        """
+        from pyhermes.index.engine import index_root, open_engine, resolve_index
+
+        location = resolve_index(folder.resolve(), index)
+        engine = open_engine(location)
+        catalog = cls(engine, Path(index_root(engine, location, folder.resolve())), location)
+        catalog._folder = folder.resolve()
         return catalog
 
     _folder: Path | None = None
@@ -245,8 +261,7 @@ class Catalog:
         self.sync(path, recursive=recursive, mode=sync)
         scope = under(self._rel(path), recursive)
         key = (str(self.engine.url), str(self.root), self._rel(path), recursive)
-        with self.engine.connect() as conn:
-            token = read_change_token(conn)
+        token = self.change_token()
         cached = _LOADED.get(key)
         if cached is not None and token is not None and cached[0] == token:
             _LOADED.move_to_end(key)
@@ -355,6 +370,11 @@ class Catalog:
             result._bind(self, condition)
         return result
 
+    def change_token(self) -> str | None:
+        """The token of the index's last change to its runs (lists bound to another are stale)."""
+        with self.engine.connect() as conn:
+            return read_change_token(conn)
+
     def problems(self) -> list[tuple[str, str]]:
         """Return (path relative to the root, reason) of every run that could not be read."""
         with self.engine.connect() as conn:
@@ -426,36 +446,45 @@ class Catalog:
             .order_by(run_table.c.id, arg_table.c.position)
         )
         base: dict[int, dict[str, Any]] = {}
+        run_args: dict[int, dict[str, Any]] = {}
         arg_keys: dict[str, None] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
-                record = base.get(row.id)
-                if record is None:
-                    record = {name: getattr(row, name) for name in fields}
-                    record.update({name: getattr(row, name) for name in SUMMARY_COLUMNS})
+                if row.id not in base:
+                    record = {name: getattr(row, name) for name in (*fields, *SUMMARY_COLUMNS)}
                     record["path"] = os.path.join(str(self.root), record["path"])
                     record["start_time"] = to_datetime(record["start_time"])
                     record["end_time"] = to_datetime(record["end_time"])
                     record["finished"] = bool(record["finished"])
                     base[row.id] = record
+                    run_args[row.id] = {}
                 if row.key is None:
                     continue
                 arg_keys.setdefault(row.key)
-                value = _frame_value(row.value, row.num)
-                if row.key in record and row.key not in fields:
-                    previous = record[row.key]
-                    record[row.key] = (previous if isinstance(previous, list) else [previous]) + [value]
+                values = run_args[row.id]
+                value = _frame_value(row.value)
+                if row.key not in values:
+                    values[row.key] = value
+                elif isinstance(values[row.key], _Repeated):
+                    values[row.key].append(value)
                 else:
-                    record[row.key] = value
+                    values[row.key] = _Repeated([values[row.key], value])
+        reserved = {*fields, *SUMMARY_COLUMNS, "experiments"}
         columns: dict[str, list[Any]] = {name: [] for name in fields}
-        for key in arg_keys:
-            columns.setdefault(key, [])
+        # An exec-arg key that is also a column name (a positional "path") gets a prefix.
+        arg_columns = {key: f"arg:{key}" if key in reserved else key for key in arg_keys}
+        for column in arg_columns.values():
+            columns[column] = []
         for name in SUMMARY_COLUMNS:
-            columns.setdefault(name, [])
+            columns[name] = []
         for run_id in ids:
             record = base.get(run_id, {})
-            for name, values in columns.items():
-                values.append(record.get(name))
+            values = run_args.get(run_id, {})
+            for name in (*fields, *SUMMARY_COLUMNS):
+                columns[name].append(record.get(name))
+            for key, column in arg_columns.items():
+                value = values.get(key)
+                columns[column].append(list(value) if isinstance(value, _Repeated) else value)
         columns["experiments"] = list(experiments)
         return pd.DataFrame(columns, index=range(len(ids)))
 
@@ -503,30 +532,26 @@ class Catalog:
 
 
 def _path_is(rel: str) -> Filter:
-    from pyhermes.index.query import run as run_fields
+    """The run stored at ``rel`` (internal: users do not filter on paths)."""
+    from pyhermes.index.query import ColumnCompare
 
-    return run_fields.path == rel
+    return ColumnCompare("path", "==", rel)
 
 
-def _frame_value(value: str | None, number: float | None) -> Any:
+class _Repeated(list):  # type: ignore[type-arg]
+    """The values of an exec-arg key that repeats (told apart from a value that is a list)."""
+
+
+def _frame_value(value: str | None) -> Any:
+    """A frame cell for an exec arg: ``True`` for a flag, the converted value, or the text."""
     if value is None:
         return True
-    if number is not None:
-        converted = rundir.convert_value(value)
-        return converted if isinstance(converted, (int, float)) else number
-    return value
+    return rundir.convert_value(value) if " " not in value else value
 
 
 def _check_mode(mode: str) -> None:
     if mode not in SYNC_MODES:
         raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, not {mode!r}")
-
-
-_WRITE_WORDS = re.compile(
-    r"\b(insert|update|delete|replace|create|drop|alter|attach|detach|pragma|vacuum|reindex|"
-    r"analyze|grant|revoke|truncate|copy|begin|commit|rollback|savepoint|release|set|lock|call|do)\b",
-    re.IGNORECASE,
-)
 
 
 def _strip_sql_literals(query: str) -> str:
@@ -539,8 +564,9 @@ def _strip_sql_literals(query: str) -> str:
 def _check_read_only(query: str) -> None:
     """Refuse anything but one SELECT / WITH / VALUES / EXPLAIN statement.
 
-    The database is also put in read-only mode for the statement; this check gives
-    the clear message and covers statements a read-only transaction would allow.
+    This gives the clear message; the database itself runs the statement read-only
+    (SQLite ``PRAGMA query_only``, PostgreSQL ``SET TRANSACTION READ ONLY``), which
+    also stops a write hidden in a ``WITH`` or a function.
     """
     bare = _strip_sql_literals(query).strip().rstrip(";").strip()
     if ";" in bare:
@@ -548,11 +574,9 @@ def _check_read_only(query: str) -> None:
     first = bare.split(None, 1)[0].lower() if bare else ""
     if first not in {"select", "with", "values", "explain"}:
         raise ReadOnlyQueryError(
-            f"refused: only read-only statements (SELECT, WITH, VALUES, EXPLAIN) run here, not {first.upper() or 'an empty statement'}"
+            "refused: only read-only statements (SELECT, WITH, VALUES, EXPLAIN) run here, "
+            f"not {first.upper() or 'an empty statement'}"
         )
-    match = _WRITE_WORDS.search(bare)
-    if match and first != "explain":
-        raise ReadOnlyQueryError(f"refused: the statement would write ({match.group(0).upper()})")
 
 
 def _existing_index_for(folder: Path) -> Path | None:
@@ -579,7 +603,7 @@ def write_through(experiment: Experiment, root: str | os.PathLike[str] | None, i
         if experiment._catalog is not None:
             catalog = experiment._catalog
         else:
-            serving = Path(root).resolve() if root is not None else run_dir.parent
+            serving = run_dir.parent
             if explicit is None:
                 found = _existing_index_for(serving)
                 if found is None:

@@ -39,6 +39,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from pyhermes.errors import CatalogError
 from pyhermes.index.schema import SchemaUnknownError, _file_lock, ensure_schema
+from pyhermes.rundir import INFO_FILE
 
 __all__ = [
     "ENV_VAR",
@@ -273,6 +274,9 @@ def resolve_index(path: Path, index: str | os.PathLike[str] | None = None) -> In
             # A read-only shared index: this user keeps a cache of the same tree.
             return _cache_location(folder)
 
+    if (path / INFO_FILE).is_file():
+        # A run directory is never written into by an index: this one lives in the cache.
+        return _cache_location(path)
     hermes_dir = path / INDEX_DIRNAME
     target = hermes_dir if hermes_dir.is_dir() else path
     if _is_writable(target):
@@ -564,18 +568,20 @@ def index_root(engine: Engine, location: IndexLocation, fallback: Path) -> Path:
     """Return the folder that run paths in the index are relative to.
 
     That is ``location.root`` when set; else the ``root`` stored in
-    ``hermes_meta``; else ``fallback`` made absolute, which is then stored
-    there for later openers. Raises :class:`sqlalchemy.exc.SQLAlchemyError`
+    ``hermes_meta``; else the filesystem root of ``fallback`` (``/``), which is
+    then stored there for later openers. Raises :class:`sqlalchemy.exc.SQLAlchemyError`
     when the index cannot be read or written.
     """
     if location.root is not None:
         return location.root
+    # One explicit index file or database may serve many trees: its run paths are
+    # stored relative to the filesystem root, i.e. absolute, and never hold "..".
     select = text("""SELECT "value" FROM hermes_meta WHERE "key" = 'root'""")
     with engine.connect() as conn:
         stored = conn.execute(select).scalar()
     if stored is not None:
         return Path(stored)
-    root = Path(fallback).expanduser().resolve()
+    root = Path(Path(fallback).expanduser().resolve().anchor)
     try:
         with engine.begin() as conn:
             conn.execute(

@@ -63,7 +63,7 @@ class Run(Base):
     script_name: Mapped[str | None] = mapped_column(String(255))
     experiment_name: Mapped[str | None] = mapped_column(String(255))
     job_idx: Mapped[int | None] = mapped_column(Integer)
-    commit_hash: Mapped[str | None] = mapped_column(String(64))
+    commit_hash: Mapped[str | None] = mapped_column(Text)
     start_time: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     end_time: Mapped[datetime | None] = mapped_column(DateTime)
     execution_time: Mapped[float | None] = mapped_column(Float)

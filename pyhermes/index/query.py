@@ -201,7 +201,7 @@ def _arg_values(experiment: Experiment, key: str) -> list[tuple[str | None, floa
         if line_key != key:
             continue
         text = " ".join(texts) if texts else None
-        occurrences.append((text, _number(texts[0]) if len(texts) == 1 else None))
+        occurrences.append((text, rundir.numeric_value(texts)))
     return occurrences
 
 
@@ -524,6 +524,11 @@ class FieldRef(_Comparisons):
 
     def __init__(self, name: str) -> None:
         _column(name)
+        if name == "path":
+            raise QueryError(
+                "runs are not filtered by path (the index keeps it relative to its root); "
+                "filter on identifier, script_name or experiment_name"
+            )
         self.name = name
 
     def _compare(self, op: str, value: Any) -> Filter:
@@ -654,7 +659,7 @@ def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
     """Return ORDER BY clauses for sort keys.
 
     A key is a score summary or run field (``final_mean``, ``start_time``) or an
-    exec-arg key (``-lr``: numbers before texts, numbers compared as numbers).
+    exec-arg option key (``-lr``: numbers before texts, numbers compared as numbers).
     ``NAME:desc`` / ``NAME:asc`` choose the direction; ``-final_mean`` (a dash before
     a field name) is short for ``final_mean:desc``. Runs without a value sort last in
     either direction; the run id breaks ties, so the order is stable.
@@ -670,7 +675,7 @@ def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
         name, descending = _parse_sort_key(key)
         if name in SUMMARY_COLUMNS or name in RUN_FIELDS:
             columns = [_column(name)]
-        elif name.startswith("-") or (name and name.split()[0] == name and name.isidentifier()):
+        elif name.startswith("-") and len(name.split()) == 1:
             columns = [_arg_sort_value(name, arg_table.c.num), _arg_sort_value(name, arg_table.c.value)]
         else:
             raise QueryError(

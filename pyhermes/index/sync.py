@@ -137,8 +137,11 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     """
     now = time.time()
     sig = signature(run_dir)
-    info = rundir.read_info(run_dir, strict=True)
+    info = rundir.read_info(run_dir)
     arg_lines = rundir.read_exec_args(run_dir)
+    for text in (*info.keys(), *info.values(), *arg_lines):
+        if "\x00" in text:
+            raise RunFormatError(f"{run_dir}: a NUL byte in hermes.info or exec_arguments", run_dir)
     identifier = os.path.basename(run_dir)
     summary = summarize(rundir.read_scores(f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"))
     id_start, job_idx, _ = rundir.parse_identifier(identifier)
@@ -172,15 +175,13 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     args = []
     for position, line in enumerate(arg_lines):
         key, texts = rundir.split_arg(line)
-        value = " ".join(texts) if texts else None
-        number = rundir.convert_value(texts[0]) if len(texts) == 1 else None
         args.append(
             {
                 "position": position,
                 "raw": line,
                 "key": key,
-                "value": value,
-                "num": float(number) if isinstance(number, (int, float)) else None,
+                "value": " ".join(texts) if texts else None,
+                "num": rundir.numeric_value(texts),
             }
         )
     info_rows = [{"key": key, "value": value} for key, value in info.items()]
@@ -217,6 +218,8 @@ class Syncer:
         self._root_text = str(root)
         self._prefix = self._root_text.rstrip(os.sep) + os.sep
         self._scope_problems: list[Any] = []
+        self._gone_folders: list[str] = []
+        self._dropped = False
 
     def _abs(self, rel: str) -> str:
         return self._prefix + rel if rel else self._root_text
@@ -276,6 +279,14 @@ class Syncer:
                         (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
                 run_names, other_names = self._list(current, known)
+                if remembered is not None:
+                    # A subfolder that is gone takes every run below it out of the index.
+                    listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
+                    self._gone_folders.extend(
+                        _join(current, name)
+                        for name in remembered.subfolders.split("\n")
+                        if name and name not in listed
+                    )
                 for rel in run_names:
                     listed_runs.add(rel)
                     if rel not in known:
@@ -293,7 +304,7 @@ class Syncer:
                 pending.extend(sorted(subfolder_paths, reverse=True))
         self._apply(known, listed_runs, new_runs, folder_rows, full, reread)
         self._forget_folders(folders, listed_folders, recursive)
-        if self.report.added or self.report.updated or self.report.removed:
+        if self.report.added or self.report.updated or self.report.removed or self._dropped:
             bump_change_token(self.connection)
         total = self.connection.execute(
             select(func.count()).select_from(run_table).where(scope)
@@ -338,6 +349,21 @@ class Syncer:
                 to_read.append((path, run_id))
             elif not settled and _settled(finished, sig, now, settle_seconds):
                 newly_settled.append(run_id)
+        for gone in self._gone_folders:
+            below = (run_table.c.parent == gone) | run_table.c.parent.startswith(
+                gone + "/", autoescape=True
+            )
+            removed.extend(
+                run_id
+                for (run_id,) in conn.execute(select(run_table.c.id).where(below))
+                if run_id not in removed
+            )
+            conn.execute(
+                delete(folder_table).where(
+                    (folder_table.c.path == gone)
+                    | folder_table.c.path.startswith(gone + "/", autoescape=True)
+                )
+            )
         if removed:
             for chunk in _chunks(removed, 500):
                 conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
@@ -420,6 +446,7 @@ class Syncer:
             conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
             conn.execute(delete(info_table).where(info_table.c.run_id == run_id))
             conn.execute(delete(run_table).where(run_table.c.id == run_id))
+            self._dropped = True
         conn.execute(delete(problem_table).where(problem_table.c.path == path))
         conn.execute(insert(problem_table).values(path=path, reason=reason, seen_at=time.time()))
         self.report.problems += 1
