@@ -1160,7 +1160,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     root_of_index = folder
     if location is not None:
         engine = open_engine(location)
-        root_of_index = index_root(engine, location, folder)
+        root_of_index = index_root(engine, location, folder, store=False)
         catalog = Catalog(engine, Path(root_of_index), location)
         result = catalog.sql(
             "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "

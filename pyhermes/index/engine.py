@@ -564,12 +564,14 @@ def rebuild_index(location: IndexLocation) -> Engine:
     return open_engine(location)
 
 
-def index_root(engine: Engine, location: IndexLocation, fallback: Path) -> Path:
+def index_root(
+    engine: Engine, location: IndexLocation, fallback: Path, *, store: bool = True
+) -> Path:
     """Return the folder that run paths in the index are relative to.
 
     That is ``location.root`` when set; else the ``root`` stored in
     ``hermes_meta``; else the filesystem root of ``fallback`` (``/``), which is
-    then stored there for later openers. Raises :class:`sqlalchemy.exc.SQLAlchemyError`
+    then stored there for later openers (unless ``store`` is false: read-only callers). Raises :class:`sqlalchemy.exc.SQLAlchemyError`
     when the index cannot be read or written.
     """
     if location.root is not None:
@@ -582,6 +584,8 @@ def index_root(engine: Engine, location: IndexLocation, fallback: Path) -> Path:
     if stored is not None:
         return Path(stored)
     root = Path(Path(fallback).expanduser().resolve().anchor)
+    if not store:
+        return root
     try:
         with engine.begin() as conn:
             conn.execute(
