@@ -106,19 +106,11 @@ _DASH_VALUE_OPTIONS = ("--where", "--sort", "--group-by", "--columns")
 
 _DEFAULT_LS_COLUMNS = ("identifier", "start_time", "finished", "final_mean")
 
-_SHOW_FIELDS = (
-    "identifier",
-    "path",
-    "script_name",
-    "experiment_name",
-    "job_idx",
-    "commit_hash",
-    "start_time",
-    "end_time",
-    "execution_time",
-    "finished",
-    "comments",
-)
+def _show_fields() -> tuple[str, ...]:
+    from pyhermes.index.query import RUN_FIELDS
+
+    return tuple(RUN_FIELDS)
+
 
 _EXIT_CODES_REINDEX = """\
 exit status:
@@ -817,7 +809,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         root = Path(".")
     catalog = Catalog.open(root, index=args.index, sync=args.sync)
     experiment = catalog.get(args.run)
-    fields = {name: _run_field(experiment, name) for name in _SHOW_FIELDS}
+    fields = {name: _run_field(experiment, name) for name in _show_fields()}
     summary = experiment.score_summary.as_dict()
     files = _list_files(experiment.path_to_experiment)
     tail = _tail(experiment.path_to_experiment / "stderr.log", STDERR_TAIL_LINES)
@@ -835,7 +827,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     lines: list[str] = []
-    label = max(len(name) for name in _SHOW_FIELDS)
+    label = max(len(name) for name in fields)
     for name, value in fields.items():
         lines.append(f"{name.ljust(label)}  {_text_value(value, compact=False)}")
     lines.append("")

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 
-from pyhermes.plot import ExperimentLike, smoothen
+from pyhermes.plot import ExperimentLike, figure_and_axes, smoothen
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -397,14 +397,7 @@ def plot_grouped_scores(
         for values, positions in grouped
     ]
 
-    from pyhermes._optional import pyplot
-
-    plt = pyplot()
-    if ax is None:
-        fig, axes = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
-    else:
-        axes = ax
-        fig = axes.figure
+    fig, axes = figure_and_axes(ax, figsize, dpi)
 
     handles = []
     for values, n, curve in curves:

@@ -182,6 +182,14 @@ def _epsilon_schedule(start: float, end: float, decay: float, n: int) -> np.ndar
 # --------------------------------------------------------------------------- plots
 
 
+def figure_and_axes(ax: Any, figsize: tuple[float, float], dpi: float | None) -> tuple[Any, Any]:
+    """Return ``(figure, axes)``: a new constrained-layout figure, or the given axes' figure."""
+    if ax is not None:
+        return ax.figure, ax
+    plt = pyplot()
+    return plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+
+
 def plot_training_progress(
     scores: ArrayLike,
     eps_start: float | None = None,
@@ -277,12 +285,7 @@ def plot_training_progress(
             )
     means, _ = smoothen(values, window_length)
 
-    plt = pyplot()
-    if ax is None:
-        fig, ax1 = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
-    else:
-        ax1 = ax
-        fig = ax1.figure
+    fig, ax1 = figure_and_axes(ax, figsize, dpi)
     ax1.set_ylabel("Return", fontsize=fontsize)
     ax1.set_xlabel("Episode #", fontsize=fontsize)
     ax1.tick_params(labelsize=fontsize)
