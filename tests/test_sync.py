@@ -423,3 +423,18 @@ def test_latest_ignores_runs_without_start_after_runs_with(tmp_path):
     assert runs.latest().start_time == datetime(2024, 1, 1)
     assert [r for r in runs if r.identifier == odd.name][0].start_time is None
     assert Experiment.load_all(folder, index=False).latest().start_time == datetime(2024, 1, 1)
+
+
+def _load_in_a_process(folder: str) -> int:
+    return len(Experiment.load_all(folder))
+
+
+def test_processes_syncing_one_fresh_index_at_once(tmp_path):
+    import multiprocessing
+
+    make_corpus(tmp_path, 150, scores_per_run=20, script="s", experiment="e")
+    folder = tmp_path / "experiments" / "s" / "e"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        counts = pool.map(_load_in_a_process, [str(folder)] * 6)
+    assert counts == [150] * 6
+    assert len(Experiment.load_all(folder, sync="none")) == 150

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, String, delete, func, select, text, type_coerce
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
 
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
@@ -61,6 +61,7 @@ _RUN_COLUMNS = (
 # Lists answered by load_runs, by (url, root, folder, recursive): (change token, runs).
 _LOADED: OrderedDict[tuple[str, str, str, bool], tuple[str, tuple[Experiment, ...]]] = OrderedDict()
 _LOADED_SIZE = 8
+_SYNC_ATTEMPTS = 5
 # Refresh the planner's statistics after a sync that added or removed this many runs.
 _ANALYZE_AFTER = 500
 
@@ -233,12 +234,23 @@ class Catalog:
         folder = Path(path) if path is not None else (self._folder or self.root)
         if mode == "none":
             return SyncReport()
-        with self.engine.begin() as conn:
-            report = Syncer(conn, self.root, self.settle_seconds, progress).run(
-                self._rel(folder), recursive, mode, reread
-            )
-            if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("ANALYZE")  # fresh statistics for the query planner
+        for attempt in range(_SYNC_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    report = Syncer(conn, self.root, self.settle_seconds, progress).run(
+                        self._rel(folder), recursive, mode, reread
+                    )
+                    if report.added + report.removed >= _ANALYZE_AFTER and (
+                        conn.dialect.name == "sqlite"
+                    ):
+                        conn.exec_driver_sql("ANALYZE")  # fresh statistics for the planner
+                break
+            except (IntegrityError, OperationalError) as exc:
+                # Another process synced the same runs since this sync read the index
+                # (a duplicate path, or SQLite's stale-snapshot "database is locked"):
+                # the transaction was rolled back; sync again from what is there now.
+                if attempt + 1 == _SYNC_ATTEMPTS or not _is_conflict(exc):
+                    raise
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "
@@ -547,6 +559,14 @@ def _frame_value(value: str | None) -> Any:
     if value is None:
         return True
     return rundir.convert_value(value) if " " not in value else value
+
+
+def _is_conflict(exc: Exception) -> bool:
+    """True for the errors a concurrent sync of the same index causes."""
+    if isinstance(exc, IntegrityError):
+        return True
+    message = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
+    return "locked" in message or "busy" in message or "could not serialize" in message
 
 
 def _check_mode(mode: str) -> None:
