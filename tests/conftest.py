@@ -6,6 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI machines are small and shared: judge properties, not the speed of one example.
+settings.register_profile("pyhermes", deadline=None)
+settings.load_profile("pyhermes")
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
