@@ -617,7 +617,7 @@ def _column_getter(name: str, catalog: Catalog | None) -> Callable[[Experiment],
         QueryError: ``name`` is no column.
     """
     from pyhermes.index.models import SUMMARY_COLUMNS
-    from pyhermes.index.query import RUN_FIELDS
+    from pyhermes.index.query import RUN_FIELDS, run_value
 
     if name == "args":
         return lambda experiment: " ".join(experiment.exec_arg_lines)
@@ -631,7 +631,7 @@ def _column_getter(name: str, catalog: Catalog | None) -> Callable[[Experiment],
     if base in SUMMARY_COLUMNS:
         return lambda experiment: getattr(experiment.score_summary, base)
     if base in RUN_FIELDS:
-        return lambda experiment: _run_field(experiment, base)
+        return lambda experiment: run_value(experiment, base)
     if len(name.split()) == 1 and name == name.strip():
         if name.startswith("-") and name.strip("-"):
             return _arg_getter(name)
@@ -656,10 +656,6 @@ def _has_arg_key(catalog: Catalog | None, key: str) -> bool:
     return bool(result.rows)
 
 
-def _run_field(experiment: Experiment, name: str) -> Any:
-    from pyhermes.index.query import run_value
-
-    return run_value(experiment, name)
 
 
 # --------------------------------------------------------------------------- output
@@ -809,7 +805,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         root = Path(".")
     catalog = Catalog.open(root, index=args.index, sync=args.sync)
     experiment = catalog.get(args.run)
-    fields = {name: _run_field(experiment, name) for name in _show_fields()}
+    from pyhermes.index.query import run_value
+
+    fields = {name: run_value(experiment, name) for name in _show_fields()}
     summary = experiment.score_summary.as_dict()
     files = _list_files(experiment.path_to_experiment)
     tail = _tail(experiment.path_to_experiment / "stderr.log", STDERR_TAIL_LINES)

@@ -253,7 +253,7 @@ class Experiment:
         )
         experiment = cls(identifier, run_dir, commit, start)
         experiment._pending_comments = [str(comment) for comment in comments]
-        experiment._write_through(experiments_dir, index)
+        experiment._write_through(index)
         return experiment
 
     def __enter__(self) -> Experiment:
@@ -292,7 +292,7 @@ class Experiment:
         rundir.write_finish(self.path_to_experiment, start, end, comments)
         self._pending_comments = None
         self._info = None
-        self._write_through(None, None)
+        self._write_through(None)
 
     def store_comments(self, *comments: str) -> None:
         """Record comments, joined by ``,`` in the ``comments`` line of ``hermes.info``.
@@ -307,14 +307,14 @@ class Experiment:
         combined = ([old] if old else []) + [str(comment) for comment in comments]
         rundir.append_info(self.path_to_experiment, rundir.COMMENTS_KEY, ",".join(combined))
         self._info = None
-        self._write_through(None, None)
+        self._write_through(None)
 
-    def _write_through(self, root: PathLike | None, index: Any) -> None:
+    def _write_through(self, index: Any) -> None:
         if index is False:
             return
         from pyhermes.index.catalog import write_through
 
-        write_through(self, root, index)
+        write_through(self, index)
 
     # ------------------------------------------------------------------ attributes
 
@@ -595,11 +595,15 @@ class ExperimentList(list):  # type: ignore[type-arg]
         self._token: str | None = None
         self._by_id: dict[int | None, Experiment] = {}
 
-    def _bind(self, catalog: Catalog, scope: Filter) -> ExperimentList:
-        """Mark this list as the exact answer of ``scope`` in ``catalog``; return it."""
+    def _bind(self, catalog: Catalog, scope: Filter, token: str | None = None) -> ExperimentList:
+        """Mark this list as the exact answer of ``scope`` in ``catalog``; return it.
+
+        ``token`` is the index's change token the answer was computed at (read when
+        not given).
+        """
         self._catalog = catalog
         self._scope = scope
-        self._token = catalog.change_token()
+        self._token = token if token is not None else catalog.change_token()
         self._snapshot = tuple(self)
         self._by_id = {item._run_id: item for item in self}
         return self
@@ -622,11 +626,12 @@ class ExperimentList(list):  # type: ignore[type-arg]
         wanted = set(run_ids)
         assert self._catalog is not None
         return ExperimentList(item for item in self if item._run_id in wanted)._bind(
-            self._catalog, scope
+            self._catalog, scope, self._token
         )
 
     def _ordered(self, run_ids: Sequence[int]) -> ExperimentList:
-        by_id = self._by_id if self._indexed() else {item._run_id: item for item in self}
+        """The runs of this (indexed) list with the given ids, in that order."""
+        by_id = self._by_id
         return ExperimentList(by_id[run_id] for run_id in run_ids if run_id in by_id)
 
     def filter_by_exec_args(self, *args: str) -> ExperimentList:

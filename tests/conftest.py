@@ -35,3 +35,14 @@ def quirky(tmp_path: Path) -> dict:
     from legacy import build_quirky_tree
 
     return build_quirky_tree(tmp_path / "tree")
+
+
+@pytest.fixture
+def plt():
+    """matplotlib.pyplot on the headless Agg backend; closes every figure afterwards."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")

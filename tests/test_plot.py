@@ -116,15 +116,6 @@ def test_smoothen_large_input_is_fast() -> None:
 
 # --------------------------------------------------------------------------- plots
 
-@pytest.fixture
-def plt() -> Any:
-    """matplotlib.pyplot on the headless Agg backend; closes every figure afterwards."""
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
 
 
 def _is_figure(obj: object) -> bool:

@@ -22,14 +22,6 @@ def torch() -> Any:
     return pytest.importorskip("torch")
 
 
-@pytest.fixture
-def plt() -> Any:
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
 
 
 class MakesMarker:

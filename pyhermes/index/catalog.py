@@ -607,7 +607,7 @@ def _existing_index_for(folder: Path) -> Path | None:
     return None
 
 
-def write_through(experiment: Experiment, root: str | os.PathLike[str] | None, index: Any) -> None:
+def write_through(experiment: Experiment, index: Any) -> None:
     """Store a run just written by pyhermes in the index serving it, if one exists.
 
     Used by :meth:`Experiment.create`, ``finish`` and ``store_comments``. Without
