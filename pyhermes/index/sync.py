@@ -238,8 +238,9 @@ class Syncer:
             for row in self._known_runs(scope if full else and_(scope, not_(run_table.c.settled)))
         }
         folders = {row.path: row for row in self._known_folders(folder, recursive)}
-        problems = {row.path for row in self._known_problems(folder, recursive)}
-        self._scope_problems = [row for row in self._scope_problems if row.path not in known]
+        scope_problems = self._known_problems(folder, recursive)
+        problems = {row.path for row in scope_problems}
+        self._scope_problems = [row for row in scope_problems if row.path not in known]
         listed_runs: set[str] = set()
         listed_folders: set[str] = set()
         new_runs: list[str] = []
@@ -474,15 +475,12 @@ class Syncer:
         return list(self.connection.execute(select(folder_table).where(condition)))
 
     def _known_problems(self, folder: str, recursive: bool) -> list[Any]:
+        """The problem records of the runs below ``folder`` (directly in it, unless recursive)."""
         column = problem_table.c.path
-        if recursive:
-            condition = column.is_not(None) if not folder else column.startswith(folder + "/", autoescape=True)
-        else:
-            condition = column.startswith(folder + "/", autoescape=True) if folder else column.is_not(None)
+        condition = column.startswith(folder + "/", autoescape=True) if folder else column.is_not(None)
         rows = list(self.connection.execute(select(problem_table).where(condition)))
         if not recursive:
             rows = [row for row in rows if posix_parent(row.path) == folder]
-        self._scope_problems = rows
         return rows
 
     def _forget_folders(self, folders: dict[str, Any], listed: set[str], recursive: bool) -> None:
