@@ -1,6 +1,6 @@
 """The command line: ``hermes`` (``ls``, ``show``, ``sql``, ``plot``, ``reindex``) and ``hermes-reindex``.
 
-A thin layer over :class:`pyhermes.index.catalog.Catalog`: argparse, output
+A thin layer over :class:`pyhermes.Catalog`: argparse, output
 formatting (aligned table, CSV, JSON), and errors turned into one message on
 stderr (``hermes: error: ...``) with a non-zero exit status, never a traceback
 for bad input::
@@ -75,10 +75,9 @@ from pyhermes.errors import (
 )
 
 if TYPE_CHECKING:
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
-    from pyhermes.storage import Experiment
+    from pyhermes.storage import Catalog, Experiment
 
 __all__ = ["hermes_main", "reindex_main", "EXIT_OK", "EXIT_STALE", "EXIT_USAGE", "EXIT_RUNTIME"]
 
@@ -571,8 +570,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     Raises QueryError for a bad expression, sort key or column, FileNotFoundError
     for a missing ROOT.
     """
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.query import as_filter, sort_columns
+    from pyhermes.storage import Catalog
 
     condition = as_filter(args.where)
     sort_keys = _split_list(args.sort)
@@ -794,7 +793,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     Raises QueryError when no run or several runs match, FileNotFoundError for a missing ROOT.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     candidate = Path(args.run)
     if args.root is not None:
@@ -899,7 +898,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
     Raises ReadOnlyQueryError for a writing statement, QueryError for one the database rejects.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
     result = catalog.sql(args.query)
@@ -917,8 +916,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     bad group key or runs without scores, MissingDependencyError without matplotlib.
     """
     from pyhermes._optional import pyplot, require
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.query import as_filter
+    from pyhermes.storage import Catalog
 
     condition = as_filter(args.where)
     group_by = _split_list(args.group_by) or None
@@ -950,7 +949,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
 
     Raises FileNotFoundError for a missing ROOT and what :meth:`Catalog.open` raises.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     root = Path(args.root)
     if not root.is_dir():
@@ -1059,7 +1058,7 @@ def _rebuild(
     before the sync, in one go.
     """
     from pyhermes.index import engine as engine_mod
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     location = catalog.location
     root = catalog.root
@@ -1138,9 +1137,9 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     recorded by the last sync, and as found now). With ``--reread`` every run on
     disk is read again to check it can be.
     """
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.engine import find_index, index_root, open_engine
-    from pyhermes.index.sync import relative
+    from pyhermes.index.layout import relative
+    from pyhermes.storage import Catalog
 
     started = time.perf_counter()
     folder = root.resolve()

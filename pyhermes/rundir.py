@@ -20,11 +20,12 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Union
 
 from pyhermes.errors import RunFormatError
+
+if TYPE_CHECKING:  # numpy is imported by the functions that read scores
+    import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -266,6 +267,8 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
         RunFormatError: a line other than those is not a number; the message names
             ``source`` and the line number.
     """
+    import numpy as np
+
     text = _decode(raw, Path(str(source)))
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
@@ -304,6 +307,8 @@ def read_scores(path: PathLike) -> np.ndarray:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
+        import numpy as np
+
         return np.empty(0, dtype=np.float64)
     return parse_scores(raw, path)
 

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from legacy import make_corpus, write_run
 
 from pyhermes import CatalogError, Experiment, ReadOnlyQueryError, rundir
-from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
-from pyhermes.index.sync import relative
+from pyhermes.index.catalog import RunFormatProblemsWarning
+from pyhermes.index.layout import relative
+from pyhermes.storage import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ The sync contract (see the README, "The sync contract"):
 
 The quick mode makes no per-run system call for settled runs: a folder whose
 mtime has not changed since it was listed (and was not changed within
-:data:`RACY_SECONDS` of that listing) is not listed again.
+:data:`~pyhermes.index.unchanged.RACY_SECONDS` of that listing) is not listed again.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, not_, select, upd
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
+from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -40,15 +40,10 @@ from pyhermes.index.models import (
     run_table,
 )
 from pyhermes.index.query import under
+from pyhermes.index.unchanged import SETTLE_SECONDS, listing_still_valid, signature
+from pyhermes.index.unchanged import SIGNATURE_COLUMNS as _SIGNATURE_COLUMNS
+from pyhermes.index.unchanged import settled as _settled
 from pyhermes.summary import summarize
-
-#: A folder changed this close to its listing is listed again (timestamps are coarse).
-RACY_SECONDS = 2.0
-#: Default settle window: a run finished this recently is still checked on every sync.
-SETTLE_SECONDS = 60.0
-SYNC_MODES = ("quick", "full", "none")
-
-Signature = tuple[Any, ...]
 
 
 @dataclass
@@ -85,44 +80,8 @@ class RunRecord:
     info: list[dict[str, Any]]
 
 
-def signature(run_dir: str) -> Signature:
-    """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
-
-    A missing file gives ``(None, None)``. This runs once per run in a full sync,
-    so it does little but the three ``stat`` calls.
-    """
-    prefix = run_dir + os.sep
-    return (
-        *_size_and_mtime(prefix + rundir.INFO_FILE),
-        *_size_and_mtime(prefix + rundir.EXEC_ARGS_FILE),
-        *_size_and_mtime(prefix + run_dir.rpartition(os.sep)[2] + rundir.SCORES_SUFFIX),
-    )
-
-
-def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
-    try:
-        status = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    return status.st_size, status.st_mtime_ns
-
-
 # Rows of Syncer._known_runs: (id, path, parent, settled, finished, *signature).
 _SIGNATURE_START = 5
-_SIGNATURE_COLUMNS = (
-    "info_size",
-    "info_mtime_ns",
-    "args_size",
-    "args_mtime_ns",
-    "scores_size",
-    "scores_mtime_ns",
-)
-
-
-def _settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
-    mtimes = [value for value in sig[1::2] if value is not None]
-    newest = max(mtimes) / 1e9 if mtimes else 0.0
-    return finished and now - newest >= settle_seconds
 
 
 def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS) -> RunRecord:
@@ -194,12 +153,6 @@ def posix_parent(rel_path: str) -> str:
     return head
 
 
-def relative(root: Path, path: Path) -> str:
-    """``path`` relative to ``root`` as a POSIX string (``""`` for the root itself)."""
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    return "" if rel == "." else Path(rel).as_posix()
-
-
 class Syncer:
     """Syncs the runs below one folder of ``root`` into the index behind ``connection``."""
 
@@ -256,8 +209,7 @@ class Syncer:
             if (
                 not full
                 and remembered is not None
-                and remembered.mtime_ns == status
-                and remembered.listed_at - status / 1e9 > RACY_SECONDS
+                and listing_still_valid(remembered.mtime_ns, remembered.listed_at, status)
             ):
                 runs_here = [path for path, row in known.items() if row[2] == current]
                 subfolders = [name for name in remembered.subfolders.split("\n") if name]
@@ -491,9 +443,6 @@ class Syncer:
             self.connection.execute(delete(folder_table).where(folder_table.c.path.in_(chunk)))
 
 
-CHANGE_TOKEN_KEY = "change_token"
-
-
 def bump_change_token(connection: Connection) -> None:
     """Record that the runs stored in the index changed (a new random token)."""
     token = uuid.uuid4().hex
@@ -527,9 +476,3 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
-
-def to_datetime(value: Any) -> datetime | None:
-    """A database value as a datetime (SQLite may hand back ISO text)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
