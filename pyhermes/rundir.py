@@ -283,6 +283,13 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
         last_start = text.rfind("\n") + 1
         if not _is_number(text[last_start:].strip() or "0"):
             text = text[:last_start]
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    try:  # the common file: one number on every line, parsed by numpy without a Python loop
+        return np.array(lines, dtype=np.float64)
+    except ValueError:
+        pass  # blank lines, or a line that is not one number: the careful path below
     tokens = text.split()
     if len(tokens) == len(_CONTENT_LINE.findall(text)):  # one value per non-blank line
         try:

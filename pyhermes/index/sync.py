@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, not_, select, upd
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
+from pyhermes.index.build import read_runs
 from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
@@ -44,6 +45,9 @@ from pyhermes.index.unchanged import SETTLE_SECONDS, listing_still_valid, signat
 from pyhermes.index.unchanged import SIGNATURE_COLUMNS as _SIGNATURE_COLUMNS
 from pyhermes.index.unchanged import settled as _settled
 from pyhermes.summary import summarize
+
+#: New runs stored per executemany batch while a sync reads.
+INSERT_BATCH = 2000
 
 
 @dataclass
@@ -344,16 +348,20 @@ class Syncer:
         conn = self.connection
         new_rows: list[RunRecord] = []
         fixed: list[str] = []
-        for done, (path, run_id) in enumerate(to_read, start=1):
-            try:
-                record = read_run(self._abs(path), path, self.settle_seconds)
-            except (RunFormatError, OSError, ValueError) as exc:
-                self._problem(path, run_id, exc)
+        # Many runs are read in parallel (pyhermes.index.build); new ones are stored in
+        # batches as they arrive, so memory does not grow with the number of runs.
+        outcomes = read_runs(self._prefix, to_read, self.settle_seconds)
+        for done, (path, run_id, record) in enumerate(outcomes, start=1):
+            if isinstance(record, BaseException):
+                self._problem(path, run_id, record)
             else:
                 fixed.append(path)
                 if run_id is None:
                     new_rows.append(record)
                     self.report.added += 1
+                    if len(new_rows) >= INSERT_BATCH:
+                        self._insert(new_rows)
+                        new_rows = []
                 else:
                     self._replace(run_id, record)
                     self.report.updated += 1
