@@ -615,7 +615,7 @@ def _column_getter(name: str, catalog: Catalog | None) -> Callable[[Experiment],
     Raises:
         QueryError: ``name`` is no column.
     """
-    from pyhermes.index.models import SUMMARY_COLUMNS
+    from pyhermes.index.layout import SUMMARY_COLUMNS
     from pyhermes.index.query import RUN_FIELDS, run_value
 
     if name == "args":

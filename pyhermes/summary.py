@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the functions that compute (ScoreSummary needs none)
+    import numpy as np
 
 #: Length of the trailing window of ``final_mean`` and of the sliding window of ``best_window_mean``.
 SUMMARY_WINDOW = 100
@@ -48,6 +50,8 @@ def _finite_or_none(value: float) -> float | None:
 
 def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     """Return the :class:`ScoreSummary` of ``scores`` (NaNs ignored)."""
+    import numpy as np
+
     values = np.asarray(scores, dtype=np.float64).ravel()
     with np.errstate(all="ignore"):
         all_finite = bool(values.size) and bool(np.isfinite(values.sum()))
@@ -80,6 +84,8 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
 
 def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
     """The common case, all values finite: a few passes over the array, no masks."""
+    import numpy as np
+
     size = min(window, values.size)
     sums = np.cumsum(values)
     window_sums = sums[size - 1 :] - np.concatenate(([0.0], sums[: values.size - size]))
@@ -100,6 +106,8 @@ def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
 
 def _best_window_mean(values: np.ndarray, window: int) -> float:
     """Best mean of the non-NaN values over windows of ``window`` consecutive entries."""
+    import numpy as np
+
     size = min(window, values.size)
     if np.isinf(values).any():
         # Cumulative sums cannot subtract infinities; take those windows one by one.
@@ -119,5 +127,7 @@ def _best_window_mean(values: np.ndarray, window: int) -> float:
 
 
 def _nan_mean(values: np.ndarray) -> float:
+    import numpy as np
+
     present = values[~np.isnan(values)]
     return float(present.mean()) if present.size else math.nan

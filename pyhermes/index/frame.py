@@ -1,9 +1,8 @@
-"""A pandas DataFrame of runs from one SQL query: columns, not objects.
+"""A pandas DataFrame of runs straight from SQL: columns, not objects.
 
-One query joins the runs with their arguments (a run with k arguments gives k
-rows); pandas keeps one row per run and pivots the arguments into one column
-per key. No Python code runs per run: values are converted once per distinct
-text.
+The runs come from one SELECT, their arguments from a second; numpy pivots the
+arguments into one column per key. No Python code runs per run: values are
+converted once per distinct text.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.index.layout import SUMMARY_COLUMNS
-from pyhermes.index.query import Filter, Params, sort_columns
+from pyhermes.index.query import Filter, Params, select_runs, sort_columns
 
 if TYPE_CHECKING:
     from pyhermes.index.catalog import Index
@@ -43,92 +42,81 @@ def build_frame(
 ) -> Any:
     """Return the frame of the runs of ``index`` matching ``scope`` (see :meth:`Index.frame`).
 
+    Two SELECTs: the runs (in order), then the arguments of the same runs. One
+    joined query repeats every run column on each argument row and was 4-5x
+    slower to fetch (71 ms against 15 ms for 1,000 runs of 7 arguments).
+
     Raises:
         MissingDependencyError: pandas is not installed.
     """
     from pyhermes._optional import require
 
     pd = require("pandas")
-    params = Params()
-    summaries = [f"hermes_run.{column}" for column in SUMMARY_COLUMNS.values()]
-    # The run's rank in the requested order, computed by the database, keeps the
-    # join's rows in that order whatever plan it picks.
-    order = ", ".join(sort_columns(order_by, params)) if order_by else "hermes_run.id"
-    sql = (
-        "SELECT ranked.rank, "
-        + ", ".join(f"ranked.{name}" for name in ("id", *FRAME_FIELDS, *SUMMARY_COLUMNS))
-        + ", hermes_arg.key, hermes_arg.value FROM ("
-        + "SELECT hermes_run.id AS id, "
-        + ", ".join(f"hermes_run.{name} AS {name}" for name in FRAME_FIELDS)
-        + ", "
-        + ", ".join(f"{column} AS {name}" for column, name in zip(summaries, SUMMARY_COLUMNS, strict=True))
-        + f", ROW_NUMBER() OVER (ORDER BY {order}) AS rank"
-        + f" FROM hermes_run WHERE {scope.sql(params)}"
-        + (f" ORDER BY {order} LIMIT {int(limit)}" if limit is not None else "")
-        + ") AS ranked"
-        + " LEFT OUTER JOIN hermes_arg ON hermes_arg.run_id = ranked.id"
-        + " ORDER BY ranked.rank, hermes_arg.position"
-    )
-    rows = index.reader.rows(sql, params.values)
-    return _frame_of(pd, rows, str(index.root))
-
-
-def _frame_of(pd: Any, rows: list[tuple[Any, ...]], root: str) -> Any:
-    """The frame of the joined rows (rank, run id, run fields, summaries, arg key, arg value)."""
     import numpy as np
 
-    width = 2 + len(FRAME_FIELDS) + len(SUMMARY_COLUMNS) + 2
-    columns = [np.array(column, dtype=object) for column in zip(*rows, strict=True)] if rows else [
-        np.empty(0, dtype=object) for _ in range(width)
-    ]
-    rank = columns[0].astype(np.int64)
-    # Rows come ordered by rank: a run's first row is where the rank changes.
-    first = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]]) if rows else np.empty(0, dtype=np.int64)
-    named = dict(zip(["rank", "run_id", *FRAME_FIELDS, *SUMMARY_COLUMNS, "key", "value"], columns,
-                     strict=True))
-    data: dict[str, Any] = {name: named[name][first].tolist() for name in FRAME_FIELDS}
-    prefix = root.rstrip("/") + "/"
+    summaries = [f"hermes_run.{column} AS {name}" for name, column in SUMMARY_COLUMNS.items()]
+    runs_sql, runs_params = select_runs(["id", *FRAME_FIELDS, *summaries], scope, order_by or [], limit)
+    rows = index.reader.rows(runs_sql, runs_params)
+    params = Params()
+    chosen = f"SELECT hermes_run.id FROM hermes_run WHERE {scope.sql(params)}"
+    if limit is not None:
+        chosen += " ORDER BY " + ", ".join(sort_columns(order_by or [], params)) + f" LIMIT {int(limit)}"
+    arg_rows = index.reader.rows(
+        f"SELECT run_id, position, key, value FROM hermes_arg WHERE run_id IN ({chosen})", params.values
+    )
+    names = ["run_id", *FRAME_FIELDS, *SUMMARY_COLUMNS]
+    columns = (
+        [np.array(column, dtype=object) for column in zip(*rows, strict=True)]
+        if rows
+        else [np.empty(0, dtype=object) for _ in names]
+    )
+    named = dict(zip(names, columns, strict=True))
+    data: dict[str, Any] = {name: named[name].tolist() for name in FRAME_FIELDS}
+    prefix = str(index.root).rstrip("/") + "/"
     data["path"] = [prefix + path for path in data["path"]]
     for name in ("start_time", "end_time"):
         data[name] = pd.to_datetime(pd.Series(data[name], dtype=object), format="ISO8601")
     data["finished"] = [bool(value) for value in data["finished"]]
-    keys, table = _arg_table(pd, np, named, rank, len(first), first)
+    keys, table = _arg_table(np, named["run_id"], arg_rows)
     reserved = {*FRAME_FIELDS, *SUMMARY_COLUMNS, "experiments", "run_id"}
     for position, key in enumerate(keys):
         # An exec-arg key that is also a column name (a positional "path") gets a prefix.
         data[f"arg:{key}" if key in reserved else key] = table[:, position].tolist()
     for name in SUMMARY_COLUMNS:
-        data[name] = named[name][first].tolist()
-    data["run_id"] = named["run_id"][first].tolist()
-    return pd.DataFrame(data, index=range(len(first)))
+        data[name] = named[name].tolist()
+    data["run_id"] = named["run_id"].tolist()
+    return pd.DataFrame(data, index=range(len(rows)))
 
 
-def _arg_table(pd: Any, np: Any, named: dict[str, Any], rank: Any, runs: int, first: Any) -> Any:
-    """(keys in first-seen order, object array runs x keys), ``None`` where a run lacks a key."""
-    has_key = np.array([key is not None for key in named["key"]], dtype=bool)
-    keys = list(dict.fromkeys(named["key"][has_key].tolist()))
-    table = np.full((runs, len(keys)), None, dtype=object)
-    if not keys:
-        return keys, table
-    row_of_rank = np.empty(int(rank.max()) + 1, dtype=np.int64)
-    row_of_rank[rank[first]] = np.arange(runs)
-    column_of = {key: position for position, key in enumerate(keys)}
-    rows = row_of_rank[rank[has_key]]
-    cols = np.array([column_of[key] for key in named["key"][has_key].tolist()], dtype=np.int64)
-    texts = named["value"][has_key].tolist()
+def _arg_table(np: Any, run_ids: Any, arg_rows: list[tuple[Any, ...]]) -> tuple[list[str], Any]:
+    """(keys in first-seen order over the frame's rows, object array runs x keys).
+
+    ``None`` where a run lacks a key; a key repeated within a run gives the list of its values.
+    """
+    runs = len(run_ids)
+    if not arg_rows or not runs:
+        return [], np.full((runs, 0), None, dtype=object)
+    arg_run, arg_position, arg_key, arg_value = (np.array(c, dtype=object) for c in zip(*arg_rows, strict=True))
+    ids = run_ids.astype(np.int64)
+    by_id = np.argsort(ids, kind="stable")
+    rows = by_id[np.searchsorted(ids[by_id], arg_run.astype(np.int64))]
+    # Keys in the order they are first seen reading the frame row by row, arguments in order.
+    order = np.lexsort((arg_position.astype(np.int64), rows))
+    keys = list(dict.fromkeys(arg_key[order].tolist()))
+    column_of = {key: column for column, key in enumerate(keys)}
+    cols = np.array([column_of[key] for key in arg_key.tolist()], dtype=np.int64)
+    texts = arg_value.tolist()
     converted = {text: _cell(text) for text in set(texts)}
     cells = np.empty(len(texts), dtype=object)
     cells[:] = [converted[text] for text in texts]
-    # A key repeated within a run gives the list of its values.
-    pairs = rows * len(keys) + cols
-    order = np.argsort(pairs, kind="stable")
-    sorted_pairs = pairs[order]
-    repeated = np.flatnonzero(sorted_pairs[1:] == sorted_pairs[:-1])
-    table[rows, cols] = cells
+    table = np.full((runs, len(keys)), None, dtype=object)
+    pairs = rows[order] * len(keys) + cols[order]
+    table[rows[order], cols[order]] = cells[order]
+    repeated = np.flatnonzero(pairs[1:] == pairs[:-1])
     if repeated.size:
         groups: dict[int, Repeated] = {}
-        for index in order[np.unique(np.r_[repeated, repeated + 1])]:
-            groups.setdefault(int(pairs[index]), Repeated()).append(cells[index])
+        for at in np.unique(np.r_[repeated, repeated + 1]):
+            groups.setdefault(int(pairs[at]), Repeated()).append(cells[order][at])
         for pair, values in groups.items():
             table[pair // len(keys), pair % len(keys)] = list(values)
     return keys, table
