@@ -633,17 +633,18 @@ class _Query:
         self.ids = ids
         self.derive = derive
 
+    def _runs_held(self) -> Filter:
+        """The scope of exactly the runs of this answer (a top(n) is those n runs)."""
+        return self.scope if self.limit is None else self.catalog.ids_in(self.ids_now())
+
     def narrowed(self, condition: Filter, derive: Callable[[], list[Experiment]]) -> _Query:
-        return _Query(self.catalog, self.scope & condition, self.order_by, self.limit, self.pool,
+        return _Query(self.catalog, self._runs_held() & condition, self.order_by, None, self.pool,
                       self.token, derive=derive)
 
     def ordered(
         self, order_by: Sequence[str], limit: int | None, derive: Callable[[], list[Experiment]]
     ) -> _Query:
-        if self.limit is not None:  # ordering a top(n): still those n runs
-            return _Query(self.catalog, self.catalog.ids_in(self.ids_now()), order_by,
-                          limit if limit is not None else None, self.pool, self.token, derive=derive)
-        return _Query(self.catalog, self.scope, order_by, limit, self.pool, self.token, derive=derive)
+        return _Query(self.catalog, self._runs_held(), order_by, limit, self.pool, self.token, derive=derive)
 
     def ids_now(self) -> list[int]:
         """The ids of the answer, from the index (the token is still the list's)."""

@@ -202,3 +202,15 @@ def test_a_fresh_process_still_syncs_a_changed_folder(folder, tmp_path):
         [sys.executable, "-c", FRESH, str(copy_of), *wanted], capture_output=True, text=True, check=True
     )
     assert out.stdout.splitlines()[0] == str(clone)
+
+
+def test_questions_on_a_top_n_stay_within_those_runs(folder, eager):
+    runs = _unread(folder)
+    best = runs.top(10)
+    expected = eager.top(10)
+    assert _paths(best.where("--doubledqn")) == _paths(expected.where("--doubledqn"))
+    assert _paths(best.sort_by_score("max", descending=False)) == _paths(
+        expected.sort_by_score("max", descending=False)
+    )
+    assert best.latest().path_to_experiment == expected.latest().path_to_experiment
+    assert _paths(best.top(3)) == _paths(expected[:3])
