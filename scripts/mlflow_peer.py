@@ -74,7 +74,8 @@ def log(folder: str, db: str) -> None:
                         scores.append(float(line))
                     except ValueError:
                         continue
-        start = _millis(info.get("start_time")) or 0
+        # A crashed run has no start_time: its identifier's time, as pyhermes reads it.
+        start = _millis(info.get("start_time")) or _millis(name[:23])
         run = client.create_run(experiment_id, start_time=start, run_name=name)
         run_id = run.info.run_id
         metrics = [Metric("score", value, start, step) for step, value in enumerate(scores)]
