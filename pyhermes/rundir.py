@@ -283,10 +283,13 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
         last_start = text.rfind("\n") + 1
         if not _is_number(text[last_start:].strip() or "0"):
             text = text[:last_start]
+    fast = _parse_plain_scores(np, text)
+    if fast is not None:
+        return fast
     lines = text.split("\n")
     if lines and not lines[-1]:
         lines.pop()
-    try:  # the common file: one number on every line, parsed by numpy without a Python loop
+    try:  # one number on every line, parsed by numpy without a Python loop
         return np.array(lines, dtype=np.float64)
     except ValueError:
         pass  # blank lines, or a line that is not one number: the careful path below
@@ -302,6 +305,28 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
                 f"{source}:{number}: not a number: {line[:80]!r}", source
             ) from None
     raise RunFormatError(f"{source}: cannot parse scores", source)  # pragma: no cover
+
+
+# Digits, signs, exponents, nan/inf spellings and newlines only: no spaces, tabs or blank lines.
+_PLAIN_SCORES = re.compile(r"[0-9.eE+\-naifntyNAIFTY\n]*")
+
+
+def _parse_plain_scores(np: Any, text: str) -> np.ndarray | None:
+    """The scores of a file holding one number per line and nothing else, parsed in C; else None.
+
+    Without spaces, tabs or blank lines every line holds at most one value, so the
+    file is plain exactly when numpy reads as many values as there are lines.
+    """
+    if not text or text[0] == "\n" or "\n\n" in text or _PLAIN_SCORES.fullmatch(text) is None:
+        return None
+    lines = text.count("\n") + (not text.endswith("\n"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+    return values if values.size == lines else None
 
 
 def read_scores(path: PathLike) -> np.ndarray:
