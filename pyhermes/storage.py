@@ -989,8 +989,18 @@ class Catalog(Index):
     def _bound_list(
         self, scope: Filter, order_by: Sequence[str], limit: int | None, pool: _Pool
     ) -> ExperimentList:
-        """A list bound to ``scope``, with the ids it holds now (its answer should the index change)."""
+        """A list bound to ``scope``, with the ids it holds now (its answer should the index change).
+
+        A list of at most ``limit`` runs is read at once (one query gives both).
+        """
         token = self.change_token()
+        if limit is not None:
+            experiments = self._runs(scope, order_by, limit, pool, token)
+            ids = [experiment._run_id for experiment in experiments]
+            bound = ExperimentList._bound(_Query(self, scope, order_by, limit, pool, token, ids))
+            list.extend(bound, experiments)
+            bound._snapshot, bound._loaded = tuple(experiments), True
+            return bound
         ids = self.run_ids(scope, order_by, limit)
         return ExperimentList._bound(_Query(self, scope, order_by, limit, pool, token, ids))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, update
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
@@ -347,6 +347,7 @@ class Syncer:
     def _read_and_store(self, to_read: list[tuple[str, int | None]]) -> None:
         conn = self.connection
         new_rows: list[RunRecord] = []
+        changed: list[tuple[int, RunRecord]] = []
         fixed: list[str] = []
         # Many runs are read in parallel (pyhermes.index.build); new ones are stored in
         # batches as they arrive, so memory does not grow with the number of runs.
@@ -363,8 +364,11 @@ class Syncer:
                         self._insert(new_rows)
                         new_rows = []
                 else:
-                    self._replace(run_id, record)
+                    changed.append((run_id, record))
                     self.report.updated += 1
+                    if len(changed) >= INSERT_BATCH:
+                        self._replace(changed)
+                        changed = []
             if self.progress is not None:
                 self.progress(done)
         if fixed:
@@ -372,6 +376,8 @@ class Syncer:
                 conn.execute(delete(problem_table).where(problem_table.c.path.in_(chunk)))
         if new_rows:
             self._insert(new_rows)
+        if changed:
+            self._replace(changed)
 
     def _insert(self, records: list[RunRecord]) -> None:
         conn = self.connection
@@ -393,12 +399,18 @@ class Syncer:
         if infos:
             self.connection.execute(insert(info_table), infos)
 
-    def _replace(self, run_id: int, record: RunRecord) -> None:
+    def _replace(self, pairs: list[tuple[int, RunRecord]]) -> None:
+        """Store re-read runs over their rows: executemany, not statements per run."""
         conn = self.connection
-        conn.execute(update(run_table).where(run_table.c.id == run_id).values(**record.row))
-        conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
-        conn.execute(delete(info_table).where(info_table.c.run_id == run_id))
-        self._insert_children([(run_id, record)])
+        ids = [run_id for run_id, _ in pairs]
+        for chunk in _chunks(ids, 500):
+            conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
+            conn.execute(delete(info_table).where(info_table.c.run_id.in_(chunk)))
+        conn.execute(
+            update(run_table).where(run_table.c.id == bindparam("replaced_id")),
+            [{**record.row, "replaced_id": run_id} for run_id, record in pairs],
+        )
+        self._insert_children(pairs)
 
     def _problem(self, path: str, run_id: int | None, exc: BaseException) -> None:
         conn = self.connection
