@@ -45,6 +45,8 @@ RUN_ROW = ("id", "path", "commit_hash", "start_time")
 _SYNC_ATTEMPTS = 5
 # Refresh the planner's statistics after a sync that added or removed this many runs.
 _ANALYZE_AFTER = 500
+#: SQLite page cache of a syncing connection, in KiB.
+SYNC_CACHE_KIB = 65536
 
 class RunFormatProblemsWarning(UserWarning):
     """Some runs could not be read during a sync; ``hermes-reindex --check`` lists them."""
@@ -214,6 +216,10 @@ class Index:
         for attempt in range(_SYNC_ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
+                    if conn.dialect.name == "sqlite":
+                        # A first build inserts into indexes larger than SQLite's default 2 MiB
+                        # page cache: a bigger one keeps their pages in memory.
+                        conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
                     report = Syncer(conn, self.root, self.settle_seconds, progress).run(
                         self._rel(folder), recursive, mode, reread
                     )

@@ -62,7 +62,8 @@ def build_frame(
     if limit is not None:
         chosen += " ORDER BY " + ", ".join(sort_columns(order_by or [], params)) + f" LIMIT {int(limit)}"
     arg_rows = index.reader.rows(
-        f"SELECT run_id, position, key, value FROM hermes_arg WHERE run_id IN ({chosen})", params.values
+        f"SELECT run_id, key, value FROM hermes_arg WHERE run_id IN ({chosen}) ORDER BY run_id, position",
+        params.values,
     )
     names = ["run_id", *FRAME_FIELDS, *SUMMARY_COLUMNS]
     columns = (
@@ -77,7 +78,7 @@ def build_frame(
     for name in ("start_time", "end_time"):
         data[name] = pd.to_datetime(pd.Series(data[name], dtype=object), format="ISO8601")
     data["finished"] = [bool(value) for value in data["finished"]]
-    keys, table = _arg_table(np, named["run_id"], arg_rows)
+    keys, table = _arg_table(pd, np, named["run_id"], arg_rows)
     reserved = {*FRAME_FIELDS, *SUMMARY_COLUMNS, "experiments", "run_id"}
     for position, key in enumerate(keys):
         # An exec-arg key that is also a column name (a positional "path") gets a prefix.
@@ -88,35 +89,37 @@ def build_frame(
     return pd.DataFrame(data, index=range(len(rows)))
 
 
-def _arg_table(np: Any, run_ids: Any, arg_rows: list[tuple[Any, ...]]) -> tuple[list[str], Any]:
+def _arg_table(pd: Any, np: Any, run_ids: Any, arg_rows: list[tuple[Any, ...]]) -> tuple[list[str], Any]:
     """(keys in first-seen order over the frame's rows, object array runs x keys).
 
-    ``None`` where a run lacks a key; a key repeated within a run gives the list of its values.
+    ``arg_rows`` are ``(run_id, key, value)`` ordered by run and position. ``None``
+    where a run lacks a key; a key repeated within a run gives the list of its values.
     """
     runs = len(run_ids)
     if not arg_rows or not runs:
         return [], np.full((runs, 0), None, dtype=object)
-    arg_run, arg_position, arg_key, arg_value = (np.array(c, dtype=object) for c in zip(*arg_rows, strict=True))
+    arg_run, arg_key, arg_value = zip(*arg_rows, strict=True)
     ids = run_ids.astype(np.int64)
     by_id = np.argsort(ids, kind="stable")
-    rows = by_id[np.searchsorted(ids[by_id], arg_run.astype(np.int64))]
-    # Keys in the order they are first seen reading the frame row by row, arguments in order.
-    order = np.lexsort((arg_position.astype(np.int64), rows))
-    keys = list(dict.fromkeys(arg_key[order].tolist()))
-    column_of = {key: column for column, key in enumerate(keys)}
-    cols = np.array([column_of[key] for key in arg_key.tolist()], dtype=np.int64)
-    texts = arg_value.tolist()
-    converted = {text: _cell(text) for text in set(texts)}
-    cells = np.empty(len(texts), dtype=object)
-    cells[:] = [converted[text] for text in texts]
+    rows = by_id[np.searchsorted(ids[by_id], np.fromiter(arg_run, dtype=np.int64, count=len(arg_run)))]
+    # Frame row by frame row, arguments in their order: keys in the order first seen.
+    order = np.argsort(rows, kind="stable")
+    key_codes, key_names = pd.factorize(np.array(arg_key, dtype=object)[order])
+    keys = list(key_names)
+    value_codes, distinct = pd.factorize(np.array(arg_value, dtype=object)[order], use_na_sentinel=False)
+    converted = np.empty(len(distinct), dtype=object)
+    # A flag's value is NULL, which factorize hands back as NaN: anything but text is a flag.
+    converted[:] = [_cell(text if isinstance(text, str) else None) for text in distinct]
+    cells = converted[value_codes]
+    rows = rows[order]
     table = np.full((runs, len(keys)), None, dtype=object)
-    pairs = rows[order] * len(keys) + cols[order]
-    table[rows[order], cols[order]] = cells[order]
+    table[rows, key_codes] = cells
+    pairs = rows * len(keys) + key_codes
     repeated = np.flatnonzero(pairs[1:] == pairs[:-1])
     if repeated.size:
         groups: dict[int, Repeated] = {}
         for at in np.unique(np.r_[repeated, repeated + 1]):
-            groups.setdefault(int(pairs[at]), Repeated()).append(cells[order][at])
+            groups.setdefault(int(pairs[at]), Repeated()).append(cells[at])
         for pair, values in groups.items():
             table[pair // len(keys), pair % len(keys)] = list(values)
     return keys, table
