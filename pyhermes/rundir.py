@@ -557,12 +557,40 @@ def write_finish(run_dir: PathLike, start: datetime, end: datetime, comments: st
         append_info(run_dir, COMMENTS_KEY, comments)
 
 
+def numpy_safe_globals() -> list[Any]:
+    """The numpy globals that pickled numeric and bool arrays and numpy scalars refer to.
+
+    ``torch.save`` of a numpy array pickles ``_reconstruct(ndarray, shape, dtype)``
+    plus its raw bytes, a dtype as ``dtype(code)`` whose state is then set (which
+    needs its class, e.g. ``numpy.dtypes.Float64DType``), and a numpy scalar as
+    ``scalar(dtype, bytes)``. These build only arrays, dtypes and scalars from
+    data, never run other code. numpy 1.x wrote the functions under
+    ``numpy.core.multiarray``, numpy 2.x under ``numpy._core.multiarray``: both
+    names are listed, bound to the functions of the numpy installed now. Only the
+    bool, integer, float and complex dtype classes are listed.
+    """
+    reconstruct = np.empty(0).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    allowed: list[Any] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed += [(reconstruct, f"{module}._reconstruct"), (scalar, f"{module}.scalar")]
+    codes = "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]
+    dtype_classes = {type(np.dtype(code)) for code in codes} - {np.dtype}
+    allowed += sorted(dtype_classes, key=lambda cls: cls.__name__)
+    return allowed
+
+
 def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False) -> Any:
     """Load a torch file (``.pth``/``.result``) with ``weights_only=True`` unless ``trusted``.
 
+    Besides tensors and plain Python data, the safe load accepts numpy arrays,
+    dtypes and numpy scalars (legacy ``.result`` files hold them): exactly the
+    globals of :func:`numpy_safe_globals` are allow-listed with
+    ``torch.serialization.safe_globals``, for this load only.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        UntrustedFileError: the file needs arbitrary unpickling, which ``weights_only``
+        UntrustedFileError: the file needs any other global, which ``weights_only``
             refuses; nothing in it was executed. Pass ``trusted=True`` only for files
             you wrote yourself.
         MissingDependencyError: torch is not installed.
@@ -576,13 +604,27 @@ def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fal
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    if trusted:
+        return torch.load(path, map_location=map_location, weights_only=False)
     try:
-        return torch.load(path, map_location=map_location, weights_only=not trusted)
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if trusted:
-            raise
         raise UntrustedFileError(
-            f"{path} cannot be loaded safely (weights_only=True refused it: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). "
+            f"{path} cannot be loaded safely (weights_only=True refused it: {_refusal(exc)}). "
             "If you trust this file, load it with trusted=True."
         ) from None
+
+
+_REFUSED_GLOBAL = re.compile(
+    r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)|but got <class '([^']+)'>"
+)
+
+
+def _refusal(exc: BaseException) -> str:
+    """The global that torch's weights-only unpickler refused, else the first line of its error."""
+    text = str(exc)
+    match = _REFUSED_GLOBAL.search(text)
+    if match is not None:
+        return f"it needs {match.group(1) or match.group(2)}, which is not allow-listed"
+    return text.splitlines()[0] if text else type(exc).__name__
