@@ -408,13 +408,13 @@ class Experiment:
 
     # ------------------------------------------------------------------ files
 
-    def file(self, name: PathLike) -> Path:
-        """Return the path of the file ``name`` inside the run directory.
+    def file(self, file: PathLike) -> Path:
+        """Return the path of the file named ``file`` inside the run directory.
 
         Raises:
-            ValueError: ``name`` would land outside the run directory.
+            ValueError: ``file`` would land outside the run directory.
         """
-        return rundir.safe_child(self.path_to_experiment, name)
+        return rundir.safe_child(self.path_to_experiment, file)
 
     @property
     def scores_file(self) -> Path:
@@ -515,17 +515,22 @@ class Experiment:
         return source, destination
 
     @contextlib.contextmanager
-    def open_log_files(self, mode: str = "r") -> Iterator[tuple[IO[str], IO[str]]]:
-        """Open ``stdout.log`` and ``stderr.log``; yields ``(stdout, stderr)``, closed on exit, also on error."""
+    def open_log_files(self, mode: str = "r+") -> Iterator[tuple[IO[Any], IO[Any]]]:
+        """Open ``stdout.log`` and ``stderr.log`` with ``mode``; yields ``(stdout, stderr)``.
+
+        Both are closed on exit, also on error. In a text mode they are UTF-8, and a
+        byte that is not UTF-8 reads as its Latin-1 character (see
+        :data:`pyhermes.rundir.TEXT_ERRORS`) instead of raising.
+        """
         with contextlib.ExitStack() as stack:
-            stdout = stack.enter_context(open(self.file(rundir.STDOUT_FILE), mode))
-            stderr = stack.enter_context(open(self.file(rundir.STDERR_FILE), mode))
+            stdout = stack.enter_context(_open_log(self.file(rundir.STDOUT_FILE), mode))
+            stderr = stack.enter_context(_open_log(self.file(rundir.STDERR_FILE), mode))
             yield stdout, stderr
 
     @contextlib.contextmanager
-    def open_stderr_file(self, mode: str = "r") -> Iterator[IO[str]]:
-        """Open ``stderr.log``; yields the file, closed on exit, also on error."""
-        with open(self.file(rundir.STDERR_FILE), mode) as stderr:
+    def open_stderr_file(self, mode: str = "r+") -> Iterator[IO[Any]]:
+        """Open ``stderr.log`` with ``mode`` (as :meth:`open_log_files`); yields the file, closed on exit."""
+        with _open_log(self.file(rundir.STDERR_FILE), mode) as stderr:
             yield stderr
 
     def erase(self) -> None:
@@ -544,6 +549,12 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash(os.path.abspath(self._path))
+
+
+def _open_log(path: Path, mode: str) -> IO[Any]:
+    if "b" in mode:
+        return open(path, mode)
+    return open(path, mode, encoding="utf-8", errors=rundir.TEXT_ERRORS)
 
 
 def _stripped(value: str | None) -> str | None:
@@ -584,7 +595,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
     computes the same answers in memory.
     """
 
-    def __init__(self, exp_iterable: Iterable[Experiment] = ()) -> None:
+    def __init__(self, exp_iterable: Iterable[Experiment]) -> None:
         super().__init__(exp_iterable)
         for item in self:
             if not isinstance(item, Experiment):
