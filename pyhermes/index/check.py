@@ -49,7 +49,7 @@ def compute_drift(
 
     indexed = {path: sig for path, sig in stored.items() if in_scope(path)}
     problems = {path: reason for path, reason in recorded if in_scope(path)}
-    on_disk = _runs_on_disk(index_root, scope, set(indexed))
+    on_disk = _runs_on_disk(index_root, scope, set(indexed) | set(problems))
     not_indexed: list[str] = []
     changed: list[str] = []
     unchanged = 0
@@ -101,7 +101,8 @@ def compute_drift(
 def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
     """Return the run paths below ``scope`` as a sync lists them (symlinks not followed).
 
-    A folder is a run when it holds ``hermes.info`` or is indexed; runs are not
+    A folder is a run when it holds ``hermes.info`` or is ``known`` (indexed, or a
+    recorded problem, whose ``hermes.info`` may be what cannot be read); runs are not
     descended into; ``.hermes`` and ``.git`` folders are skipped.
     """
     runs: list[str] = []

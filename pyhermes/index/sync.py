@@ -294,7 +294,7 @@ class Syncer:
                     known.update(
                         (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
-                run_names, other_names = self._list(current, known)
+                run_names, other_names = self._list(current, known, problems)
                 if remembered is not None:
                     # A subfolder that is gone takes every run below it out of the index.
                     listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
@@ -329,11 +329,20 @@ class Syncer:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _list(self, current: str, known: dict[str, Any]) -> tuple[list[str], list[str]]:
-        """Return (run paths, names of other subfolders) of one folder's listing."""
-        names, others = rundir.list_folder(
-            self._abs(current), lambda name: _join(current, name) in known
-        )
+    def _list(
+        self, current: str, known: dict[str, Any], problems: set[str]
+    ) -> tuple[list[str], list[str]]:
+        """Return (run paths, names of other subfolders) of one folder's listing.
+
+        Known runs and runs recorded as problems count as runs without a look at
+        their ``hermes.info`` (which may be what cannot be read).
+        """
+
+        def vouched(name: str) -> bool:
+            path = _join(current, name)
+            return path in known or path in problems
+
+        names, others = rundir.list_folder(self._abs(current), vouched)
         return [_join(current, name) for name in names], others
 
     def _apply(
