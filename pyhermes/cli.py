@@ -888,7 +888,9 @@ def _tail(path: Path, count: int, limit: int = 64 * 1024) -> list[str] | None:
             data = handle.read()
     except (FileNotFoundError, IsADirectoryError):
         return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
+    from pyhermes.rundir import decode_text
+
+    lines = decode_text(data, path, notes=[]).splitlines()  # the decoding rule, quietly
     if size > limit and lines:
         lines = lines[1:]  # the first line read is probably cut
     return list(collections.deque(lines, maxlen=count))
