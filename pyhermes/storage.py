@@ -124,7 +124,11 @@ class Experiment:
 
         Raises:
             FileNotFoundError: the path is not a run directory (no ``hermes.info``).
-            RunFormatError: a file of the run cannot be read (not UTF-8 text).
+            OSError: a file of the run cannot be read at all.
+
+        Bytes that are not UTF-8, NULs at the end of a file and lines without ``:``
+        do not fail the load: they are decoded or skipped by the decoding rule of
+        :func:`pyhermes.rundir.decode_text`, each with a ``RunFormatWarning``.
         """
         path = Path(path_to_experiment)
         if path.is_symlink():
@@ -166,11 +170,12 @@ class Experiment:
     def read_info(path_to_experiment: PathLike) -> dict[str, str]:
         """Return the ``hermes.info`` of a run as a dict (split on the first colon).
 
-        Lines without a colon are skipped with a warning naming file and line.
+        Lines without a colon are skipped, and lines that are not UTF-8 decoded as
+        Latin-1, each with a warning naming file and line.
 
         Raises:
             FileNotFoundError: there is no ``hermes.info``.
-            RunFormatError: the file is not UTF-8 text.
+            OSError: it cannot be read at all.
         """
         return rundir.read_info(path_to_experiment)
 
@@ -324,10 +329,10 @@ class Experiment:
 
     @property
     def info_dict(self) -> dict[str, str]:
-        """The run's ``hermes.info`` as a dict of strings.
+        """The run's ``hermes.info`` as a dict of strings (see :meth:`read_info`).
 
         Raises:
-            RunFormatError: the file is not UTF-8 text.
+            OSError: the file cannot be read at all.
         """
         if self._info is None and self._batch is not None:
             self._batch.fill("info")

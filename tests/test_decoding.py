@@ -183,6 +183,9 @@ def test_an_odd_corpus_loads_every_run_everywhere(
     rows = catalog.sql("SELECT raw FROM run_args WHERE key = '-name'").rows
     assert rows == [("-name café",)]
     assert catalog.sql("SELECT COUNT(*) FROM runs").rows == [(5,)]
+    noted = catalog.sql(  # the query of docs/schema.md
+        "SELECT path, warnings FROM hermes_run WHERE warnings IS NOT NULL ORDER BY path").rows
+    assert [(path, notes.split("\n")) for path, notes in noted] == catalog.run_warnings()
 
     # The commands: hermes ls lists every run; --check is clean (exit 0) and lists the warnings.
     capsys.readouterr()
