@@ -268,7 +268,7 @@ class Experiment:
         if exc is not None:
             import traceback
 
-            with contextlib.suppress(OSError), open(self.file(rundir.STDERR_FILE), "a") as err:
+            with contextlib.suppress(OSError), _open_log(self.file(rundir.STDERR_FILE), "a") as err:
                 traceback.print_exception(exc_type, exc, tb, file=err)
         if not self.is_finished:
             self.finish()

@@ -192,6 +192,10 @@ def test_an_odd_corpus_loads_every_run_everywhere(
     assert hermes_main(["ls", str(folder), "--format=json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert sorted(row["identifier"] for row in listed) == sorted(expected)
+    odd_stderr = folder / sorted(expected)[0] / "stderr.log"
+    odd_stderr.write_bytes(b"Traceback\nValueError: caf\xe9\n")
+    assert hermes_main(["show", sorted(expected)[0], "--root", str(folder), "--format=json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stderr_tail"] == ["Traceback", "ValueError: café"]
     assert reindex_main([str(folder), "--check"]) == 0
     out = capsys.readouterr().out
     assert "4 run(s) load with warnings" in out and "cannot be read" not in out
