@@ -48,13 +48,28 @@ def upgrade() -> None:
     _set_generation(GENERATION)
 
 
+#: The tables whose rows reference hermes_run (ON DELETE CASCADE).
+_CHILDREN = ("hermes_arg", "hermes_info")
+
+
 def downgrade() -> None:
-    """Drop ``hermes_run.warnings``."""
-    # The views read hermes_run; SQLite rebuilds the table to drop a column, so
-    # they are dropped and re-created around it (their SQL is that of 0001).
+    """Drop ``hermes_run.warnings``, keeping every run and its args and info."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    # SQLite drops a column by rebuilding the table: the view reading it is dropped
+    # and re-created around that (its SQL is that of 0001), and as foreign keys
+    # cannot be switched off inside the transaction, dropping the old table would
+    # cascade to the child rows: they are kept aside and put back.
     op.execute("DROP VIEW IF EXISTS runs")
+    if sqlite:
+        for table in _CHILDREN:
+            op.execute(f"CREATE TEMPORARY TABLE keep_{table} AS SELECT * FROM {table}")
     with op.batch_alter_table("hermes_run") as batch:
         batch.drop_column("warnings")
+    if sqlite:
+        for table in _CHILDREN:
+            op.execute(f"DELETE FROM {table}")
+            op.execute(f"INSERT INTO {table} SELECT * FROM keep_{table}")
+            op.execute(f"DROP TABLE keep_{table}")
     op.execute(_RUNS_VIEW)
     _set_generation(PREVIOUS_GENERATION)
 
