@@ -413,3 +413,18 @@ def test_plot_scalar_returns_figure_headless(plt: Any) -> None:
     assert result.plot_scalar("loss", show=False, ax=ax2) is fig2
     with pytest.raises(KeyError):
         result.plot_scalar("missing", show=False)
+
+
+def test_a_runs_legacy_result_loads_without_trust(torch: Any, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from legacy import write_run
+
+    from pyhermes import Experiment
+
+    run_dir = write_run(tmp_path, start=datetime(2024, 1, 1))
+    _legacy_save(torch, {"q": [np.array([1.0, 2.0])], "best": np.float64(2.0)},
+                 run_dir / f"{run_dir.name}.result")
+    result = Experiment.load(run_dir).result
+    np.testing.assert_array_equal(result["q"], [[1.0, 2.0]])
+    assert result["best"] == 2.0 and result.name == run_dir.name
