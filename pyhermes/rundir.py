@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -116,6 +116,13 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(TEXT_ERRORS, _latin1_fallback)
+
+
+def open_log(path: PathLike, mode: str) -> IO[Any]:
+    """Open a log file of a run with ``mode``; in a text mode as UTF-8 with :data:`TEXT_ERRORS`."""
+    if "b" in mode:
+        return open(path, mode)
+    return open(path, mode, encoding="utf-8", errors=TEXT_ERRORS)
 
 
 def _note(notes: list[str] | None, message: str) -> None:

@@ -268,7 +268,7 @@ class Experiment:
         if exc is not None:
             import traceback
 
-            with contextlib.suppress(OSError), _open_log(self.file(rundir.STDERR_FILE), "a") as err:
+            with contextlib.suppress(OSError), rundir.open_log(self.file(rundir.STDERR_FILE), "a") as err:
                 traceback.print_exception(exc_type, exc, tb, file=err)
         if not self.is_finished:
             self.finish()
@@ -528,14 +528,14 @@ class Experiment:
         :data:`pyhermes.rundir.TEXT_ERRORS`) instead of raising.
         """
         with contextlib.ExitStack() as stack:
-            stdout = stack.enter_context(_open_log(self.file(rundir.STDOUT_FILE), mode))
-            stderr = stack.enter_context(_open_log(self.file(rundir.STDERR_FILE), mode))
+            stdout = stack.enter_context(rundir.open_log(self.file(rundir.STDOUT_FILE), mode))
+            stderr = stack.enter_context(rundir.open_log(self.file(rundir.STDERR_FILE), mode))
             yield stdout, stderr
 
     @contextlib.contextmanager
     def open_stderr_file(self, mode: str = "r+") -> Iterator[IO[Any]]:
         """Open ``stderr.log`` with ``mode`` (as :meth:`open_log_files`); yields the file, closed on exit."""
-        with _open_log(self.file(rundir.STDERR_FILE), mode) as stderr:
+        with rundir.open_log(self.file(rundir.STDERR_FILE), mode) as stderr:
             yield stderr
 
     def erase(self) -> None:
@@ -554,12 +554,6 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash(os.path.abspath(self._path))
-
-
-def _open_log(path: Path, mode: str) -> IO[Any]:
-    if "b" in mode:
-        return open(path, mode)
-    return open(path, mode, encoding="utf-8", errors=rundir.TEXT_ERRORS)
 
 
 def _stripped(value: str | None) -> str | None:
