@@ -157,21 +157,21 @@ def decode_text(raw: bytes, source: PathLike, notes: list[str] | None = None) ->
             return raw.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    lines = raw.split(b"\n")
-    for number, line in enumerate(lines):
+    decoded: list[str] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
         try:
             text = line.decode("utf-8")
             if "\0" not in text:
-                lines[number] = text
+                decoded.append(text)
                 continue
             why = "holds a NUL byte"
         except UnicodeDecodeError as exc:
             why = f"is not UTF-8 (byte {line[exc.start : exc.start + 1]!r})"
         text = line.decode(FALLBACK_ENCODING).replace("\0", "\ufffd")
-        lines[number] = text
+        decoded.append(text)
         shown = text[:-1] if text.endswith("\r") else text
-        _note(notes, f"{source}:{number + 1}: line {why}, read as Latin-1: {shown[:80]!r}")
-    return "\n".join(lines)
+        _note(notes, f"{source}:{number}: line {why}, read as Latin-1: {shown[:80]!r}")
+    return "\n".join(decoded)
 
 
 def read_text(path: PathLike, notes: list[str] | None = None) -> str:
