@@ -561,19 +561,37 @@ def _stripped(value: str | None) -> str | None:
 
 
 def _scan(root: Path, recursive: bool) -> ExperimentList:
-    """Load every readable run below ``root`` from disk; warn once about unreadable ones."""
+    """Load every readable run below ``root`` from disk.
+
+    One warning names the runs that could not be read (skipped), one the runs read
+    with warnings (loaded; see :func:`pyhermes.rundir.decode_text`), as a sync does.
+    """
     experiments = []
     problems: list[str] = []
+    noted: list[list[str]] = []
     for run_dir in rundir.iter_run_dirs(root, recursive=recursive):
+        notes: list[str] = []
         try:
-            experiments.append(Experiment.load(run_dir))
+            info = rundir.read_info(run_dir, notes)
+            arg_lines = rundir.read_exec_args(run_dir, notes)
         except (RunFormatError, OSError) as exc:
             problems.append(f"{run_dir}: {exc}")
+            continue
+        experiments.append(Experiment._from_parts(run_dir, info, arg_lines))
+        if notes:
+            noted.append(notes)
     if problems:
         warnings.warn(
             f"{len(problems)} run(s) under {root} could not be read and were skipped: "
             + "; ".join(problems[:5])
             + (" ..." if len(problems) > 5 else ""),
+            rundir.RunFormatWarning,
+            stacklevel=3,
+        )
+    if noted:
+        warnings.warn(
+            f"{len(noted)} run(s) under {root} were read with warnings and loaded "
+            f"(first: {noted[0][0]})",
             rundir.RunFormatWarning,
             stacklevel=3,
         )

@@ -146,15 +146,18 @@ def test_an_odd_corpus_loads_every_run_everywhere(
 
     # The file API: every run, with a warning naming each odd file and line.
     with pytest.warns(RunFormatWarning) as caught:
-        plain = Experiment.load_all(folder, index=False)
-        for run in plain:
-            run.scores()
-        _check_runs(plain, expected)
+        for run_dir in sorted(expected):
+            Experiment.load(folder / run_dir).scores()
     messages = [str(w.message) for w in caught]
     assert any("hermes.info:2: line is not UTF-8" in m for m in messages)
     assert any("exec_arguments:2: line is not UTF-8" in m for m in messages)
     assert any("NUL byte(s) at the end ignored" in m for m in messages)
     assert any("hermes.info:2: line without ':' skipped" in m for m in messages)
+    # A scan without an index: every run, and one warning for the odd ones.
+    with pytest.warns(RunFormatWarning) as caught:
+        plain = Experiment.load_all(folder, index=False)
+        _check_runs(plain, expected)
+    assert "4 run(s)" in str(caught[0].message) and "read with warnings" in str(caught[0].message)
 
     # The index: the same runs and values, one warning for the sync.
     with pytest.warns(RunFormatWarning, match="4 run.*read with warnings"):
