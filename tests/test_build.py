@@ -18,19 +18,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sweep = root / "experiments" / "train_dqn" / "sweep"
     bad = sweep / "2024_01_01_000000000000_0_bad00"
     bad.mkdir()
-    (bad / "hermes.info").write_bytes(b"\xff\xfe not text")
+    (bad / "hermes.info").write_bytes(b"\xff\xfe not text")  # read with a warning (Latin-1)
     return sweep
 
 
 def _contents(folder: Path, index: Path) -> list[tuple]:
     catalog = Catalog.open(folder, index=index, sync="none")
     frame = catalog.find().to_frame().drop(columns=["experiments"])
-    return [tuple(map(repr, row)) for row in frame.itertuples(index=False)], catalog.problems()
+    rows = [tuple(map(repr, row)) for row in frame.itertuples(index=False)]
+    return rows, catalog.problems(), catalog.run_warnings()
 
 
 def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
     serial = tmp_path / "serial.sqlite"
-    with pytest.warns(UserWarning, match="could not be read"):
+    with pytest.warns(UserWarning, match="read with warnings"):
         Experiment.load_all(corpus, index=serial)
     monkeypatch.setattr(build, "PARALLEL_FROM", 10)
     monkeypatch.setattr(build, "CHUNK_RUNS", 7)
@@ -48,7 +49,7 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
     seen: list[int] = []
     catalog = Catalog.open_index(corpus, parallel)
     report = catalog.sync(corpus, recursive=False, progress=seen.append, warn=False)
-    assert report.added == 60 and report.problems == 1
+    assert report.added == 61 and [p.rpartition("/")[2] for p in report.warning_paths] == ["2024_01_01_000000000000_0_bad00"]
     assert seen == list(range(1, 62))  # progress for every run, in order
     assert submitted == [7] * 8 + [5]  # 61 runs in chunks of 7, read by the pool's workers
     assert _contents(corpus, parallel) == _contents(corpus, serial)

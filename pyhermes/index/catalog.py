@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
 from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS, relative
 from pyhermes.index.query import ColumnCompare, Filter, Params, everything, select_runs, under
@@ -241,6 +242,14 @@ class Index:
                 RunFormatProblemsWarning,
                 stacklevel=3,
             )
+        if warn and report.warning_paths:
+            first = next(iter(report.warning_paths.values()))[0]
+            warnings.warn(
+                f"{len(report.warning_paths)} run(s) under {folder} were read with warnings "
+                f"and loaded (first: {first}); see them with: hermes-reindex --check {folder}",
+                rundir.RunFormatWarning,
+                stacklevel=3,
+            )
         return report
 
     # ------------------------------------------------------------------ queries
@@ -350,6 +359,19 @@ class Index:
         """Return (path relative to the root, reason) of every run that could not be read."""
         rows = self.reader.rows("SELECT path, reason FROM hermes_problem ORDER BY path")
         return [(path, reason) for path, reason in rows]
+
+    def run_warnings(self) -> list[tuple[str, list[str]]]:
+        """Return (path relative to the root, notes) of every indexed run read with warnings.
+
+        These runs are in the index (unlike :meth:`problems`): their files were
+        irregular but readable, e.g. a line decoded by the Latin-1 fallback, NUL
+        bytes dropped, a line without ``:`` skipped (see
+        :func:`pyhermes.rundir.decode_text`).
+        """
+        rows = self.reader.rows(
+            "SELECT path, warnings FROM hermes_run WHERE warnings IS NOT NULL ORDER BY path"
+        )
+        return [(path, notes.split("\n")) for path, notes in rows]
 
     def sql(self, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> SqlResult:
         """Run one read-only SQL statement with bound parameters; return its columns and rows.

@@ -82,6 +82,9 @@ RUN = TableSpec(
         Column("scores_mtime_ns", "bigint"),
         Column("read_at", "float", nullable=False),
         Column("settled", "bool", nullable=False, indexed=True),
+        # What was irregular in the files when the run was last read, one note per
+        # line (see pyhermes.rundir.decode_text), NULL when nothing was.
+        Column("warnings", "text"),
     ),
 )
 
