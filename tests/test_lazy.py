@@ -214,3 +214,18 @@ def test_questions_on_a_top_n_stay_within_those_runs(folder, eager):
     )
     assert best.latest().path_to_experiment == expected.latest().path_to_experiment
     assert _paths(best.top(3)) == _paths(expected[:3])
+
+
+@pytest.mark.parametrize("where", ["--doubledqn", "-lr < 0.001 and --doubledqn", "not -es or -bs == 64"])
+def test_limited_queries_probe_per_run_with_the_same_answers(folder, where):
+    """A few runs wanted: argument conditions are correlated EXISTS instead of IN; same runs."""
+    from pyhermes.index.query import Params, as_filter
+
+    condition = as_filter(where)
+    assert "EXISTS" in condition.sql(Params(correlated=True))
+    assert "EXISTS" not in condition.sql(Params())
+    catalog = Catalog.open(folder)
+    whole = catalog.find(where, order_by="-final_mean")
+    assert _paths(catalog.find(where, order_by="-final_mean", limit=7)) == _paths(whole[:7])
+    assert _paths(catalog.find(where, limit=5)) == _paths(catalog.find(where, order_by=[])[:5])
+    assert catalog.find(where).latest() == max(whole, key=lambda run: run.start_time)

@@ -107,7 +107,9 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
     prefix = str(root).rstrip(os.sep) + os.sep
     columns = ", ".join(("path", "finished", *SIGNATURE_COLUMNS))
     for path, finished, *stored in reader.rows(
-        f"SELECT {columns} FROM hermes_run WHERE {scope} AND NOT settled", params.values
+        # "settled = false" (not "NOT settled") lets the database use the settled index.
+        f"SELECT {columns} FROM hermes_run WHERE {scope} AND settled = {params.bind(False)}",
+        params.values,
     ):
         sig = signature(prefix + path)
         if sig != tuple(stored) or settled(bool(finished), sig, now, SETTLE_SECONDS):
