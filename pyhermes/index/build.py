@@ -19,8 +19,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from pyhermes.errors import RunFormatError
+from pyhermes.index.layout import TABLES
 
-__all__ = ["PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "read_runs", "worker_count"]
+__all__ = ["PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "insert_rows", "read_runs", "worker_count"]
 
 #: Runs to read below which one process reads them (starting workers costs ~0.1 s).
 PARALLEL_FROM = 2000
@@ -33,6 +34,35 @@ CHUNKS_IN_FLIGHT = 3
 READ_ERRORS = (RunFormatError, OSError, ValueError)
 
 Outcome = tuple[str, "int | None", Any]
+
+
+def insert_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) with one executemany of the driver.
+
+    ``connection`` is a SQLAlchemy connection (its transaction is the caller's);
+    the values must already be what the database stores (no type processing).
+    """
+    if not rows:
+        return
+    kinds = {spec.name: {c.name: c.kind for c in spec.columns} for spec in TABLES}[table]
+    assert set(columns) <= set(kinds), (table, columns)
+    if connection.dialect.name == "sqlite":
+        # Datetimes as SQLAlchemy stores them in SQLite (the text every query compares with).
+        times = [at for at, name in enumerate(columns) if kinds[name] == "datetime"]
+        if times:
+            rows = [_sqlite_times(row, times) for row in rows]
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    connection.exec_driver_sql(sql, list(rows))
+
+
+def _sqlite_times(row: tuple[Any, ...], positions: Sequence[int]) -> tuple[Any, ...]:
+    from pyhermes.index.reader import sqlite_value
+
+    values = list(row)
+    for at in positions:
+        values[at] = sqlite_value(values[at])
+    return tuple(values)
 
 
 def worker_count() -> int:

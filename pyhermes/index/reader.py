@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from pyhermes.index.engine import IndexLocation
 
-__all__ = ["Reader", "SqliteReader", "EngineReader", "open_sqlite_reader", "to_datetime"]
+__all__ = ["Reader", "SqliteReader", "EngineReader", "open_sqlite_reader", "sqlite_value", "to_datetime"]
 
 
 class Reader(Protocol):
@@ -37,7 +37,8 @@ class Reader(Protocol):
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
+    """``value`` as SQLite stores it: a datetime as SQLAlchemy writes it, as text."""
     # SQLAlchemy stores DateTime in SQLite as this text; comparisons must use the same.
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -84,7 +85,7 @@ class SqliteReader:
         Raises:
             sqlite3.Error: the database refused the statement or cannot be read.
         """
-        values = {key: _sqlite_value(value) for key, value in (params or {}).items()}
+        values = {key: sqlite_value(value) for key, value in (params or {}).items()}
         with self._lock:
             return self._connect().execute(sql, values).fetchall()
 
@@ -113,7 +114,7 @@ class EngineReader:
 
         values = dict(params or {})
         if self.dialect == "sqlite":
-            values = {key: _sqlite_value(value) for key, value in values.items()}
+            values = {key: sqlite_value(value) for key, value in values.items()}
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(text(sql), values)]
 

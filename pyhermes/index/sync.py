@@ -29,7 +29,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, 
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index.build import read_runs
+from pyhermes.index.build import insert_rows, read_runs
 from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
@@ -408,22 +408,30 @@ class Syncer:
     def _insert(self, records: list[RunRecord]) -> None:
         conn = self.connection
         for chunk in _chunks(records, 2000):
-            ids = conn.execute(
-                insert(run_table).returning(run_table.c.id, sort_by_parameter_order=True),
-                [record.row for record in chunk],
-            ).scalars().all()
-            self._insert_children(zip(ids, chunk, strict=False))
+            # One executemany, then the new ids by path (paths are unique): SQLAlchemy's
+            # RETURNING in parameter order ran one statement per run on SQLite.
+            columns = tuple(chunk[0].row)
+            insert_rows(conn, run_table.name, columns, [tuple(r.row[c] for c in columns) for r in chunk])
+            ids: dict[str, int] = {}
+            for paths in _chunks([record.row["path"] for record in chunk], 500):
+                found = select(run_table.c.id, run_table.c.path).where(run_table.c.path.in_(paths))
+                ids.update((path, run_id) for run_id, path in conn.execute(found))
+            self._insert_children((ids[record.row["path"]], record) for record in chunk)
 
     def _insert_children(self, pairs: Iterable[tuple[int, RunRecord]]) -> None:
-        args: list[dict[str, Any]] = []
-        infos: list[dict[str, Any]] = []
+        # Plain tuples through the driver's executemany: SQLAlchemy's per-row parameter
+        # processing cost more than SQLite's inserts (~2 s for 10,000 runs' 120,000 rows).
+        arg_columns = ("run_id", "position", "raw", "key", "value", "num")
+        args: list[tuple[Any, ...]] = []
+        infos: list[tuple[Any, ...]] = []
         for run_id, record in pairs:
-            args.extend({**item, "run_id": run_id} for item in record.args)
-            infos.extend({**item, "run_id": run_id} for item in record.info)
-        if args:
-            self.connection.execute(insert(arg_table), args)
-        if infos:
-            self.connection.execute(insert(info_table), infos)
+            args.extend(
+                (run_id, item["position"], item["raw"], item["key"], item["value"], item["num"])
+                for item in record.args
+            )
+            infos.extend((run_id, item["key"], item["value"]) for item in record.info)
+        insert_rows(self.connection, arg_table.name, arg_columns, args)
+        insert_rows(self.connection, info_table.name, ("run_id", "key", "value"), infos)
 
     def _replace(self, pairs: list[tuple[int, RunRecord]]) -> None:
         """Store re-read runs over their rows: executemany, not statements per run."""
