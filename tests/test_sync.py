@@ -170,6 +170,7 @@ def test_attributes_come_from_the_index(folder, monkeypatch):
     monkeypatch.setattr(rundir, "read_info", no_reads)
     monkeypatch.setattr(rundir, "read_exec_args", no_reads)
     monkeypatch.setattr(rundir, "read_scores", no_reads)
+    monkeypatch.setattr(rundir, "iter_scores", no_reads)
     runs = Experiment.load_all(folder)
     for run in runs:
         info, args, summary = expected[run.identifier]
