@@ -295,8 +295,16 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     return RunRecord(row, args, info_rows)
 
 
-#: What :func:`read_runs` gives for one run: (stored path, record, or the error that stopped it).
-ReadResult = tuple[str, "RunRecord | Exception"]
+@dataclass
+class ReadFailure:
+    """A run that could not be read: the error, and when the read started (``time.time()``)."""
+
+    error: Exception
+    read_at: float
+
+
+#: What :func:`read_runs` gives for one run: (stored path, its record or why it failed).
+ReadResult = tuple[str, "RunRecord | ReadFailure"]
 
 
 def read_runs(
@@ -306,17 +314,18 @@ def read_runs(
     """Read the runs at ``paths`` (stored paths relative to the folder ``root``).
 
     This is the whole "read" step of a sync: it touches files only, never the
-    index. A run that cannot be read gives its exception instead of a record
-    (a :class:`RunFormatError`, :class:`OSError` or :class:`ValueError`); any
-    other exception propagates. ``progress(n)`` is called after each run.
+    index. A run that cannot be read gives a :class:`ReadFailure` instead of a
+    record (for a :class:`RunFormatError`, :class:`OSError` or :class:`ValueError`);
+    any other exception propagates. ``progress(n)`` is called after each run.
     """
     prefix = root.rstrip(os.sep) + os.sep
     results: list[ReadResult] = []
     for done, path in enumerate(paths, start=1):
+        started = time.time()
         try:
             results.append((path, read_run(prefix + disk_name(path), path, settle_seconds)))
         except (RunFormatError, OSError, ValueError) as exc:
-            results.append((path, exc))
+            results.append((path, ReadFailure(exc, started)))
         if progress is not None:
             progress(done)
     return results
@@ -572,48 +581,68 @@ class Syncer:
     def store(self, results: list[ReadResult], new: set[str] | None = None) -> None:
         """Write the runs read by :func:`read_runs`: records upserted by path, failures as problems.
 
-        ``new`` names the paths the caller did not find in the index (for the
-        report's ``added``); the writes do not depend on it.
+        The freshest read wins, whatever the order the writers commit in: a record
+        replaces a stored row only if it was read no earlier than that row
+        (``read_at``), and a failure removes a stored row only if that row was read
+        earlier. ``new`` names the paths the caller did not find in the index (for
+        the report's ``added``); the writes do not depend on it.
         """
         conn = self.connection
         records = sorted(
-            (result for result in results if isinstance(result[1], RunRecord)),
+            ((path, outcome) for path, outcome in results if isinstance(outcome, RunRecord)),
             key=lambda result: result[0],
         )
         failures = sorted(
-            (result for result in results if not isinstance(result[1], RunRecord)),
+            ((path, outcome) for path, outcome in results if isinstance(outcome, ReadFailure)),
             key=lambda result: result[0],
         )
         for chunk in _chunks(records, 1000):
             paths = [path for path, _ in chunk]
-            _upsert(conn, run_table, ["path"], [record.row for _, record in chunk])  # type: ignore[union-attr]
-            ids = {
-                path: run_id
-                for path, run_id in conn.execute(
-                    select(run_table.c.path, run_table.c.id).where(run_table.c.path.in_(paths))
+            _upsert(
+                conn, run_table, ["path"], [record.row for _, record in chunk], fresher="read_at"
+            )
+            stored = {
+                path: (run_id, read_at)
+                for path, run_id, read_at in conn.execute(
+                    select(run_table.c.path, run_table.c.id, run_table.c.read_at).where(
+                        run_table.c.path.in_(paths)
+                    )
                 )
             }
-            id_list = list(ids.values())
+            # The rows this write holds (not those a fresher read of another writer keeps).
+            mine = [
+                (stored[path][0], record)
+                for path, record in chunk
+                if path in stored and stored[path][1] == record.row["read_at"]
+            ]
+            id_list = [run_id for run_id, _ in mine]
             conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(id_list)))
             conn.execute(delete(info_table).where(info_table.c.run_id.in_(id_list)))
-            self._insert_children((ids[path], record) for path, record in chunk)  # type: ignore[misc]
+            self._insert_children(mine)
             conn.execute(delete(problem_table).where(problem_table.c.path.in_(paths)))
             for path in paths:
                 if new is not None and path in new:
                     self.report.added += 1
                 else:
                     self.report.updated += 1
-        if records:
-            self._changed = True
-        if failures:
-            for chunk in _chunks(failures, 500):
-                paths = [path for path, _ in chunk]
-                if _delete_runs(conn, select(run_table.c.id).where(run_table.c.path.in_(paths))):
-                    self._changed = True
-            now = time.time()
+            if mine:
+                self._changed = True
+        for chunk in _chunks(failures, 500):
+            paths = [path for path, _ in chunk]
+            fresher = {
+                path
+                for path, read_at in conn.execute(
+                    select(run_table.c.path, run_table.c.read_at).where(run_table.c.path.in_(paths))
+                )
+                if read_at > dict(chunk)[path].read_at
+            }
+            stale = [path for path in paths if path not in fresher]
+            if _delete_runs(conn, select(run_table.c.id).where(run_table.c.path.in_(stale))):
+                self._changed = True
             rows = [
-                {"path": path, "reason": problem_reason(exc), "seen_at": now}  # type: ignore[arg-type]
-                for path, exc in failures
+                {"path": path, "reason": problem_reason(failure.error), "seen_at": failure.read_at}
+                for path, failure in chunk
+                if path not in fresher
             ]
             _upsert(conn, problem_table, ["path"], rows)
             for row in rows:
@@ -710,8 +739,18 @@ def _delete_runs(conn: Connection, ids: Any) -> int:
     return deleted
 
 
-def _upsert(conn: Connection, table: Any, keys: list[str], rows: list[dict[str, Any]]) -> None:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the ``rows`` (all with the same columns)."""
+def _upsert(
+    conn: Connection,
+    table: Any,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    fresher: str | None = None,
+) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the ``rows`` (all with the same columns).
+
+    With ``fresher``, a stored row is updated only where its ``fresher`` column is
+    not greater than the new row's.
+    """
     if not rows:
         return
     if conn.dialect.name == "postgresql":
@@ -722,7 +761,9 @@ def _upsert(conn: Connection, table: Any, keys: list[str], rows: list[dict[str, 
     columns = [name for name in rows[0] if name not in keys]
     if columns:
         statement = statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+            index_elements=keys,
+            set_={name: statement.excluded[name] for name in columns},
+            where=None if fresher is None else table.c[fresher] <= statement.excluded[fresher],
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
