@@ -1230,7 +1230,7 @@ def compute_drift(
     ``problem_paths``) plus the lists ``not_indexed``, ``gone`` and ``changed``
     (sorted run paths relative to the index root).
     """
-    from pyhermes.index.sync import read_run, signature
+    from pyhermes.index.sync import disk_name, read_run, signature
 
     def in_scope(path: str) -> bool:
         return scope == "" or path.startswith(scope + "/")
@@ -1243,7 +1243,7 @@ def compute_drift(
     unchanged = 0
     problem_paths: dict[str, str] = {}
     for path in on_disk:
-        run_dir = str(index_root / path)
+        run_dir = str(index_root / disk_name(path))
         known = indexed.get(path)
         differs = known is None or tuple(signature(run_dir)) != tuple(known)
         if not differs and not reread:
@@ -1284,18 +1284,20 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
     """Return the run paths below ``scope`` as a sync lists them (symlinks not followed).
 
     A folder is a run when it holds ``hermes.info`` or is indexed; runs are not
-    descended into; ``.hermes`` and ``.git`` folders are skipped.
+    descended into; ``.hermes`` and ``.git`` folders are skipped. Paths are in
+    the index's form (:func:`pyhermes.index.sync.stored_name`).
     """
     from pyhermes import rundir
+    from pyhermes.index.sync import disk_name, stored_name
 
     runs: list[str] = []
     pending = [scope]
     while pending:
         current = pending.pop()
-        folder = index_root / current if current else index_root
+        folder = index_root / disk_name(current) if current else index_root
 
         def join(name: str, current: str = current) -> str:
-            return f"{current}/{name}" if current else name
+            return f"{current}/{stored_name(name)}" if current else stored_name(name)
 
         names, others = rundir.list_folder(folder, lambda name: join(name) in known)
         runs.extend(join(name) for name in names)
@@ -1304,6 +1306,8 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
 
 
 def _print_drift(drift: dict[str, Any]) -> None:
+    from pyhermes.index.sync import disk_name
+
     print(f"checked {drift['root']} against the index {drift['index']}")
     sections = (
         ("not_indexed", "on disk but not in the index"),
@@ -1314,11 +1318,11 @@ def _print_drift(drift: dict[str, Any]) -> None:
         if drift[key]:
             print(f"{len(drift[key])} run(s) {title}:")
             for path in drift[key]:
-                print(f"  {path}")
+                print(f"  {disk_name(path)}")
     if drift["problem_paths"]:
         print(f"{len(drift['problem_paths'])} run(s) cannot be read:")
         for path, reason in drift["problem_paths"].items():
-            print(f"  {path}: {reason}")
+            print(f"  {disk_name(path)}: {reason}")
     if drift["stale"]:
         print(f"the index is stale: run hermes-reindex {drift['root']}")
     elif drift["problem_paths"]:

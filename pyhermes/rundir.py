@@ -154,7 +154,8 @@ def _kind(mode: int) -> str:
 def open_regular(path: PathLike) -> tuple[int, os.stat_result]:
     """Open ``path`` for reading if it is a regular file; return (descriptor, its ``fstat``).
 
-    A symlink is followed, but only to a regular file. The file is looked at
+    A symlink is followed only to a regular file in the same directory (a run's
+    files never lead out of the run directory). The file is looked at
     (``lstat``/``stat``) before it is opened, so a FIFO, socket or device is
     never opened; it is opened with ``O_NONBLOCK`` and checked again with
     ``fstat``, so one swapped in meanwhile never blocks. The caller closes the
@@ -162,7 +163,8 @@ def open_regular(path: PathLike) -> tuple[int, os.stat_result]:
 
     Raises:
         FileNotFoundError: there is no such file (a dangling symlink is a RunFormatError).
-        RunFormatError: it is a directory, FIFO, socket, device or dangling symlink.
+        RunFormatError: it is a directory, FIFO, socket, device, dangling symlink or a
+            symlink out of its directory.
         OSError: it cannot be looked at or opened (a symlink loop, no permission...).
     """
     name = os.fspath(path)
@@ -172,6 +174,11 @@ def open_regular(path: PathLike) -> tuple[int, os.stat_result]:
             status = os.stat(name)
         except FileNotFoundError:
             raise RunFormatError(f"{name}: a dangling symbolic link", name) from None
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(name)))
+        if os.path.dirname(os.path.realpath(name)) != folder:
+            raise RunFormatError(
+                f"{name}: a symbolic link out of its directory; not followed", name
+            )
     if not stat.S_ISREG(status.st_mode):
         raise RunFormatError(f"{name}: {_kind(status.st_mode)}, not a regular file", name)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -216,10 +223,14 @@ def _too_large(path: PathLike, limit: int) -> RunFormatError:
     return RunFormatError(f"{os.fspath(path)}: larger than {limit} bytes; not read", path)
 
 
-def is_file_quietly(path: PathLike) -> bool:
-    """True when ``path`` is a regular file (a symlink to one counts); never raises."""
+def has_info_file(run_dir: PathLike) -> bool:
+    """True when ``run_dir`` holds an entry named ``hermes.info``, of any kind; never raises.
+
+    A ``hermes.info`` that is not a readable regular file (a FIFO, a symlink
+    loop...) still marks a run: a broken one, reported when it is read.
+    """
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        return os.path.lexists(os.path.join(run_dir, INFO_FILE))
     except (OSError, ValueError):
         return False
 
@@ -481,7 +492,8 @@ def list_folder(
 ) -> tuple[list[str], list[str]]:
     """Return (run names, other subfolder names) of one folder, each sorted.
 
-    A run is a real subdirectory (never a symlink) holding ``hermes.info``;
+    A run is a real subdirectory (never a symlink) holding ``hermes.info`` (see
+    :func:`has_info_file`);
     ``is_run(name)`` may vouch for a name without that check (a run the caller
     already knows). Other subfolders leave out :data:`SKIPPED_FOLDERS`. An
     unreadable folder lists as empty.
@@ -498,9 +510,7 @@ def list_folder(
                 continue
         except OSError:
             continue
-        if (is_run is not None and is_run(entry.name)) or os.path.isfile(
-            os.path.join(entry.path, INFO_FILE)
-        ):
+        if (is_run is not None and is_run(entry.name)) or has_info_file(entry.path):
             runs.append(entry.name)
         elif entry.name not in SKIPPED_FOLDERS:
             others.append(entry.name)

@@ -443,7 +443,7 @@ class Syncer:
                 candidates = []
                 for name in remembered_names:
                     rel = _join(current, name)
-                    if rundir.is_file_quietly(os.path.join(self._abs(rel), rundir.INFO_FILE)):
+                    if rundir.has_info_file(self._abs(rel)):
                         candidates.append(rel)
                 listed_runs.update(runs_here)
                 listed_runs.update(candidates)
