@@ -70,6 +70,27 @@ INDEX_DIRNAME = ".hermes"
 #: The file name of the default index inside :data:`INDEX_DIRNAME`.
 INDEX_FILENAME = "index.sqlite"
 
+#: How long a sync or write-through keeps retrying a locked or conflicting index (seconds).
+DEFAULT_BUSY_LIMIT = 60.0
+#: Environment variable overriding :data:`DEFAULT_BUSY_LIMIT`.
+BUSY_LIMIT_VAR = "HERMES_BUSY_LIMIT"
+
+
+def busy_limit() -> float:
+    """Return how long (seconds) to keep retrying a locked index: ``$HERMES_BUSY_LIMIT`` or 60."""
+    value = os.environ.get(BUSY_LIMIT_VAR, "")
+    try:
+        limit = float(value) if value else DEFAULT_BUSY_LIMIT
+    except ValueError:
+        return DEFAULT_BUSY_LIMIT
+    return limit if limit >= 0 else DEFAULT_BUSY_LIMIT
+
+
+def _lock_wait_ms() -> int:
+    """How long one statement waits for a lock (ms): half the busy limit, at most 30 s."""
+    return max(int(min(busy_limit() / 2, 30.0) * 1000), 1)
+
+
 _SQLITE_PRAGMAS = (
     # busy_timeout first, so that switching to WAL waits for other openers.
     "PRAGMA busy_timeout=30000",
@@ -397,8 +418,11 @@ def _sqlite_pragmas(file: Path | None) -> tuple[str, ...]:
 
     There, one :class:`NetworkFilesystemWarning` per file and process says so.
     """
+    pragmas = tuple(
+        f"PRAGMA busy_timeout={_lock_wait_ms()}" if "busy_timeout" in p else p for p in _SQLITE_PRAGMAS
+    )
     if file is None or not on_network_filesystem(file.parent):
-        return _SQLITE_PRAGMAS
+        return pragmas
     if str(file) not in _WARNED_NETWORK:
         _WARNED_NETWORK.add(str(file))
         warnings.warn(
@@ -409,7 +433,7 @@ def _sqlite_pragmas(file: Path | None) -> tuple[str, ...]:
             NetworkFilesystemWarning,
             stacklevel=5,
         )
-    return tuple(_NETWORK_JOURNAL if "journal_mode" in p else p for p in _SQLITE_PRAGMAS)
+    return tuple(_NETWORK_JOURNAL if "journal_mode" in p else p for p in pragmas)
 
 
 def _create_sqlite_engine(location: IndexLocation) -> Engine:
@@ -468,7 +492,22 @@ def _create_engine(location: IndexLocation) -> Engine:
     """Return a new engine for ``location`` (not yet checked or migrated)."""
     if make_url(location.url).get_backend_name() == "sqlite":
         return _create_sqlite_engine(location)
-    return create_engine(location.url, pool_pre_ping=True)
+    engine = create_engine(location.url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        wait = _lock_wait_ms()
+
+        def set_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+            # A statement waiting for a lock gives up after this, and the transaction is retried.
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            try:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute(f"SET lock_timeout = {wait}")
+            finally:
+                dbapi_connection.autocommit = autocommit
+
+        event.listen(engine, "connect", set_lock_timeout)
+    return engine
 
 
 def _is_corrupt(exc: DatabaseError) -> bool:

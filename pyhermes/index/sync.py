@@ -62,6 +62,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pyhermes import rundir
 from pyhermes.errors import IndexBusyError, RunFormatError
+from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -79,10 +80,6 @@ RACY_SECONDS = 2.0
 #: Default settle window: a run finished this recently is still checked on every sync.
 SETTLE_SECONDS = 60.0
 SYNC_MODES = ("quick", "full", "none")
-#: How long a sync or write-through keeps retrying a locked or conflicting index (seconds).
-DEFAULT_BUSY_LIMIT = 60.0
-#: Environment variable overriding :data:`DEFAULT_BUSY_LIMIT`.
-BUSY_LIMIT_VAR = "HERMES_BUSY_LIMIT"
 
 Signature = tuple[Any, ...]
 T = TypeVar("T")
@@ -774,16 +771,6 @@ def _upsert(
 
 #: SQLSTATEs of PostgreSQL errors that a retry of the transaction resolves.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "23505"})
-
-
-def busy_limit() -> float:
-    """Return how long (seconds) to keep retrying a locked index: ``$HERMES_BUSY_LIMIT`` or 60."""
-    value = os.environ.get(BUSY_LIMIT_VAR, "")
-    try:
-        limit = float(value) if value else DEFAULT_BUSY_LIMIT
-    except ValueError:
-        return DEFAULT_BUSY_LIMIT
-    return limit if limit >= 0 else DEFAULT_BUSY_LIMIT
 
 
 def is_retryable(exc: BaseException) -> bool:
