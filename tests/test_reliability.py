@@ -7,21 +7,43 @@ Every test here runs on a SQLite index and on a real PostgreSQL database (the
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
+import random
+import signal
 import socket
+import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from legacy import make_corpus
+from sqlalchemy import create_engine
 
 from pyhermes import Experiment
 from pyhermes.cli import hermes_main, reindex_main
+from pyhermes.errors import IndexBusyError
+from pyhermes.index import engine as engine_mod
 from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
+from pyhermes.index.engine import (
+    BrokenIndexWarning,
+    NetworkFilesystemWarning,
+    dispose_engines,
+    filesystem_type,
+    integrity_check,
+)
 from pyhermes.index.sync import disk_name, stored_name
+from pyhermes.summary import summarize
 
 pytestmark = pytest.mark.slow
 
@@ -288,3 +310,261 @@ def test_files_swapped_for_fifos_while_syncs_run(tmp_path: Path, backend: str) -
         (run / f"{run.name}.scores").unlink()
         (run / f"{run.name}.scores").write_bytes(b"1\n")
     assert len(_load_within(60, folder, sync="full")) == 5
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_KINDS = ("missing", "good", "bytes", "fifo", "dir", "loop", "dangling", "outside", "nul", "long")
+
+
+def _place(path: Path, kind: str, payload: bytes, good: bytes) -> None:
+    if kind == "good":
+        path.write_bytes(good)
+    elif kind == "bytes":
+        path.write_bytes(payload)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dir":
+        path.mkdir()
+    elif kind == "loop":
+        os.symlink(path.name, path)
+    elif kind == "dangling":
+        os.symlink(path.with_name("gone"), path)
+    elif kind == "outside":
+        os.symlink("/etc/hostname", path)
+    elif kind == "nul":
+        path.write_bytes(good[:5] + b"\0" + good[5:])
+    elif kind == "long":
+        path.write_bytes(good + b"9" * (1 << 20) + b"\n")
+
+
+_run_spec = st.tuples(
+    st.binary(min_size=1, max_size=10).map(lambda raw: raw.replace(b"/", b"_").replace(b"\0", b"_")),
+    st.sampled_from(_KINDS), st.sampled_from(_KINDS), st.sampled_from(_KINDS),
+    st.binary(max_size=64),
+)
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=st.lists(_run_spec, min_size=1, max_size=4))
+def test_fuzzed_runs_never_break_a_sync(tmp_path: Path, backend: str, specs) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "exp"
+    folder.mkdir()
+    run_dirs = []
+    for number, (name, info_kind, args_kind, scores_kind, payload) in enumerate(specs):
+        run = folder / os.fsdecode(b"%d_" % number + name)
+        run.mkdir()
+        run_dirs.append(run)
+        _place(run / "hermes.info", info_kind, payload, GOOD_INFO)
+        _place(run / "exec_arguments", args_kind, payload, b"--lr 0.1\n--flag\n")
+        _place(run / f"{run.name}.scores", scores_kind, payload, b"header\n1\n2.5\nnan\n")
+    before = tree_hash(folder)
+    indexed = _load_within(60, folder)
+    # Good runs carry the values a plain scan of the disk reads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = {run.identifier: run for run in Experiment.load_all(folder, index=False)}
+    loaded = {run.identifier for run in indexed}
+    assert loaded <= set(plain)  # a plain scan does not read scores: it may load more
+    for run in indexed:
+        twin = plain[run.identifier]
+        assert run.info_dict == twin.info_dict and run.exec_args == twin.exec_args
+        assert run.score_summary == twin.score_summary
+    # Every other run directory with a hermes.info is listed as a problem.
+    catalog = Catalog.open(folder, sync="none")
+    scope = catalog._rel(folder) + "/"  # one PostgreSQL database serves every example
+    problems = {
+        disk_name(path).rpartition("/")[2]
+        for path, _ in catalog.problems()
+        if path.startswith(scope) or scope == "/"
+    }
+    with_info = {run.name for run in run_dirs if os.path.lexists(run / "hermes.info")}
+    assert with_info == loaded | problems and not loaded & problems
+    assert tree_hash(folder) == before
+
+
+# --------------------------------------------------------------------------- a busy index
+
+
+def test_a_locked_index_is_retried_then_named(tmp_path: Path, backend: str, monkeypatch) -> None:
+    monkeypatch.setenv("HERMES_BUSY_LIMIT", "2")
+    folder = tmp_path / "exp"
+    _make_run(folder, "2024_01_01_120000000000_0_abcde")
+    assert len(Experiment.load_all(folder)) == 1
+    _make_run(folder, "2024_01_02_120000000000_0_abcde")
+    catalog = Catalog.open(folder, sync="none")
+    if backend == "sqlite":
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sqlite3, sys, time\n"
+             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+             "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(120)",
+             str(catalog.location.file)],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+            with pytest.raises(IndexBusyError, match=rf"stayed busy for 2 s.*process {holder.pid}"):
+                Experiment.load_all(folder)
+        finally:
+            holder.kill()
+            holder.wait()
+    else:
+        engine = create_engine(catalog.engine.url)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("LOCK TABLE hermes_run IN ACCESS EXCLUSIVE MODE")
+                with pytest.raises(IndexBusyError, match=r"stayed busy for 2 s.*session \d+"):
+                    Experiment.load_all(folder)
+                conn.rollback()
+        finally:
+            engine.dispose()
+    assert len(Experiment.load_all(folder)) == 2  # free again: the sync goes through
+
+
+# --------------------------------------------------------------------------- kills and corruption
+
+
+def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str) -> None:
+    make_corpus(tmp_path, 400, scores_per_run=200, script="s", experiment="e")
+    folder = tmp_path / "experiments" / "s" / "e"
+    script = (
+        "import sys\nfrom pyhermes import Experiment\n"
+        "Experiment.load_all(sys.argv[1], sync='full')\nprint('done', flush=True)\n"
+    )
+    chooser = random.Random(9)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE)
+        time.sleep(chooser.uniform(0.3, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += process.returncode == -signal.SIGKILL
+        # Half of the kills land on a re-read of every run.
+        if chooser.random() < 0.5:
+            for run in sorted(folder.iterdir())[:50]:
+                if run.name != ".hermes":
+                    os.utime(run / "hermes.info")
+    assert kills >= 1  # at least one sync was killed mid-way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BrokenIndexWarning)
+        indexed = Experiment.load_all(folder, sync="full")
+    plain = Experiment.load_all(folder, index=False)
+    assert [(r.identifier, r.info_dict, r.score_summary) for r in indexed] == [
+        (r.identifier, r.info_dict, r.score_summary) for r in plain
+    ]
+    if backend == "sqlite":
+        assert integrity_check(Catalog.open(folder, sync="none").location.file) == []
+
+
+@pytest.mark.sqlite_only  # corrupts the SQLite file
+def test_a_corrupt_page_is_found_set_aside_and_rebuilt(tmp_path: Path, capsys) -> None:
+    make_corpus(tmp_path, 300, scores_per_run=20, script="s", experiment="e")
+    folder = tmp_path / "experiments" / "s" / "e"
+    assert len(Experiment.load_all(folder)) == 300
+    file = Catalog.open(folder, sync="none").location.file
+    dispose_engines()
+    connection = sqlite3.connect(file)
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    root_page = connection.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'hermes_arg'"
+    ).fetchone()[0]
+    connection.close()
+    assert not os.path.exists(f"{file}-wal") or os.path.getsize(f"{file}-wal") == 0
+    with open(file, "r+b") as handle:  # garbage over the b-tree page of the exec args
+        handle.seek((root_page - 1) * page_size)
+        handle.write(b"\x0d\xff\xff\xff" * 64)
+    damaged = hashlib.sha256(file.read_bytes()).hexdigest()
+    # --check --deep finds it, and changes nothing.
+    assert reindex_main([str(folder), "--check", "--deep"]) == 1
+    assert "damaged" in capsys.readouterr().out
+    assert hashlib.sha256(file.read_bytes()).hexdigest() == damaged
+    # The next open in a process notices it, sets it aside and rebuilds from disk.
+    with pytest.warns(BrokenIndexWarning, match="quick_check"):
+        runs = Experiment.load_all(folder)
+    assert len(runs) == 300 and len(runs.filter_by_exec_args("--doubledqn")) == len(
+        Experiment.load_all(folder, index=False).filter_by_exec_args("--doubledqn")
+    )
+    assert list(file.parent.glob("index.sqlite.broken-*"))
+    assert integrity_check(file) == []
+    assert reindex_main([str(folder), "--check", "--deep", "--quiet"]) == 0
+
+
+# --------------------------------------------------------------------------- network filesystems
+
+
+def test_mount_tables_are_parsed() -> None:
+    mountinfo = (
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "40 22 0:45 / /data/lab\\040runs rw,relatime shared:20 - nfs4 srv:/lab rw,vers=4.2\n"
+        "41 40 0:46 / /data/lab\\040runs/local rw - tmpfs tmpfs rw\n"
+    )
+    mounts = "srv:/x /mnt/cifs cifs rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
+    from pyhermes.index.engine import _parse_mount_table
+
+    assert _parse_mount_table(mountinfo) == [
+        ("/", "ext4"), ("/data/lab runs", "nfs4"), ("/data/lab runs/local", "tmpfs")
+    ]
+    assert _parse_mount_table(mounts) == [("/mnt/cifs", "cifs"), ("/", "ext4")]
+    assert filesystem_type(Path(__file__)) is not None  # this machine's table is read
+
+
+@pytest.mark.sqlite_only  # the SQLite journal
+def test_no_wal_and_one_warning_on_a_network_filesystem(tmp_path: Path, monkeypatch) -> None:
+    table = tmp_path / "mountinfo"
+    real = os.path.realpath(tmp_path)
+    table.write_text(
+        "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        f"40 22 0:45 / {real}/lab rw - nfs4 srv:/lab rw\n"
+    )
+    monkeypatch.setattr(engine_mod, "MOUNT_TABLES", (str(table),))
+    folder = tmp_path / "lab" / "exp"
+    _make_run(folder, "2024_01_01_120000000000_0_abcde")
+    local = tmp_path / "local"
+    _make_run(local, "2024_01_01_120000000000_0_abcde")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert len(Experiment.load_all(folder)) == 1
+            dispose_engines()
+        assert len(Experiment.load_all(local)) == 1
+    network = [w for w in caught if issubclass(w.category, NetworkFilesystemWarning)]
+    assert len(network) == 1 and "PostgreSQL" in str(network[0].message)
+    for where, mode in ((folder, "delete"), (local, "wal")):
+        engine = Catalog.open(where, sync="none").engine
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == mode
+
+
+# --------------------------------------------------------------------------- huge scores files
+
+
+@pytest.mark.sqlite_only  # no index involved
+def test_a_ten_million_line_scores_file_in_bounded_memory(tmp_path: Path) -> None:
+    block = "".join(f"{value:.5f}\n" for value in np.sin(np.arange(1000)) * 50)
+    path = tmp_path / "huge.scores"
+    path.write_bytes(b"reward\n" + block.encode() * 10_000)
+    assert path.stat().st_size > 80_000_000
+    script = (
+        "import json, sys\n"
+        "from pyhermes import rundir\nfrom pyhermes.summary import summarize_chunks\n"
+        "def high_water():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) * 1024\n"
+        "before = high_water()\n"
+        "summary = summarize_chunks(rundir.iter_scores(sys.argv[1]))\n"
+        "print(json.dumps({'grown': high_water() - before, 'summary': summary.as_dict()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["grown"] < 200 * 1024 * 1024, measured["grown"]
+    values = np.tile(np.array(block.split(), dtype=np.float64), 10_000)
+    expected = summarize(values).as_dict()
+    got = measured["summary"]
+    for name in ("count", "first", "last", "min", "max", "argmax", "final_mean", "best_window_mean"):
+        assert got[name] == expected[name], name
+    for name in ("mean", "std"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name

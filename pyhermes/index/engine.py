@@ -381,15 +381,17 @@ def _parse_mount_table(text: str) -> list[tuple[str, str]]:
     return mounts
 
 
-def filesystem_type(path: str | os.PathLike[str], tables: tuple[str, ...] = MOUNT_TABLES) -> str | None:
+def filesystem_type(
+    path: str | os.PathLike[str], tables: tuple[str, ...] | None = None
+) -> str | None:
     """Return the type of the filesystem holding ``path`` (e.g. ``"ext4"``, ``"nfs4"``).
 
-    Read from the first readable mount table of ``tables``; the mount whose
-    point is the longest prefix of the real path wins. ``None`` when no table
-    can be read (not Linux).
+    Read from the first readable mount table of ``tables`` (default
+    :data:`MOUNT_TABLES`); the mount whose point is the longest prefix of the
+    real path wins. ``None`` when no table can be read (not Linux).
     """
     real = os.path.realpath(os.fspath(path))
-    for table in tables:
+    for table in tables if tables is not None else MOUNT_TABLES:
         try:
             with open(table, encoding="utf-8", errors="surrogateescape") as handle:
                 mounts = _parse_mount_table(handle.read())

@@ -80,6 +80,8 @@ RACY_SECONDS = 2.0
 #: Default settle window: a run finished this recently is still checked on every sync.
 SETTLE_SECONDS = 60.0
 SYNC_MODES = ("quick", "full", "none")
+#: Longest info key, exec-arg key and name the index columns hold (``VARCHAR(255)``).
+KEY_LENGTH = 255
 
 Signature = tuple[Any, ...]
 T = TypeVar("T")
@@ -244,6 +246,13 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     for text in (*info.keys(), *info.values(), *arg_lines):
         if "\x00" in text:
             raise RunFormatError(f"{run_dir}: a NUL byte in hermes.info or exec_arguments", run_dir)
+    for key in (*info.keys(), *(line.split(None, 1)[0] for line in arg_lines)):
+        if len(key) > KEY_LENGTH:
+            raise RunFormatError(
+                f"{run_dir}: a key of hermes.info or exec_arguments is longer than "
+                f"{KEY_LENGTH} characters: {printable(key[:40])!r}...",
+                run_dir,
+            )
     identifier = os.path.basename(run_dir)
     summary = summarize_chunks(
         rundir.iter_scores(f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}")
@@ -260,9 +269,12 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     row: dict[str, Any] = {
         "path": rel_path,
         "parent": posix_parent(rel_path),
-        "identifier": stored_name(identifier),
-        "script_name": None if script_name is None else stored_name(script_name),
-        "experiment_name": None if experiment_name is None else stored_name(experiment_name),
+        # These columns only help queries (the path is what names the run): cut to fit.
+        "identifier": stored_name(identifier)[:KEY_LENGTH],
+        "script_name": None if script_name is None else stored_name(script_name)[:KEY_LENGTH],
+        "experiment_name": (
+            None if experiment_name is None else stored_name(experiment_name)[:KEY_LENGTH]
+        ),
         "job_idx": job_idx,
         "commit_hash": commit.strip() if commit is not None else None,
         "start_time": start,
