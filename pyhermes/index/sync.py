@@ -73,7 +73,7 @@ from pyhermes.index.models import (
     run_table,
 )
 from pyhermes.index.query import under
-from pyhermes.summary import summarize_chunks
+from pyhermes.summary import ScoreSummary, summarize_chunks
 
 #: A folder changed this close to its listing is listed again (timestamps are coarse).
 RACY_SECONDS = 2.0
@@ -89,7 +89,13 @@ T = TypeVar("T")
 
 @dataclass
 class SyncReport:
-    """What one sync did. ``problem_paths`` maps run paths (relative to the root) to reasons."""
+    """What one sync did.
+
+    ``problem_paths`` maps the runs that could not be read (paths relative to the
+    root) to the reason; they are not in the index. ``warning_paths`` maps the runs
+    read in this sync that were irregular but readable (see
+    :func:`pyhermes.rundir.decode_text`) to their notes; they are in the index.
+    """
 
     added: int = 0
     updated: int = 0
@@ -98,6 +104,7 @@ class SyncReport:
     problems: int = 0
     seconds: float = 0.0
     problem_paths: dict[str, str] = field(default_factory=dict)
+    warning_paths: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
@@ -107,8 +114,10 @@ class SyncReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "problems": self.problems,
+            "warnings": len(self.warning_paths),
             "seconds": round(self.seconds, 4),
             "problem_paths": dict(self.problem_paths),
+            "warning_paths": {path: list(notes) for path, notes in self.warning_paths.items()},
         }
 
 
@@ -233,19 +242,22 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     ``run_dir`` is the path on disk; ``rel_path`` the stored path (see
     :func:`stored_name`). The signature is taken before the files are read, so
     a change during the read is seen by the next sync. Only regular files are
-    read (see :func:`pyhermes.rundir.open_regular`).
+    read (see :func:`pyhermes.rundir.open_regular`). What was irregular but
+    readable (lines decoded by the fallback or skipped, NULs dropped, a scores
+    file that is not all numbers or cannot be read, which leaves the score
+    summary empty) goes into ``row["warnings"]``, one note per line; the run is
+    still recorded. The scores file is summarised chunk by chunk, in bounded memory.
 
     Raises:
-        RunFormatError: a file is not in the legacy format, or is not a regular file.
-        OSError: a file cannot be read.
+        RunFormatError: ``hermes.info`` or ``exec_arguments`` is not a regular file,
+            is too large, or holds a key longer than :data:`KEY_LENGTH`.
+        OSError: ``hermes.info`` or ``exec_arguments`` cannot be read at all.
     """
     now = time.time()
     sig = signature(run_dir)
-    info = rundir.read_info(run_dir)
-    arg_lines = rundir.read_exec_args(run_dir)
-    for text in (*info.keys(), *info.values(), *arg_lines):
-        if "\x00" in text:
-            raise RunFormatError(f"{run_dir}: a NUL byte in hermes.info or exec_arguments", run_dir)
+    notes: list[str] = []
+    info = rundir.read_info(run_dir, notes)
+    arg_lines = rundir.read_exec_args(run_dir, notes)
     for key in (*info.keys(), *(line.split(None, 1)[0] for line in arg_lines)):
         if len(key) > KEY_LENGTH:
             raise RunFormatError(
@@ -254,9 +266,12 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
                 run_dir,
             )
     identifier = os.path.basename(run_dir)
-    summary = summarize_chunks(
-        rundir.iter_scores(f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}")
-    )
+    scores_file = f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"
+    summary: ScoreSummary | None = None
+    try:
+        summary = summarize_chunks(rundir.iter_scores(scores_file, notes))
+    except (RunFormatError, OSError) as exc:
+        notes.append(f"{printable(str(exc))} (scores not summarized)")
     id_start, job_idx, _ = rundir.parse_identifier(identifier)
     start = rundir.parse_time(info.get(rundir.START_TIME_KEY, "")) or id_start
     end = rundir.parse_time(info.get(rundir.END_TIME_KEY, ""))
@@ -284,10 +299,11 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
         "finished": end is not None,
         "read_at": now,
         "settled": _settled(end is not None, sig, now, settle_seconds),
+        "warnings": "\n".join(printable(note.replace("\n", " ")) for note in notes) or None,
     }
     row.update(zip(_SIGNATURE_COLUMNS, sig, strict=False))
     for name, column in SUMMARY_COLUMNS.items():
-        row[column] = getattr(summary, name)
+        row[column] = getattr(summary, name) if summary is not None else None
     args = []
     for position, line in enumerate(arg_lines):
         key, texts = rundir.split_arg(line)
@@ -467,7 +483,7 @@ class Syncer:
                     known.update(
                         (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
-                run_names, other_names = self._list(current, known)
+                run_names, other_names = self._list(current, known, problems)
                 if remembered_names is not None:
                     # A subfolder that is gone takes every run below it out of the index.
                     listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
@@ -503,11 +519,20 @@ class Syncer:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _list(self, current: str, known: dict[str, Any]) -> tuple[list[str], list[str]]:
-        """Return (run paths, stored names of other subfolders) of one folder's listing."""
-        names, others = rundir.list_folder(
-            self._abs(current), lambda name: _join(current, stored_name(name)) in known
-        )
+    def _list(
+        self, current: str, known: dict[str, Any], problems: set[str]
+    ) -> tuple[list[str], list[str]]:
+        """Return (run paths, stored names of other subfolders) of one folder's listing.
+
+        Known runs and runs recorded as problems count as runs without a look at
+        their ``hermes.info`` (which may be what cannot be read).
+        """
+
+        def vouched(name: str) -> bool:
+            path = _join(current, stored_name(name))
+            return path in known or path in problems
+
+        names, others = rundir.list_folder(self._abs(current), vouched)
         return [_join(current, stored_name(name)) for name in names], [
             stored_name(name) for name in others
         ]
@@ -629,7 +654,9 @@ class Syncer:
             conn.execute(delete(info_table).where(info_table.c.run_id.in_(id_list)))
             self._insert_children(mine)
             conn.execute(delete(problem_table).where(problem_table.c.path.in_(paths)))
-            for path in paths:
+            for path, record in chunk:
+                if record.row["warnings"] is not None:
+                    self.report.warning_paths[path] = record.row["warnings"].split("\n")
                 if new is not None and path in new:
                     self.report.added += 1
                 else:
