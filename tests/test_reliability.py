@@ -605,3 +605,35 @@ def test_a_ten_million_line_scores_file_in_bounded_memory(tmp_path: Path) -> Non
         assert got[name] == expected[name], name
     for name in ("mean", "std"):
         assert got[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.sqlite_only  # the SQLite file's check
+def test_quick_check_runs_once_per_state_of_the_file(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "exp"
+    run = _make_run(folder, "2024_01_01_120000000000_0_abcde")
+    hour_ago = time.time() - 3600
+    for path in (*run.iterdir(), run):
+        os.utime(path, (hour_ago, hour_ago))
+    assert len(Experiment.load_all(folder)) == 1
+    os.utime(folder, (hour_ago, hour_ago))  # a settled tree: a quick sync writes nothing
+    assert len(Experiment.load_all(folder)) == 1
+    dispose_engines()
+    checks: list[str] = []
+    real = engine_mod.quick_check
+
+    def counted(engine):
+        checks.append(str(engine.url))
+        return real(engine)
+
+    monkeypatch.setattr(engine_mod, "quick_check", counted)
+    assert len(Experiment.load_all(folder)) == 1  # first open in this "process": checked
+    dispose_engines()
+    assert len(checks) == 1
+    assert len(Experiment.load_all(folder)) == 1  # nothing written since: not again
+    dispose_engines()
+    assert len(checks) == 1
+    _make_run(folder, "2024_01_02_120000000000_0_abcde")
+    assert len(Experiment.load_all(folder)) == 2  # this sync writes the file
+    dispose_engines()
+    assert len(Experiment.load_all(folder)) == 2  # a changed file: checked again
+    assert len(checks) == 2

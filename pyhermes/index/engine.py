@@ -469,6 +469,38 @@ def quick_check(engine: Engine) -> str | None:
     return None if found == ["ok"] else "; ".join(found)
 
 
+def _checked_path(file: Path) -> Path:
+    return file.with_name(file.name + ".checked")
+
+
+def _file_state(file: Path) -> str:
+    """(inode, size, mtime) of the SQLite file and of its ``-wal``: any write changes it."""
+    parts = []
+    for path in (file, Path(f"{file}-wal")):
+        try:
+            status = os.stat(path)
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}")
+    return " ".join(parts)
+
+
+def _checked_state(file: Path) -> str | None:
+    """The file state last found sound by ``quick_check`` (see :func:`_remember_checked`)."""
+    try:
+        return _checked_path(file).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _remember_checked(file: Path, state: str) -> None:
+    """Note that ``quick_check`` found the file sound in ``state``: an unchanged file is not
+    checked again by the next process (a fresh process opening a large index stays fast)."""
+    with contextlib.suppress(OSError):
+        _checked_path(file).write_text(state + "\n", encoding="ascii")
+
+
 def integrity_check(file: Path, limit: int = 100) -> list[str]:
     """Run SQLite's full ``PRAGMA integrity_check`` on ``file``, read-only; return its findings.
 
@@ -570,10 +602,16 @@ def _open_sqlite_file(location: IndexLocation) -> Engine:
         return _replace_broken(location, seen, "it is not a SQLite database")
     engine = _create_sqlite_engine(location)
     try:
-        # Once per file and process (engines are cached): a damaged file is not served.
-        damage = quick_check(engine) if seen is not None else None
+        # Once per file and process (engines are cached), unless this very state of
+        # the file was checked before: a damaged file is not served.
+        state = _file_state(file)
+        damage = None
+        if seen is not None and state != _checked_state(file):
+            damage = quick_check(engine)
         if damage is None:
             ensure_schema(engine, location.lock_path)
+            if seen is not None and state != _checked_state(file):
+                _remember_checked(file, state)
             return engine
         engine.dispose()
         reason = f"PRAGMA quick_check found it damaged ({damage})"
@@ -648,7 +686,8 @@ def open_engine(location: IndexLocation) -> Engine:
     WAL (a rollback journal, with one :class:`NetworkFilesystemWarning`, on a
     network filesystem), ``foreign_keys=ON``, ``busy_timeout=30000`` and
     ``synchronous=NORMAL``. The first open of a SQLite file in a process runs
-    ``PRAGMA quick_check``. A SQLite file that is corrupt (by its header, an
+    ``PRAGMA quick_check``, unless the file (and its ``-wal``) is unchanged since a
+    check found it sound (noted in ``<file>.checked``). A SQLite file that is corrupt (by its header, an
     error reading it, or the check) or has an unknown schema is moved aside to
     ``<name>.broken-<YYYYmmdd-HHMMSS>`` (with its ``-wal``/``-shm``) with a
     :class:`BrokenIndexWarning`, and a fresh index is created.
