@@ -548,3 +548,40 @@ def test_forked_child_gets_its_own_engine(tmp_path: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert open_engine(loc) is parent and current_revision(parent) == HEAD_REVISION
+
+
+def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
+    import threading
+
+    from pyhermes.index.sync import run_in_transaction
+
+    engine = open_engine(resolve_index(Path("."), index=pg_url))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO hermes_meta (key, value) VALUES ('a', '0'), ('b', '0')"))
+    barrier = threading.Barrier(2)
+    attempts = {"a": 0, "b": 0}
+    errors: list[BaseException] = []
+
+    def writer(first: str, second: str) -> None:
+        def work(conn) -> None:
+            attempts[first] += 1
+            conn.execute(text("UPDATE hermes_meta SET value = value || '1' WHERE key = :k"), {"k": first})
+            if attempts[first] == 1:
+                barrier.wait(10)  # both hold their first row: each now waits for the other's
+            conn.execute(text("UPDATE hermes_meta SET value = value || '1' WHERE key = :k"), {"k": second})
+
+        try:
+            run_in_transaction(engine, work, "test")
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert attempts["a"] + attempts["b"] == 3  # PostgreSQL broke the deadlock; the loser ran again
+    with engine.connect() as conn:
+        values = dict(conn.execute(text("SELECT key, value FROM hermes_meta WHERE key IN ('a', 'b')")).all())
+    assert values == {"a": "011", "b": "011"}  # both transactions' updates, once each
