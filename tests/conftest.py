@@ -72,11 +72,15 @@ def pg_server():
 
 
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """The URL of a new, empty database on the throwaway PostgreSQL server."""
-    from pg import new_database
+def pg_url(pg_server: str):
+    """The URL of a new, empty database on the throwaway PostgreSQL server (dropped afterwards)."""
+    from pg import drop_database, new_database
 
-    return new_database(pg_server)
+    url = new_database(pg_server)
+    yield url
+    if "pyhermes.index.engine" in sys.modules:
+        sys.modules["pyhermes.index.engine"].dispose_engines()
+    drop_database(pg_server, url)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 
 def _unavailable(reason: str) -> None:
@@ -107,3 +108,16 @@ def new_database(server_url: str) -> str:
     finally:
         admin.dispose()
     return server_url.replace("/postgres?", f"/{name}?")
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`new_database`), closing its sessions."""
+    name = make_url(url).database
+    admin = create_engine(
+        server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.dispose()
