@@ -402,7 +402,9 @@ def test_fuzzed_runs_never_break_a_sync(tmp_path: Path, backend: str, specs) -> 
         twin = plain[run.identifier]
         assert run.info_dict == twin.info_dict and run.exec_args == twin.exec_args
         try:
-            expected = twin.score_summary
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RunFormatWarning)  # odd bytes: noted in the index
+                expected = twin.score_summary
         except (RunFormatError, OSError):  # an unreadable scores file: loaded, not summarised
             assert run.score_summary is None or not run.score_summary.count
         else:
