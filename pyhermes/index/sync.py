@@ -664,13 +664,14 @@ class Syncer:
             if mine:
                 self._changed = True
         for chunk in _chunks(failures, 500):
-            paths = [path for path, _ in chunk]
+            failed = dict(chunk)
+            paths = list(failed)
             fresher = {
                 path
                 for path, read_at in conn.execute(
                     select(run_table.c.path, run_table.c.read_at).where(run_table.c.path.in_(paths))
                 )
-                if read_at > dict(chunk)[path].read_at
+                if read_at > failed[path].read_at
             }
             stale = [path for path in paths if path not in fresher]
             if _delete_runs(conn, select(run_table.c.id).where(run_table.c.path.in_(stale))):
