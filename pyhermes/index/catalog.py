@@ -27,10 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
-from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS, relative
+from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
 from pyhermes.index.query import ColumnCompare, Filter, Params, everything, select_runs, under
-from pyhermes.index.reader import EngineReader, Reader, open_sqlite_reader, to_datetime
-from pyhermes.index.unchanged import SETTLE_SECONDS, SYNC_MODES
+from pyhermes.index.reader import (
+    EngineReader,
+    Reader,
+    SqliteReader,
+    open_sqlite_reader,
+    to_datetime,
+)
+from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, disk_name, relative
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -43,7 +49,6 @@ __all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "R
 #: The columns of a run row (:meth:`Index.run_rows`): enough to build a run object.
 RUN_ROW = ("id", "path", "commit_hash", "start_time")
 
-_SYNC_ATTEMPTS = 5
 # Refresh the planner's statistics after a sync that added or removed this many runs.
 _ANALYZE_AFTER = 500
 #: SQLite page cache of a syncing connection, in KiB.
@@ -95,6 +100,10 @@ class Index:
             from pyhermes.index.engine import open_engine
 
             assert self.location is not None
+            if isinstance(self._reader, SqliteReader):
+                # Its connection made SQLite's -wal file; closed, the file is as the
+                # opening's integrity check last saw it (see engine.quick_check).
+                self._reader.close()
             self._engine = open_engine(self.location)
         return self._engine
 
@@ -179,12 +188,16 @@ class Index:
     def refresh(self, path: str | os.PathLike[str], *, recursive: bool, mode: str) -> None:
         """Sync ``path`` in ``mode`` unless a quick sync is sure to find nothing to do.
 
-        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) needs no SQLAlchemy.
+        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) needs no SQLAlchemy;
+        it is made on the standard-library read path of a SQLite index.
         """
         _check_mode(mode)
         if mode == "none":
             return
-        if mode == "quick":
+        if mode == "quick" and isinstance(self._reader, SqliteReader):
+            # Only for the standard-library read path: through SQLAlchemy (PostgreSQL,
+            # or an index just opened with it) the sync itself is as cheap, and its
+            # transaction handles a busy database.
             from pyhermes.index.unchanged import nothing_to_sync
 
             if nothing_to_sync(self.reader, self.root, self._rel(path), recursive):
@@ -206,38 +219,32 @@ class Index:
         Returns the :class:`SyncReport`. With ``warn``, one warning names how many
         runs could not be read and how to see them.
         """
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        from pyhermes.index.sync import Syncer, SyncReport
+        from pyhermes.index.sync import Syncer, SyncReport, run_in_transaction
 
         _check_mode(mode)
         folder = Path(path) if path is not None else (self._folder or self.root)
         if mode == "none":
             return SyncReport()
-        for attempt in range(_SYNC_ATTEMPTS):
-            try:
-                with self.engine.begin() as conn:
-                    if conn.dialect.name == "sqlite":
-                        # A first build inserts into indexes larger than SQLite's default 2 MiB
-                        # page cache: a bigger one keeps their pages in memory.
-                        conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
-                    report = Syncer(conn, self.root, self.settle_seconds, progress).run(
-                        self._rel(folder), recursive, mode, reread
-                    )
-                    if report.added + report.removed >= _ANALYZE_AFTER and (
-                        conn.dialect.name == "sqlite"
-                    ):
-                        # Fresh statistics for the planner, from a sample of each index
-                        # (a full ANALYZE reads every index: seconds at 100,000 runs).
-                        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-                        conn.exec_driver_sql("ANALYZE")
-                break
-            except (IntegrityError, OperationalError) as exc:
-                # Another process synced the same runs since this sync read the index
-                # (a duplicate path, or SQLite's stale-snapshot "database is locked"):
-                # the transaction was rolled back; sync again from what is there now.
-                if attempt + 1 == _SYNC_ATTEMPTS or not _is_conflict(exc):
-                    raise
+        rel = self._rel(folder)
+
+        def work(conn: Any) -> SyncReport:
+            if conn.dialect.name == "sqlite":
+                # A first build inserts into indexes larger than SQLite's default 2 MiB
+                # page cache: a bigger one keeps their pages in memory.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
+            report = Syncer(conn, self.root, self.settle_seconds, progress).run(
+                rel, recursive, mode, reread
+            )
+            if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
+                # Fresh statistics for the planner, from a sample of each index
+                # (a full ANALYZE reads every index: seconds at 100,000 runs).
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
+            return report
+
+        # Another process may sync or write the same runs: a transaction that lost
+        # that race is rolled back and run again (see run_in_transaction).
+        report = run_in_transaction(self.engine, work, "sync")
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "
@@ -272,7 +279,7 @@ class Index:
         sql, params = select_runs(RUN_ROW, where, order_by, limit, offset)
         prefix = str(self.root).rstrip(os.sep) + os.sep
         return [
-            (run_id, prefix + path, commit_hash, to_datetime(start))
+            (run_id, prefix + disk_name(path), commit_hash, to_datetime(start))
             for run_id, path, commit_hash, start in self.reader.rows(sql, params)
         ]
 
@@ -437,10 +444,11 @@ class Index:
         from sqlalchemy import delete, select
 
         from pyhermes.index.models import arg_table, info_table, run_table
-        from pyhermes.index.sync import bump_change_token
+        from pyhermes.index.sync import bump_change_token, run_in_transaction
 
         rel = self._rel(experiment.path_to_experiment)
-        with self.engine.begin() as conn:
+
+        def work(conn: Any) -> None:
             run_id = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
             if run_id is not None:
                 conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
@@ -448,19 +456,24 @@ class Index:
                 conn.execute(delete(run_table).where(run_table.c.id == run_id))
             bump_change_token(conn)
 
+        run_in_transaction(self.engine, work, "removal")
+
     def upsert(self, run_dir: Path) -> None:
-        """Read one run directory and store it in the index (write-through of new runs)."""
-        from sqlalchemy import select
+        """Read one run directory and store it in the index (write-through of new runs).
 
-        from pyhermes.index.models import run_table
-        from pyhermes.index.sync import Syncer, bump_change_token
+        The run is read first; the write is keyed by its path, so it commutes with
+        syncs and other write-throughs of the same run. Raises what
+        :func:`~pyhermes.index.sync.run_in_transaction` raises.
+        """
+        from pyhermes.index.sync import Syncer, bump_change_token, read_runs, run_in_transaction
 
-        with self.engine.begin() as conn:
-            syncer = Syncer(conn, self.root, self.settle_seconds)
-            rel = self._rel(run_dir)
-            existing = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
-            syncer._read_and_store([(rel, existing)])
+        results = read_runs(str(self.root), [self._rel(run_dir)], self.settle_seconds)
+
+        def work(conn: Any) -> None:
+            Syncer(conn, self.root, self.settle_seconds).store(results)
             bump_change_token(conn)
+
+        run_in_transaction(self.engine, work, "write-through")
 
 
 def path_is(rel: str) -> Filter:
@@ -468,14 +481,6 @@ def path_is(rel: str) -> Filter:
     return ColumnCompare("path", "==", rel)
 
 
-def _is_conflict(exc: Exception) -> bool:
-    """True for the errors a concurrent sync of the same index causes."""
-    from sqlalchemy.exc import DBAPIError, IntegrityError
-
-    if isinstance(exc, IntegrityError):
-        return True
-    message = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
-    return "locked" in message or "busy" in message or "could not serialize" in message
 
 
 def _check_mode(mode: str) -> None:

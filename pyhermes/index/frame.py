@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pyhermes import rundir
 from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.query import Filter, Params, select_runs, sort_columns
+from pyhermes.index.rules import disk_name
 
 if TYPE_CHECKING:
     from pyhermes.index.catalog import Index
@@ -74,7 +75,8 @@ def build_frame(
     named = dict(zip(names, columns, strict=True))
     data: dict[str, Any] = {name: named[name].tolist() for name in FRAME_FIELDS}
     prefix = str(index.root).rstrip("/") + "/"
-    data["path"] = [prefix + path for path in data["path"]]
+    data["path"] = [prefix + disk_name(path) for path in data["path"]]
+    data["identifier"] = [disk_name(name) for name in data["identifier"]]
     for name in ("start_time", "end_time"):
         data[name] = pd.to_datetime(pd.Series(data[name], dtype=object), format="ISO8601")
     data["finished"] = [bool(value) for value in data["finished"]]

@@ -9,12 +9,10 @@ POSIX paths relative to the index root.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["Column", "TableSpec", "TABLES", "SUMMARY_COLUMNS", "RUN", "ARG", "INFO", "PROBLEM",
-           "FOLDER", "META", "CHANGE_TOKEN_KEY", "column_names", "relative"]
+           "FOLDER", "META", "CHANGE_TOKEN_KEY", "column_names"]
 
 
 class Column(NamedTuple):
@@ -157,8 +155,3 @@ def column_names(table: TableSpec) -> tuple[str, ...]:
     """Return the column names of ``table``, in order."""
     return tuple(column.name for column in table.columns)
 
-
-def relative(root: Path, path: Path) -> str:
-    """``path`` relative to ``root`` as the index stores it: POSIX, ``""`` for the root itself."""
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    return "" if rel == "." else Path(rel).as_posix()

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
     from pyhermes.index.engine import IndexLocation
 
-__all__ = ["Reader", "SqliteReader", "EngineReader", "open_sqlite_reader", "sqlite_value", "to_datetime"]
+__all__ = [
+    "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
+    "to_datetime",
+]
 
 
 class Reader(Protocol):
@@ -123,19 +126,32 @@ _READERS: dict[Path, SqliteReader] = {}
 _READERS_LOCK = threading.Lock()
 
 
+def close_readers() -> None:
+    """Close every cached reader's connection (with the last one, SQLite removes its ``-wal``)."""
+    with _READERS_LOCK:
+        readers = list(_READERS.values())
+    for reader in readers:
+        reader.close()
+
+
 def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | None:
     """Return a reader of the SQLite index at ``location`` and its root folder, when it can serve.
 
-    It can when the file exists, its schema is the one this pyhermes writes
-    (:data:`~pyhermes.index.schema.HEAD_REVISION`) and its root is known. ``None``
+    It can when the file exists, was found sound by ``quick_check`` in its present
+    state (:mod:`pyhermes.index.engine` notes that beside it), its schema is the
+    one this pyhermes writes (:data:`~pyhermes.index.schema.HEAD_REVISION`) and
+    its root is known. ``None``
     otherwise: the caller opens it through SQLAlchemy, which creates, migrates or
     sets aside a broken file.
     """
+    from pyhermes.index.engine import _checked_state, _file_state
     from pyhermes.index.schema import HEAD_REVISION
 
     file = location.file
     if file is None or not file.is_file():
         return None
+    if _checked_state(file) != _file_state(file):
+        return None  # not found sound by quick_check as it is now: SQLAlchemy's opening checks it
     with _READERS_LOCK:
         reader = _READERS.get(file)
         if reader is None:
