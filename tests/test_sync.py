@@ -492,3 +492,53 @@ def test_processes_syncing_one_fresh_index_at_once(tmp_path):
         counts = pool.map(_load_in_a_process, [str(folder)] * 6)
     assert counts == [150] * 6
     assert len(Experiment.load_all(folder, sync="none")) == 150
+
+
+def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypatch):
+    from sqlalchemy import text
+
+    from pyhermes.index import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 8)
+    folder = tmp_path / "experiments" / "s" / "e"
+    folder.mkdir(parents=True)
+    catalog = Catalog.open(folder)  # an empty index
+    for day in range(1, 31):
+        _run(folder, day)
+
+    def stored() -> tuple[int, str | None]:
+        with catalog.engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM hermes_run")).scalar_one()
+            token = conn.execute(
+                text("SELECT value FROM hermes_meta WHERE key = 'change_token'")
+            ).scalar()
+        return count, token
+
+    seen: list[tuple[int, int]] = []
+    tokens: set[str | None] = set()
+
+    def progress(done: int) -> None:
+        count, token = stored()
+        seen.append((done, count))
+        tokens.add(token)
+
+    report = catalog.sync(progress=progress)
+    assert report.added == 30
+    # Another connection sees each slice of 8 runs as soon as it is written.
+    assert seen == [(done, done // 8 * 8) for done in range(1, 31)]
+    assert len(tokens - {None}) == 3  # each slice written told readers of the change
+    assert stored()[0] == 30
+
+    # A second sync with runs added and removed ends where a one-transaction sync would.
+    runs = sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    shutil.rmtree(runs[0])
+    for day in range(1, 13):
+        write_run(folder, start=datetime(2024, 2, day, 12), exec_args=["train", f"-lr 0.1{day}"])
+    report = catalog.sync()
+    assert (report.added, report.removed, report.updated) == (12, 1, 0)
+    assert stored()[0] == 41
+    indexed = Experiment.load_all(folder, sync="none")
+    assert len(indexed) == 41 and runs[0].name not in ids(indexed)
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 1000)
+    assert catalog.sync(mode="full", reread=True).updated == 41
+    assert ids(Experiment.load_all(folder, sync="none")) == ids(indexed)

@@ -219,6 +219,7 @@ class Index:
         Returns the :class:`SyncReport`. With ``warn``, one warning names how many
         runs could not be read and how to see them.
         """
+        from pyhermes.index import sync as sync_module
         from pyhermes.index.sync import Syncer, SyncReport, run_in_transaction
 
         _check_mode(mode)
@@ -227,24 +228,31 @@ class Index:
             return SyncReport()
         rel = self._rel(folder)
 
-        def work(conn: Any) -> SyncReport:
-            if conn.dialect.name == "sqlite":
-                # A first build inserts into indexes larger than SQLite's default 2 MiB
-                # page cache: a bigger one keeps their pages in memory.
-                conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
-            report = Syncer(conn, self.root, self.settle_seconds, progress).run(
-                rel, recursive, mode, reread
-            )
+        def finish(conn: Any, report: SyncReport) -> None:
             if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
                 # Fresh statistics for the planner, from a sample of each index
                 # (a full ANALYZE reads every index: seconds at 100,000 runs).
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
-            return report
+
+        def work(conn: Any) -> tuple[Syncer, SyncReport | None]:
+            if conn.dialect.name == "sqlite":
+                # A first build inserts into indexes larger than SQLite's default 2 MiB
+                # page cache: a bigger one keeps their pages in memory.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
+            syncer = Syncer(conn, self.root, self.settle_seconds, progress)
+            report = syncer.run(rel, recursive, mode, reread, slice_runs=sync_module.SLICE_RUNS)
+            if report is not None:
+                finish(conn, report)
+            return syncer, report
 
         # Another process may sync or write the same runs: a transaction that lost
-        # that race is rolled back and run again (see run_in_transaction).
-        report = run_in_transaction(self.engine, work, "sync")
+        # that race is rolled back and run again (see run_in_transaction). Many runs
+        # to read are written in slices, each in its own transaction.
+        syncer, done = run_in_transaction(self.engine, work, "sync")
+        report = done if done is not None else syncer.write_slices(
+            self.engine, sync_module.SLICE_RUNS, finish
+        )
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "

@@ -16,7 +16,11 @@ mtime has not changed since it was listed (and was not changed within
 
 Many writers: a sync runs in three steps -- decide what to read (from the index
 and the folder listings), read those runs (:func:`read_runs`, no database
-access), then write everything in one short transaction. Every write is keyed by
+access), then write everything in one short transaction; or, with more than
+:data:`SLICE_RUNS` runs to read (a first build), write them slice by slice as
+they are read, each slice in its own short transaction, then the rest
+(removals, settle marks, folder listings) in a last one
+(:meth:`Syncer.write_slices`): memory stays bounded by a slice. Every write is keyed by
 the run's path and tolerates what another process wrote meanwhile (``INSERT ...
 ON CONFLICT (path) DO UPDATE``; deletes and settle marks name the exact rows
 they decided on), so any number of syncs and write-throughs of the same runs
@@ -33,11 +37,12 @@ row, whatever bytes its name holds.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -233,6 +238,36 @@ class ReadFailure:
 ReadResult = tuple[str, "RunRecord | ReadFailure"]
 
 
+def iter_read_runs(
+    root: str, paths: Iterable[str], settle_seconds: float = SETTLE_SECONDS,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[ReadResult]:
+    """Yield, in order, what :func:`read_runs` returns, run by run, as the runs are read.
+
+    Many runs are read on every core (:mod:`pyhermes.index.build`); the results
+    stream out while the workers read ahead, so a caller that writes them slice
+    by slice holds only a slice in memory.
+    """
+    paths = list(paths)
+    if parallel_workers(len(paths)):  # many runs: read on every core (pyhermes.index.build)
+        chunks = map_chunks(read_runs, (root,), paths, (settle_seconds,))
+        for done, result in enumerate(chunks, start=1):
+            yield result
+            if progress is not None:
+                progress(done)
+        return
+    prefix = root.rstrip(os.sep) + os.sep
+    for done, path in enumerate(paths, start=1):
+        started = time.time()
+        try:
+            result: ReadResult = (path, read_run(prefix + disk_name(path), path, settle_seconds))
+        except (RunFormatError, OSError, ValueError) as exc:
+            result = (path, ReadFailure(exc, started))
+        yield result
+        if progress is not None:
+            progress(done)
+
+
 def read_runs(
     root: str, paths: Iterable[str], settle_seconds: float = SETTLE_SECONDS,
     progress: Callable[[int], None] | None = None,
@@ -244,25 +279,7 @@ def read_runs(
     record (for a :class:`RunFormatError`, :class:`OSError` or :class:`ValueError`);
     any other exception propagates. ``progress(n)`` is called after each run.
     """
-    paths = list(paths)
-    results: list[ReadResult] = []
-    if parallel_workers(len(paths)):  # many runs: read on every core (pyhermes.index.build)
-        chunks = map_chunks(read_runs, (root,), paths, (settle_seconds,))
-        for done, result in enumerate(chunks, start=1):
-            results.append(result)
-            if progress is not None:
-                progress(done)
-        return results
-    prefix = root.rstrip(os.sep) + os.sep
-    for done, path in enumerate(paths, start=1):
-        started = time.time()
-        try:
-            results.append((path, read_run(prefix + disk_name(path), path, settle_seconds)))
-        except (RunFormatError, OSError, ValueError) as exc:
-            results.append((path, ReadFailure(exc, started)))
-        if progress is not None:
-            progress(done)
-    return results
+    return list(iter_read_runs(root, paths, settle_seconds, progress))
 
 
 def problem_reason(exc: BaseException) -> str:
@@ -297,14 +314,20 @@ class Syncer:
         self._scope_problems: list[Any] = []
         self._gone_folders: list[str] = []
         self._changed = False
+        self._pending: _Pending | None = None
 
     def _abs(self, rel: str) -> str:
         return self._prefix + disk_name(rel) if rel else self._root_text
 
-    def run(self, folder: str, recursive: bool, mode: str, reread: bool = False) -> SyncReport:
+    def run(
+        self, folder: str, recursive: bool, mode: str, reread: bool = False,
+        slice_runs: int | None = None,
+    ) -> SyncReport | None:
         """Sync the runs in ``folder`` (stored path relative to the root; its tree with ``recursive``).
 
         ``mode`` is ``"quick"`` or ``"full"``; ``reread`` re-reads every run.
+        Returns the report; or, with ``slice_runs`` and more runs than that to
+        read, ``None`` having written nothing: :meth:`write_slices` goes on.
         """
         started = time.perf_counter()
         full = mode == "full" or reread
@@ -381,18 +404,83 @@ class Syncer:
             if recursive:
                 pending.extend(sorted(subfolder_paths, reverse=True))
         plan = self._plan(known, listed_runs, new_runs, full, reread)
+        self._pending = _Pending(plan, folder_rows, folders, listed_folders, recursive, scope, started)
+        if slice_runs is not None and len(plan.to_read) > slice_runs:
+            return None  # many runs to read: the caller writes them slice by slice
         results = read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
         # Everything above only read; the writes below go in one short transaction.
-        self._write(plan, results, folder_rows)
-        self._forget_folders(folders, listed_folders, recursive)
+        self.store(results, new=plan.new)
+        return self.finish()
+
+    def finish(self) -> SyncReport:
+        """Write what :meth:`run` decided besides the runs read: removals, settle marks,
+        folder listings, the change token; return the report."""
+        pending = self._pending
+        assert pending is not None, "finish() follows run()"
+        self._write(pending.plan, pending.folder_rows)
+        self._forget_folders(pending.folders, pending.listed_folders, pending.recursive)
         if self._changed:
             bump_change_token(self.connection)
         total = self.connection.execute(
-            select(func.count()).select_from(run_table).where(scope)
+            select(func.count()).select_from(run_table).where(pending.scope)
         ).scalar_one()
         self.report.unchanged = max(total - self.report.added - self.report.updated, 0)
-        self.report.seconds = time.perf_counter() - started
+        self.report.seconds = time.perf_counter() - pending.started
         return self.report
+
+    def write_slices(
+        self, engine: Engine, slice_runs: int, finish: Callable[[Connection, SyncReport], None]
+    ) -> SyncReport:
+        """Read the runs :meth:`run` left to read and write them ``slice_runs`` at a time,
+        each slice in its own transaction (retried alone), then :meth:`finish` in one more.
+
+        Memory stays bounded by a slice, other writers wait at most for one slice,
+        and readers see the runs arrive while the sync goes on. A sync killed
+        midway leaves whole runs written (each run is written in one transaction)
+        and no folder listing remembered, so the next sync lists the folders
+        again and reads only the runs still missing. ``finish(connection,
+        report)`` runs in the last transaction.
+        """
+        pending = self._pending
+        assert pending is not None, "write_slices() follows run()"
+        plan = pending.plan
+        batch: list[ReadResult] = []
+        results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+        for result in results:
+            batch.append(result)
+            if len(batch) >= slice_runs:
+                self._write_slice(engine, batch, plan.new)
+                batch = []
+        if batch:
+            self._write_slice(engine, batch, plan.new)
+
+        def tail() -> SyncReport:
+            report = self.finish()
+            finish(self.connection, report)
+            return report
+
+        return self._transaction(engine, tail, "sync")
+
+    def _write_slice(self, engine: Engine, batch: list[ReadResult], new: set[str]) -> None:
+        def work() -> None:
+            self.store(batch, new=new)
+            if self._changed:
+                bump_change_token(self.connection)
+
+        self._transaction(engine, work, "sync")
+
+    def _transaction(self, engine: Engine, work: Callable[[], T], what: str) -> T:
+        """Run ``work()`` with :attr:`connection` in a transaction of ``engine`` (retried by
+        :func:`run_in_transaction`); each attempt starts from the report as it was."""
+        saved = copy.deepcopy(self.report)
+
+        def attempt(connection: Connection) -> T:
+            self.connection = connection
+            self.report = copy.deepcopy(saved)
+            self._changed = False
+            return work()
+
+        return run_in_transaction(engine, attempt, what)
 
     def _list(
         self, current: str, known: dict[str, Any], problems: set[str]
@@ -451,10 +539,9 @@ class Syncer:
         plan.to_read = sorted(dict.fromkeys(to_read))
         return plan
 
-    def _write(
-        self, plan: _Plan, results: list[ReadResult], folder_rows: list[dict[str, Any]]
-    ) -> None:
-        """Apply a plan and the runs read for it; every write tolerates concurrent writers."""
+    def _write(self, plan: _Plan, folder_rows: list[dict[str, Any]]) -> None:
+        """Apply a plan (but for the runs read for it, see :meth:`store`); every write
+        tolerates concurrent writers."""
         conn = self.connection
         # Removed runs: by (path, id) as read, so a run stored again meanwhile is not touched.
         if plan.removed:
@@ -481,7 +568,6 @@ class Syncer:
         if plan.vanished_problems:
             for chunk in _chunks(sorted(plan.vanished_problems), 500):
                 conn.execute(delete(problem_table).where(problem_table.c.path.in_(chunk)))
-        self.store(results, new=plan.new)
         if plan.newly_settled:
             self._settle(plan.newly_settled)
         if folder_rows:
@@ -625,6 +711,23 @@ class Syncer:
         gone = sorted(path for path in folders if path not in listed)
         for chunk in _chunks(gone, 500):
             self.connection.execute(delete(folder_table).where(folder_table.c.path.in_(chunk)))
+
+
+#: Runs read and written per transaction by a sync with many runs to read.
+SLICE_RUNS = 4000
+
+
+@dataclass
+class _Pending:
+    """What :meth:`Syncer.run` decided and listed, for the writes that follow."""
+
+    plan: _Plan
+    folder_rows: list[dict[str, Any]]
+    folders: dict[str, Any]
+    listed_folders: set[str]
+    recursive: bool
+    scope: Any
+    started: float
 
 
 @dataclass
