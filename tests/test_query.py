@@ -334,3 +334,25 @@ def test_read_only_sql_allows_reads_that_look_like_writes(catalog):
     assert catalog.sql("SELECT replace('a', 'a', 'b') AS \"set\"").rows == [("b",)]
     with pytest.raises(ReadOnlyQueryError):
         catalog.sql("WITH x AS (SELECT 1) DELETE FROM hermes_run")
+
+
+@pytest.mark.parametrize("window", [7, 1000])
+def test_a_few_runs_in_one_column_order_agree_with_the_whole_order(catalog, corpus, monkeypatch, window):
+    from pyhermes.index import query
+
+    monkeypatch.setattr(query, "WINDOW_RUNS", window)
+    texts = ["", "--doubledqn", "--doubledqn and -lr <= 0.001", "-lr == 0.1234", "final_mean > 100"]
+    for text in texts:
+        expected_all = names(catalog.find(text))
+        for key in ["-start_time", "start_time", "-final_mean", "final_mean"]:
+            whole = catalog.find(text, order_by=key)
+            assert names(whole) == expected_all
+            for limit, offset in [(1, 0), (10, 0), (3, 4)]:
+                assert catalog.find(text, order_by=key, limit=limit, offset=offset) == whole[
+                    offset : offset + limit
+                ], (text, key, limit, offset)
+        eager = Experiment.load_all(corpus, index=False)
+        matching = eager.where(text) if text else eager
+        assert names(matching) == expected_all
+        if matching:
+            assert catalog.find(text).latest().start_time == max(r.start_time for r in matching)

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
 from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
-from pyhermes.index.query import ColumnCompare, Filter, Params, everything, select_runs, under
+from pyhermes.index.query import (
+    ColumnCompare,
+    Filter,
+    Params,
+    everything,
+    select_runs,
+    under,
+    window_bound,
+)
 from pyhermes.index.reader import (
     EngineReader,
     Reader,
@@ -45,6 +53,9 @@ if TYPE_CHECKING:
     from pyhermes.index.sync import SyncReport
 
 __all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "RUN_ROW"]
+
+#: Up to this many runs wanted, an order on one indexed column searches a window first.
+WINDOW_LIMIT = 100
 
 #: The columns of a run row (:meth:`Index.run_rows`): enough to build a run object.
 RUN_ROW = ("id", "path", "commit_hash", "start_time")
@@ -284,12 +295,35 @@ class Index:
         Raises:
             QueryError: a bad sort key.
         """
-        sql, params = select_runs(RUN_ROW, where, order_by, limit, offset)
         prefix = str(self.root).rstrip(os.sep) + os.sep
         return [
             (run_id, prefix + disk_name(path), commit_hash, to_datetime(start))
-            for run_id, path, commit_hash, start in self.reader.rows(sql, params)
+            for run_id, path, commit_hash, start in self._select(RUN_ROW, where, order_by, limit, offset)
         ]
+
+    def _select(
+        self,
+        columns: Sequence[str],
+        where: Filter,
+        order_by: Sequence[str] | str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of :func:`select_runs`; a few runs in the order of one indexed column are
+        first looked for among the first runs in that order (see :func:`window_bound`)."""
+        if limit is not None and limit <= WINDOW_LIMIT:
+            bound_sql = window_bound(order_by)
+            bound = self.reader.rows(bound_sql) if bound_sql is not None else []
+            if bound:
+                sql, params = select_runs(
+                    columns, where, order_by, limit, offset,
+                    within=bound[0][0], dialect=self.reader.dialect,
+                )
+                rows = self.reader.rows(sql, params)
+                if len(rows) == limit:
+                    return rows
+        sql, params = select_runs(columns, where, order_by, limit, offset)
+        return self.reader.rows(sql, params)
 
     def run_ids(
         self,
@@ -301,8 +335,7 @@ class Index:
         """Return the ids of the matching runs, in order."""
         from pyhermes.index.query import as_filter
 
-        sql, params = select_runs(["id"], as_filter(where), order_by or [], limit, offset)
-        return [run_id for (run_id,) in self.reader.rows(sql, params)]
+        return [run_id for (run_id,) in self._select(["id"], as_filter(where), order_by or [], limit, offset)]
 
     def count(self, where: Filter | str | None = None) -> int:
         """Return how many runs (below the opened folder) match ``where``."""

@@ -51,6 +51,7 @@ __all__ = [
     "RUN_FIELDS",
     "Params",
     "select_runs",
+    "window_bound",
 ]
 
 RUN = layout.RUN.name
@@ -823,12 +824,53 @@ def sort_columns(keys: Sequence[str] | str | None, params: Params | None = None)
 _PROBE_LIMIT = 100
 
 
+#: Runs in the window that a query for a few runs in the order of one indexed column
+#: searches first (see :func:`window_bound`).
+WINDOW_RUNS = 1000
+
+_INDEXED_RUN_COLUMNS = frozenset(column.name for column in layout.RUN.columns if column.indexed)
+
+
+def window_bound(order_by: Sequence[str] | str | None) -> str | None:
+    """The SQL of the bound of the first :data:`WINDOW_RUNS` runs in the order ``order_by``.
+
+    For an order on one indexed run column (``-start_time`` of ``latest()``,
+    ``-final_mean`` of a top-k), returns a query giving the column's value at
+    the end of that window (no row: fewer runs with a value); else ``None``.
+    The runs whose value is at or before that bound are a prefix of the order:
+    the first matches within them are the first matches of all the runs, found
+    by walking the column's index and probing each run (see :func:`select_runs`'s
+    ``within``, which needs the column's index named ``ix_<table>_<column>``), at a
+    cost that grows with how far the first matches are, not
+    with the corpus or with how many runs have an argument.
+    """
+    keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
+    keys = [key for key in keys if key.strip()]
+    if len(keys) != 1:
+        return None
+    name, descending = _parse_sort_key(keys[0])
+    if name in SUMMARY_COLUMNS:
+        name = SUMMARY_COLUMNS[name]
+    elif name not in RUN_FIELDS:
+        return None
+    if name not in _INDEXED_RUN_COLUMNS:
+        return None
+    column = _run_col(name)
+    return (
+        f"SELECT {column} FROM {RUN} WHERE {column} IS NOT NULL "
+        f"ORDER BY {column} {'DESC' if descending else 'ASC'} LIMIT 1 OFFSET {WINDOW_RUNS}"
+    )
+
+
 def select_runs(
     columns: Sequence[str],
     where: Filter,
     order_by: Sequence[str] | str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    *,
+    within: Any = None,
+    dialect: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Return the SQL and parameters of ``SELECT columns FROM hermes_run WHERE ... ORDER BY ...``.
 
@@ -842,10 +884,23 @@ def select_runs(
     # In index order (no sort key: by id, which the folder index also follows) a few
     # runs are found by probing the first runs; a sort key on another column makes
     # SQLite walk the folder index and sort, so the IN plan is better there.
-    probe = limit is not None and limit <= _PROBE_LIMIT and not order_by
+    probe = limit is not None and limit <= _PROBE_LIMIT and (not order_by or within is not None)
     params = Params(correlated=probe)
     selected = ", ".join(c if ("." in c or "(" in c) else _run_col(c) for c in columns)
-    sql = f"SELECT {selected} FROM {RUN} WHERE {where.sql(params)}"
+    source = RUN
+    bound = ""
+    if within is not None:
+        # Only the runs up to the bound of window_bound(order_by): a prefix of the order.
+        keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
+        (key,) = [key for key in keys if key.strip()]
+        name, descending = _parse_sort_key(key)
+        column = _column(name)
+        bound = f" AND {column} {'>=' if descending else '<='} {params.bind(within)}"
+        if dialect == "sqlite":
+            # Walk that column's index: SQLite's planner would take the folder's
+            # (parent) index, which holds every run of a one-folder tree, and sort.
+            source = f"{RUN} INDEXED BY ix_{RUN}_{column.rpartition('.')[2]}"
+    sql = f"SELECT {selected} FROM {source} WHERE {where.sql(params)}{bound}"
     if order_by is not None:
         sql += " ORDER BY " + ", ".join(sort_columns(order_by, params))
     if limit is not None:
