@@ -464,11 +464,14 @@ def test_a_locked_index_is_retried_then_named(tmp_path: Path, backend: str, monk
 # --------------------------------------------------------------------------- kills and corruption
 
 
-def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str) -> None:
+@pytest.mark.parametrize("slice_runs", [None, 60], ids=["one-transaction", "in-slices"])
+def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str, slice_runs: int | None) -> None:
     make_corpus(tmp_path, 400, scores_per_run=200, script="s", experiment="e")
     folder = tmp_path / "experiments" / "s" / "e"
+    # In slices: the runs are written 60 at a time, each slice in its own transaction.
+    setup = "" if slice_runs is None else f"from pyhermes.index import sync\nsync.SLICE_RUNS = {slice_runs}\n"
     script = (
-        "import sys\nfrom pyhermes import Experiment\n"
+        f"import sys\nfrom pyhermes import Experiment\n{setup}"
         "Experiment.load_all(sys.argv[1], sync='full')\nprint('done', flush=True)\n"
     )
     chooser = random.Random(9)
