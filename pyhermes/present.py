@@ -592,7 +592,8 @@ def html_table(
         table_id: the ``id`` attribute of the table.
     """
     escape = html.escape
-    parts = [f'<table class="hermes-table"{f" id={escape(table_id)!r}" if table_id else ""}>']
+    identity = f' id="{escape(table_id)}"' if table_id else ""
+    parts = [f'<table class="hermes-table"{identity}>']
     parts.append("<thead><tr>")
     for name in columns:
         parts.append(f"<th>{header(name) if header else escape(name)}</th>")
