@@ -219,7 +219,10 @@ def create_app(
         return fmt == "csv"
 
     def json_response(data: Any, status: int = 200) -> Response:
-        body = json.dumps(present.json_value(data), ensure_ascii=False, allow_nan=False)
+        try:  # fast path: only times, numpy values and the like need converting
+            body = json.dumps(data, ensure_ascii=False, allow_nan=False, default=_json_default)
+        except ValueError:  # a NaN or infinity somewhere: convert everything
+            body = json.dumps(present.json_value(data), ensure_ascii=False, allow_nan=False)
         return flask.Response(body, status=status, mimetype="application/json")
 
     def csv_response(columns: Sequence[str], rows: Any, filename: str) -> Response:
@@ -493,6 +496,11 @@ def create_app(
     if sync != "none":
         state.refresh()
     return app
+
+
+def _json_default(value: Any) -> Any:
+    """JSON data for what ``json.dumps`` cannot write itself (times, numpy values, bytes)."""
+    return present.json_value(value)
 
 
 def _result_series(result: Any, max_points: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ views too. Charts are ``<div class="chart" data-url="/api/curves?...">`` element
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -66,7 +67,7 @@ def layout(state: HermesApp, title: str, active: str, body: str, *, charts: bool
 <title>{e(title)} · hermes</title>
 <link rel="stylesheet" href="/static/hermes.css">
 {scripts}<script src="/static/hermes.js" defer></script>
-</head><body>
+</head><body data-rendered="{time.time():.3f}">
 <header><span class="brand">hermes</span>{nav}
 <span class="root" title="the folder served">{root}</span>
 <button id="refresh" type="button" title="sync the index with the disk">refresh</button>

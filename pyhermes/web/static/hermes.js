@@ -51,11 +51,12 @@ async function drawCurves(element) {
   try {
     const data = await fetchJson(element.dataset.url);
     element.textContent = "";
-    const note = data.truncated ? ` (first ${data.runs} of ${data.matched} runs)` : "";
-    const skipped = data.skipped ? `, ${data.skipped} without scores` : "";
+    const notes = [];
+    if (data.truncated) notes.push(`the first ${data.runs} of ${data.matched} runs`);
+    if (data.skipped) notes.push(`${data.skipped} run(s) without scores not drawn`);
     Plotly.newPlot(element, curveTraces(data), {
       margin: {l: 60, r: 20, t: 30, b: 45},
-      title: {text: `${data.lines.length} line(s)${note}${skipped}`, font: {size: 12}},
+      title: {text: notes.join("; "), font: {size: 12}},
       xaxis: {title: {text: "episode"}},
       yaxis: {title: {text: `score (mean of last ${data.window})`}},
       hovermode: "x unified", legend: {orientation: "v"},
@@ -108,8 +109,15 @@ async function pollStatus(label) {
   } else if (status.report) {
     const r = status.report;
     const changed = r.added + r.updated + r.removed;
-    label.textContent = changed ? `synced: +${r.added} ~${r.updated} −${r.removed} (reload to see)`
-                                : "up to date";
+    const rendered = Number(document.body.dataset.rendered || 0);
+    const time = new Date(status.finished_at * 1000).toLocaleTimeString();
+    if (changed && status.finished_at > rendered) {
+      label.innerHTML = `synced ${time}: +${r.added} ~${r.updated} −${r.removed} runs ` +
+                        `<a href="">reload</a>`;
+    } else {
+      label.textContent = `synced ${time}`;
+    }
+    if (r.problems) label.textContent += ` · ${r.problems} unreadable run(s)`;
   }
 }
 
