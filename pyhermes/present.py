@@ -23,6 +23,7 @@ import html
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -212,6 +213,11 @@ def default_columns(keys: Iterable[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- a page of runs
 
+# Match counts of runs_page, by (index, scope, change token, filter): paging and sorting
+# the same filter count once.
+_COUNTS: collections.OrderedDict[tuple[Any, ...], int] = collections.OrderedDict()
+_COUNTS_SIZE = 64
+
 
 @dataclass
 class RunsPage:
@@ -304,10 +310,33 @@ def runs_page(
     names = split_list(columns) if isinstance(columns, str) or columns is None else list(columns)
     names = names or default_columns(keys)
     getters = [column_getter(name, catalog) for name in names]
-    total = catalog.count(condition)
-    experiments = catalog.find(
-        condition, order_by=sort_keys, limit=per_page, offset=(page - 1) * per_page
+    count_key = (
+        str(catalog.engine.url),
+        str(catalog.root),
+        str(getattr(catalog, "_folder", None)),
+        catalog.change_token(),
+        where or "",
+        tuple(identifiers) if identifiers is not None else None,
     )
+    total = _COUNTS.get(count_key) if count_key[3] is not None else None
+    if total is None:
+        # The count and the page are two scans of a filtered index: run them at once
+        # (the database works without holding the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            counting = pool.submit(catalog.count, condition)
+            experiments = catalog.find(
+                condition, order_by=sort_keys, limit=per_page, offset=(page - 1) * per_page
+            )
+            total = counting.result()
+        if count_key[3] is not None:
+            _COUNTS[count_key] = total
+            while len(_COUNTS) > _COUNTS_SIZE:
+                _COUNTS.popitem(last=False)
+    else:
+        _COUNTS.move_to_end(count_key)
+        experiments = catalog.find(
+            condition, order_by=sort_keys, limit=per_page, offset=(page - 1) * per_page
+        )
     root = str(catalog.root).rstrip(os.sep) + os.sep
     return RunsPage(
         columns=names,
