@@ -1,0 +1,58 @@
+"""Index maintenance as a library: check() finds drift without writing; rebuild() swaps in a fresh index."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from legacy import write_run
+
+from pyhermes.index.catalog import Catalog
+from pyhermes.index.maintenance import check, describe_location, rebuild
+
+
+def _tree(root: Path) -> Path:
+    sweep = root / "experiments" / "train_dqn" / "sweep"
+    for second in range(4):
+        write_run(sweep, start=datetime(2024, 1, 1, 12, 0, second), scores=[1.0, 2.0, 3.0])
+    return sweep
+
+
+def test_check_without_an_index_creates_nothing(tmp_path):
+    _tree(tmp_path)
+    drift = check(tmp_path)
+    assert drift["stale"] is True and len(drift["not_indexed"]) == 4
+    assert drift["index"] == "?" and not (tmp_path / ".hermes").exists()
+
+
+def test_check_finds_new_gone_changed_and_unreadable_runs(tmp_path):
+    sweep = _tree(tmp_path)
+    Catalog.open(tmp_path)  # indexes the four runs
+    clean = check(tmp_path)
+    assert clean["stale"] is False and clean["unchanged"] == 4 and clean["problems"] == 0
+
+    runs = sorted(sweep.iterdir())
+    shutil.rmtree(runs[0])
+    with open(runs[1] / f"{runs[1].name}.scores", "a") as scores:
+        scores.write("4.0\n")
+    write_run(sweep, start=datetime(2024, 2, 1), info_text=b"\xff\xfe not text")
+    drift = check(tmp_path)
+    rel = "experiments/train_dqn/sweep/"
+    assert drift["gone"] == [rel + runs[0].name]
+    assert drift["changed"] == [rel + runs[1].name]
+    assert drift["problems"] == 1 and drift["stale"] is True
+    assert drift["unchanged"] == 2
+    assert drift["index"] == describe_location(Catalog.open(tmp_path, sync="none").location)
+    assert Catalog.open(tmp_path, sync="none").count() == 4  # nothing synced: the gone run stays
+
+
+def test_rebuild_swaps_in_a_fresh_file_with_the_same_runs(tmp_path):
+    _tree(tmp_path)
+    catalog = Catalog.open(tmp_path)
+    index_file = catalog.location.file
+    old_inode = index_file.stat().st_ino
+    report, fresh = rebuild(catalog)
+    assert report.added == 4 and fresh.count() == 4
+    assert fresh.location.file == index_file and index_file.stat().st_ino != old_inode
+    assert not list(index_file.parent.glob("*.rebuild-*"))
