@@ -446,3 +446,41 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
+
+
+def test_hermes_serve_command_serves_and_warns_off_loopback(corpus):
+    import os
+    import signal
+    import urllib.request
+
+    hermes = Path(sys.executable).parent / "hermes"
+    process = subprocess.Popen(
+        [str(hermes), "serve", str(corpus), "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        first = process.stdout.readline()
+        warning = process.stdout.readline()
+        found = re.search(r"http://0\.0\.0\.0:(\d+)/runs", first)
+        assert found, first + process.stderr.read()
+        port = int(found.group(1))
+        assert "anyone who can reach this address" in warning and "no login" in warning
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs?per_page=1", timeout=30) as answer:
+            assert answer.status == 200 and "total" in json.loads(answer.read())
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+def test_missing_browser_skips_outside_ci_and_fails_in_ci(monkeypatch):
+    from test_web_browser import _missing
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _missing("no chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _missing("no chromium")
