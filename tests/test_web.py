@@ -403,6 +403,15 @@ def test_pages_load_only_files_served_by_hermes(client):
     assert client.get("/static/nothing.js").status_code == 404
 
 
+def test_other_host_names_are_refused_on_loopback(client, corpus):
+    assert client.get("/runs", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert client.get("/runs", headers={"Host": "[::1]:8765"}).status_code == 200
+    refused = client.get("/api/runs", headers={"Host": "attacker.example:8765"})
+    assert refused.status_code == 400 and "refused" in json.loads(refused.data)["error"]
+    open_app = create_app(corpus, sync="none", host="0.0.0.0")
+    assert open_app.test_client().get("/runs", headers={"Host": "lab-server:8765"}).status_code == 200
+
+
 def test_unknown_pages_are_404(client):
     assert client.get("/nothing").status_code == 404
     assert get_json(client, "/api/nothing", 404)["error"]
