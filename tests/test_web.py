@@ -289,6 +289,13 @@ def test_compare_selected_runs_one_line_each(client, on_disk):
     assert "3 runs selected" in page and page.count('class="run-link"') == 3
 
 
+def test_compare_without_a_choice_draws_nothing(client):
+    text = client.get("/compare").get_data(as_text=True)
+    assert 'id="no-runs"' in text and "compare-chart" not in text
+    text = client.get("/compare?where=").get_data(as_text=True)  # an empty filter: every run
+    assert "compare-chart" in text and f'data-total="{N_RUNS}"' in text
+
+
 def test_compare_grouped_by_an_arg(client, on_disk):
     data = get_json(client, "/api/curves?" + _query(where="--doubledqn", group_by="-lr", window=5))
     runs = on_disk.where("--doubledqn")

@@ -354,6 +354,8 @@ def create_app(
             "page": 1,
             "per_page": present.MAX_PER_PAGE,
         }
+        if not identifiers and "where" not in request.args:  # nothing chosen yet
+            return pages.compare_page(state, request.args, options, None, None, None)
         try:
             page = page_of_runs(view, identifiers or None)
         except QueryError as exc:
