@@ -25,7 +25,9 @@ option's value even when it begins with a dash.
 
 Exit status of ``hermes-reindex`` and ``hermes reindex``:
 
-* 0 -- done (``--check``: the index is up to date and every run can be read);
+* 0 -- done (``--check``: the index is up to date and every run can be read;
+  runs read with warnings -- odd bytes, lines without ``:`` -- are listed but
+  are no failure);
 * 1 -- ``--check`` found the index stale or a run that cannot be read;
 * 2 -- usage error (unknown option, bad option value);
 * 3 -- runtime error: missing or unreadable ROOT, index written by a newer
@@ -59,7 +61,7 @@ import sqlite3
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -71,7 +73,6 @@ from pyhermes.errors import (
     MissingDependencyError,
     QueryError,
     ReadOnlyQueryError,
-    RunFormatError,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ def _show_fields() -> tuple[str, ...]:
 
 _EXIT_CODES_REINDEX = """\
 exit status:
-  0  done (--check: the index is up to date and every run can be read)
+  0  done (--check: the index is up to date and every run can be read; runs
+     read with warnings, e.g. odd bytes or lines without ':', are listed only)
   1  --check found the index stale or a run that cannot be read
   2  usage error
   3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)
@@ -357,7 +359,8 @@ def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
         "--check",
         action="store_true",
         help="change nothing: list runs not indexed, gone from disk, changed on disk, or "
-        "unreadable; exit 1 if there are any",
+        "unreadable (exit 1 if there are any), and runs loaded with warnings (odd bytes, "
+        "lines without ':'; no failure)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -917,7 +920,9 @@ def _tail(path: Path, count: int, limit: int = 64 * 1024) -> list[str] | None:
             data = handle.read()
     except (FileNotFoundError, IsADirectoryError):
         return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
+    from pyhermes.rundir import decode_text
+
+    lines = decode_text(data, path, notes=[]).splitlines()  # the decoding rule, quietly
     if size > limit and lines:
         lines = lines[1:]  # the first line read is probably cut
     return list(collections.deque(lines, maxlen=count))
@@ -1039,14 +1044,15 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
             print(f"{len(report.problem_paths)} run(s) could not be read and are not in the index:")
             for path, reason in sorted(report.problem_paths.items()):
                 print(f"  {path}: {_first_line(reason)}")
+        _print_warnings(report.warning_paths)
     return EXIT_OK
 
 
 def _summary_line(report: SyncReport) -> str:
     return (
         f"added {report.added}, updated {report.updated}, removed {report.removed}, "
-        f"unchanged {report.unchanged}, problems {report.problems} "
-        f"in {report.seconds:.2f} s"
+        f"unchanged {report.unchanged}, problems {report.problems}, "
+        f"warnings {len(report.warning_paths)} in {report.seconds:.2f} s"
     )
 
 
@@ -1197,6 +1203,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     disk is read again to check it can be.
     """
     from pyhermes.index.catalog import Catalog
+    from pyhermes.index.check import compute_drift
     from pyhermes.index.engine import find_index, index_root, open_engine
     from pyhermes.index.sync import relative
 
@@ -1205,6 +1212,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     location = find_index(folder, args.index)
     stored: dict[str, tuple[Any, ...]] = {}
     recorded: list[tuple[str, str]] = []
+    recorded_warnings: list[tuple[str, list[str]]] = []
     root_of_index = folder
     if location is not None:
         engine = open_engine(location)
@@ -1216,8 +1224,11 @@ def _check(root: Path, args: argparse.Namespace) -> int:
         )
         stored = {row[0]: tuple(row[1:]) for row in result.rows}
         recorded = catalog.problems()
+        recorded_warnings = catalog.run_warnings()
     scope = relative(Path(root_of_index), folder)
-    drift = compute_drift(Path(root_of_index), scope, stored, recorded, reread=args.reread)
+    drift = compute_drift(
+        Path(root_of_index), scope, stored, recorded, recorded_warnings, reread=args.reread
+    )
     drift["seconds"] = round(time.perf_counter() - started, 4)
     stale = bool(drift["not_indexed"] or drift["gone"] or drift["changed"])
     drift["stale"] = stale
@@ -1230,95 +1241,17 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     return EXIT_STALE if stale or drift["problems"] else EXIT_OK
 
 
-def compute_drift(
-    index_root: Path,
-    scope: str,
-    stored: dict[str, tuple[Any, ...]],
-    recorded: Sequence[tuple[str, str]],
-    *,
-    reread: bool = False,
-) -> dict[str, Any]:
-    """Compare the runs on disk below ``scope`` (relative to ``index_root``) with the index.
-
-    ``stored`` maps indexed run paths to their six signature values, ``recorded``
-    lists the (path, reason) problems of the index. Nothing is written.
-
-    Returns a dict shaped like ``SyncReport.as_dict()`` (what a full sync would
-    do: ``added``, ``updated``, ``removed``, ``unchanged``, ``problems``,
-    ``problem_paths``) plus the lists ``not_indexed``, ``gone`` and ``changed``
-    (sorted run paths relative to the index root).
-    """
-    from pyhermes.index.sync import read_run, signature
-
-    def in_scope(path: str) -> bool:
-        return scope == "" or path.startswith(scope + "/")
-
-    indexed = {path: sig for path, sig in stored.items() if in_scope(path)}
-    problems = {path: reason for path, reason in recorded if in_scope(path)}
-    on_disk = _runs_on_disk(index_root, scope, set(indexed))
-    not_indexed: list[str] = []
-    changed: list[str] = []
-    unchanged = 0
-    problem_paths: dict[str, str] = {}
-    for path in on_disk:
-        run_dir = str(index_root / path)
-        known = indexed.get(path)
-        differs = known is None or tuple(signature(run_dir)) != tuple(known)
-        if not differs and not reread:
-            unchanged += 1
-            continue
-        try:
-            read_run(run_dir, path)
-        except (RunFormatError, OSError, ValueError) as exc:
-            problem_paths[path] = _first_line(f"{type(exc).__name__}: {exc}")
-            continue
-        if known is None:
-            not_indexed.append(path)
-        elif differs:
-            changed.append(path)
-        else:
-            unchanged += 1
-    disk = set(on_disk)
-    gone = sorted(
-        {path for path in indexed if path not in disk} | {p for p in problems if p not in disk}
-    )
-    for path, reason in problems.items():
-        if path in disk and path not in problem_paths and path not in not_indexed:
-            problem_paths[path] = _first_line(reason)
-    return {
-        "added": len(not_indexed),
-        "updated": len(changed),
-        "removed": len([path for path in gone if path in indexed]),
-        "unchanged": unchanged,
-        "problems": len(problem_paths),
-        "problem_paths": dict(sorted(problem_paths.items())),
-        "not_indexed": sorted(not_indexed),
-        "gone": gone,
-        "changed": sorted(changed),
-    }
-
-
-def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
-    """Return the run paths below ``scope`` as a sync lists them (symlinks not followed).
-
-    A folder is a run when it holds ``hermes.info`` or is indexed; runs are not
-    descended into; ``.hermes`` and ``.git`` folders are skipped.
-    """
-    from pyhermes import rundir
-
-    runs: list[str] = []
-    pending = [scope]
-    while pending:
-        current = pending.pop()
-        folder = index_root / current if current else index_root
-
-        def join(name: str, current: str = current) -> str:
-            return f"{current}/{name}" if current else name
-
-        names, others = rundir.list_folder(folder, lambda name: join(name) in known)
-        runs.extend(join(name) for name in names)
-        pending.extend(join(name) for name in reversed(others))
-    return sorted(runs)
+def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
+    """List the runs read with warnings (they load; this is no failure), a few notes each."""
+    if not warning_paths:
+        return
+    print(f"{len(warning_paths)} run(s) load with warnings (odd bytes or lines; no failure):")
+    for path, notes in warning_paths.items():
+        print(f"  {path}:")
+        for note in notes[:3]:
+            print(f"    {note}")
+        if len(notes) > 3:
+            print(f"    ... and {len(notes) - 3} more")
 
 
 def _print_drift(drift: dict[str, Any]) -> None:
@@ -1337,6 +1270,7 @@ def _print_drift(drift: dict[str, Any]) -> None:
         print(f"{len(drift['problem_paths'])} run(s) cannot be read:")
         for path, reason in drift["problem_paths"].items():
             print(f"  {path}: {reason}")
+    _print_warnings(drift["warning_paths"])
     if drift["stale"]:
         print(f"the index is stale: run hermes-reindex {drift['root']}")
     elif drift["problem_paths"]:
