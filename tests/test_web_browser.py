@@ -220,6 +220,12 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     lrs = {run.exec_args_dict["-lr"] for run in on_disk.where("--doubledqn")}
     assert chart.get_attribute("data-drawn") == str(len(lrs))
     assert "(n=" in driver.find_element(By.CSS_SELECTOR, "#compare-chart .legend").text
+    summary = driver.find_elements(By.CSS_SELECTOR, "#compare-summary tbody tr")
+    assert len(summary) == len(lrs)
+    cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in summary]
+    assert sum(int(row[1]) for row in cells) == len(on_disk.where("--doubledqn"))
+    finals = [float(row[3]) for row in cells]
+    assert finals == sorted(finals, reverse=True)  # the winning setting first
     _save(driver, shots, "compare")
 
     # SQL: an example one click away, then a query typed in.

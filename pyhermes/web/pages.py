@@ -373,7 +373,8 @@ def compare_page(
             curves_url = "/api/curves" + query_string(view)
             body.append(
                 '<section class="card wide"><div class="chart" id="compare-chart" '
-                f'data-url="{e(curves_url)}"></div>'
+                f'data-url="{e(curves_url)}" data-summary="compare-lines"></div>'
+                '<div id="compare-lines"></div>'
                 f"<p>{_downloads('/api/curves', view, 'curves')}</p></section>"
             )
             more = (

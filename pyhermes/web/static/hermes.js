@@ -62,9 +62,47 @@ async function drawCurves(element) {
       hovermode: "x unified", legend: {orientation: "v"},
     }, {responsive: true, displaylogo: false});
     element.dataset.drawn = String(data.lines.length);
+    if (element.dataset.summary !== undefined) summaryTable(element, data);
   } catch (error) {
     showError(element, error.message);
   }
+}
+
+function lastNumber(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return i;
+  return -1;
+}
+
+// Below a compare chart: one row per line, best final value first ("which settings win").
+function summaryTable(element, data) {
+  const rows = data.lines.map((line) => {
+    const last = lastNumber(line.y);
+    let best = -1;
+    line.y.forEach((y, i) => { if (y !== null && (best < 0 || y > line.y[best])) best = i; });
+    return {label: line.label, n: line.n, episodes: last >= 0 ? line.x[last] + 1 : 0,
+            final: last >= 0 ? line.y[last] : null, best: best >= 0 ? line.y[best] : null,
+            at: best >= 0 ? line.x[best] : null};
+  }).sort((a, b) => (b.final ?? -Infinity) - (a.final ?? -Infinity));
+  const table = document.createElement("table");
+  table.className = "hermes-table";
+  table.id = "compare-summary";
+  const head = table.createTHead().insertRow();
+  for (const name of ["line", "runs", "episodes", `final mean (last ${data.window})`,
+                      "best mean", "at episode"]) {
+    head.appendChild(document.createElement("th")).textContent = name;
+  }
+  const body = table.createTBody();
+  const format = (value) => value === null ? "" : Number(value.toPrecision(6)).toString();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    const cells = [row.label, row.n, row.episodes, format(row.final), format(row.best), row.at ?? ""];
+    cells.forEach((value, i) => {
+      const td = tr.insertCell();
+      td.textContent = String(value);
+      if (i > 0) td.className = "num";
+    });
+  }
+  document.getElementById(element.dataset.summary)?.replaceChildren(table);
 }
 
 async function plotResult(button) {
