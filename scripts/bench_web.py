@@ -113,7 +113,7 @@ def main() -> int:
     for url, label in (
         ("/api/curves?group_by=-lr", "/api/curves: 50 runs x 1,000 scores, group by -lr"),
         ("/api/curves", "/api/curves: 50 runs x 1,000 scores, one line per run"),
-        ("/compare?group_by=-lr", "/compare page (table of the 50 runs)"),
+        ("/compare?where=&group_by=-lr", "/compare page (table of the 50 runs)"),
     ):
 
         def request(url: str = url) -> None:
