@@ -11,7 +11,7 @@ the web app (:mod:`pyhermes.web`) and the notebook reprs are thin layers over it
 * learning curves as data: :func:`curves_data` (grouped by :mod:`pyhermes.curves`' rules,
   downsampled for drawing);
 * rendering: :func:`format_table` (terminal), :func:`html_table` (web and notebooks),
-  :func:`experiments_html`, :func:`experiment_html`.
+  :func:`experiments_html`, :func:`experiment_html`, :func:`sql_html` (notebook views).
 
 Only the standard library and numpy are imported here; the index is imported when used.
 """
@@ -48,6 +48,7 @@ __all__ = [
     "column_getter",
     "arg_keys",
     "default_columns",
+    "available_columns",
     "RunsPage",
     "runs_page",
     "run_details",
@@ -59,6 +60,7 @@ __all__ = [
     "html_table",
     "experiments_html",
     "experiment_html",
+    "sql_html",
 ]
 
 #: Longest cell of a terminal table, in characters; longer values are shortened with an ellipsis.
