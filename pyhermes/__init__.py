@@ -29,6 +29,7 @@ __all__ = [
     "UntrustedFileError",
     "CatalogError",
     "IndexVersionError",
+    "IndexBusyError",
     "ReadOnlyQueryError",
     "QueryError",
     "__version__",
@@ -50,6 +51,7 @@ _LOCATION = {
     "UntrustedFileError": "pyhermes.errors",
     "CatalogError": "pyhermes.errors",
     "IndexVersionError": "pyhermes.errors",
+    "IndexBusyError": "pyhermes.errors",
     "ReadOnlyQueryError": "pyhermes.errors",
     "QueryError": "pyhermes.errors",
 }
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from pyhermes.errors import (
         CatalogError,
         HermesError,
+        IndexBusyError,
         IndexVersionError,
         MissingDependencyError,
         QueryError,

@@ -5,7 +5,7 @@ formatting (aligned table, CSV, JSON), and errors turned into one message on
 stderr (``hermes: error: ...``) with a non-zero exit status, never a traceback
 for bad input::
 
-    hermes-reindex [ROOT] [--index PATH_OR_URL] [--reread] [--rebuild] [--check]
+    hermes-reindex [ROOT] [--index PATH_OR_URL] [--reread] [--rebuild] [--check [--deep]]
                    [--json | --quiet]
     hermes ls   [ROOT] [--where=EXPR] [--sort=KEY[,KEY]] [--limit N] [--columns=COL,...]
                 [--format table|csv|json]
@@ -233,6 +233,7 @@ def _guarded(prog: str, command: Callable[[], int], input_code: int, *, quiet: b
     unless ``quiet``; other warnings (numeric noise, deprecations) are dropped.
     """
     caught: list[warnings.WarningMessage] = []
+    _print_any_name()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -293,6 +294,13 @@ def _show_warnings(prog: str, caught: Sequence[warnings.WarningMessage]) -> None
         if message not in seen:
             seen.add(message)
             print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
+def _print_any_name() -> None:
+    """Let stdout and stderr print file names that are not valid UTF-8, as the bytes they are."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="surrogateescape")
 
 
 def _silence_stdout() -> None:
@@ -361,6 +369,12 @@ def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
         help="change nothing: list runs not indexed, gone from disk, changed on disk, or "
         "unreadable (exit 1 if there are any), and runs loaded with warnings (odd bytes, "
         "lines without ':'; no failure)",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="with --check: also run SQLite's full integrity check of the index file "
+        "(read-only; exit 1 if it finds damage)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -1210,6 +1224,10 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     folder = root.resolve()
     location = find_index(folder, args.index)
+    if getattr(args, "deep", False):
+        damage = _deep_check(location)
+        if damage:
+            return _report_damage(location, damage, args)
     stored: dict[str, tuple[Any, ...]] = {}
     recorded: list[tuple[str, str]] = []
     recorded_warnings: list[tuple[str, list[str]]] = []
@@ -1241,13 +1259,37 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     return EXIT_STALE if stale or drift["problems"] else EXIT_OK
 
 
+def _deep_check(location: IndexLocation | None) -> list[str]:
+    """``--deep``: the findings of SQLite's ``integrity_check`` on the index file (none: sound)."""
+    if location is None or location.file is None:
+        return []  # no index yet, or a server database that checks its own pages
+    from pyhermes.index.engine import integrity_check
+
+    return integrity_check(location.file)
+
+
+def _report_damage(location: IndexLocation | None, damage: list[str], args: argparse.Namespace) -> int:
+    """Print what ``--deep`` found wrong with the index file; return the exit status (1)."""
+    where = _describe_location(location)
+    if args.json:
+        _print_json({"index": where, "damaged": True, "integrity_check": damage})
+    elif not args.quiet:
+        print(f"the index {where} is damaged (PRAGMA integrity_check):")
+        for finding in damage[:20]:
+            print(f"  {finding}")
+        print("it is rebuilt from the run directories with: hermes-reindex --rebuild")
+    return EXIT_STALE
+
+
 def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
     """List the runs read with warnings (they load; this is no failure), a few notes each."""
     if not warning_paths:
         return
     print(f"{len(warning_paths)} run(s) load with warnings (odd bytes or lines; no failure):")
+    from pyhermes.index.sync import disk_name
+
     for path, notes in warning_paths.items():
-        print(f"  {path}:")
+        print(f"  {disk_name(path)}:")
         for note in notes[:3]:
             print(f"    {note}")
         if len(notes) > 3:
@@ -1255,6 +1297,8 @@ def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
 
 
 def _print_drift(drift: dict[str, Any]) -> None:
+    from pyhermes.index.sync import disk_name
+
     print(f"checked {drift['root']} against the index {drift['index']}")
     sections = (
         ("not_indexed", "on disk but not in the index"),
@@ -1265,11 +1309,11 @@ def _print_drift(drift: dict[str, Any]) -> None:
         if drift[key]:
             print(f"{len(drift[key])} run(s) {title}:")
             for path in drift[key]:
-                print(f"  {path}")
+                print(f"  {disk_name(path)}")
     if drift["problem_paths"]:
         print(f"{len(drift['problem_paths'])} run(s) cannot be read:")
         for path, reason in drift["problem_paths"].items():
-            print(f"  {path}: {reason}")
+            print(f"  {disk_name(path)}: {reason}")
     _print_warnings(drift["warning_paths"])
     if drift["stale"]:
         print(f"the index is stale: run hermes-reindex {drift['root']}")

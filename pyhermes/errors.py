@@ -10,6 +10,7 @@ also from the built-in exception a caller would naturally catch, so existing
     ├── UntrustedFileError (ValueError)        a torch file needs unpickling; opt in with trusted=True
     ├── CatalogError (RuntimeError)            base of the errors about the SQL index
     │   ├── IndexVersionError                  the index was written by a newer pyhermes
+    │   ├── IndexBusyError                     the index stayed locked past the busy limit
     │   └── ReadOnlyQueryError (ValueError)    a statement given to ``sql()`` would write
     └── QueryError (ValueError)                a filter expression or column name is wrong
 
@@ -25,6 +26,7 @@ __all__ = [
     "UntrustedFileError",
     "CatalogError",
     "IndexVersionError",
+    "IndexBusyError",
     "ReadOnlyQueryError",
     "QueryError",
 ]
@@ -63,6 +65,13 @@ class CatalogError(HermesError, RuntimeError):
 
 class IndexVersionError(CatalogError):
     """The index was written by a newer pyhermes than this one."""
+
+
+class IndexBusyError(CatalogError):
+    """The index stayed locked or in conflict past the busy limit (``HERMES_BUSY_LIMIT``).
+
+    The message says what holds the database (processes or sessions), when that can be found.
+    """
 
 
 class ReadOnlyQueryError(CatalogError, ValueError):

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import os
 import re
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -177,12 +179,123 @@ def decode_text(raw: bytes, source: PathLike, notes: list[str] | None = None) ->
 def read_text(path: PathLike, notes: list[str] | None = None) -> str:
     """Return the text of ``path`` decoded by :func:`decode_text` (notes go to ``notes``).
 
+    Only a regular file of at most :data:`MAX_TEXT_BYTES` is read (see :func:`read_bytes`).
+
     Raises:
         FileNotFoundError: the file does not exist.
+        RunFormatError: it is not a regular file, or is too large.
         OSError: the file cannot be read.
     """
-    with open(path, "rb") as handle:
-        return decode_text(handle.read(), path, notes)
+    return decode_text(read_bytes(path, MAX_TEXT_BYTES), path, notes)
+
+
+# --------------------------------------------------------------------------- opening files
+
+#: Largest ``hermes.info`` or ``exec_arguments`` read (bytes): a bigger one is a problem of its run.
+MAX_TEXT_BYTES = 16 * 1024 * 1024
+#: Longest line of a scores file (bytes): a longer one cannot be a number.
+MAX_SCORE_LINE_BYTES = 64 * 1024
+#: Bytes a scores file is read in, when summarised chunk by chunk.
+SCORE_CHUNK_BYTES = 4 * 1024 * 1024
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: PathLike) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading if it is a regular file; return (descriptor, its ``fstat``).
+
+    A symlink is followed only to a regular file in the same directory (a run's
+    files never lead out of the run directory). The file is looked at
+    (``lstat``/``stat``) before it is opened, so a FIFO, socket or device is
+    never opened; it is opened with ``O_NONBLOCK`` and checked again with
+    ``fstat``, so one swapped in meanwhile never blocks. The caller closes the
+    descriptor.
+
+    Raises:
+        FileNotFoundError: there is no such file (a dangling symlink is a RunFormatError).
+        RunFormatError: it is a directory, FIFO, socket, device, dangling symlink or a
+            symlink out of its directory.
+        OSError: it cannot be looked at or opened (a symlink loop, no permission...).
+    """
+    name = os.fspath(path)
+    status = os.lstat(name)
+    if stat.S_ISLNK(status.st_mode):
+        try:
+            status = os.stat(name)
+        except FileNotFoundError:
+            raise RunFormatError(f"{name}: a dangling symbolic link", name) from None
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(name)))
+        if os.path.dirname(os.path.realpath(name)) != folder:
+            raise RunFormatError(
+                f"{name}: a symbolic link out of its directory; not followed", name
+            )
+    if not stat.S_ISREG(status.st_mode):
+        raise RunFormatError(f"{name}: {_kind(status.st_mode)}, not a regular file", name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(name, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise RunFormatError(f"{name}: {_kind(status.st_mode)}, not a regular file", name)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, status
+
+
+def read_bytes(path: PathLike, limit: int | None = None) -> bytes:
+    """Return the bytes of the regular file ``path`` (see :func:`open_regular`).
+
+    Raises:
+        RunFormatError: it is not a regular file, or holds more than ``limit`` bytes.
+        FileNotFoundError, OSError: as :func:`open_regular`, or a read fails.
+    """
+    fd, status = open_regular(path)
+    try:
+        if limit is not None and status.st_size > limit:
+            raise _too_large(path, limit)
+        parts = []
+        size = 0
+        while True:
+            part = os.read(fd, 1 << 20)
+            if not part:
+                break
+            size += len(part)
+            if limit is not None and size > limit:
+                raise _too_large(path, limit)
+            parts.append(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _too_large(path: PathLike, limit: int) -> RunFormatError:
+    return RunFormatError(f"{os.fspath(path)}: larger than {limit} bytes; not read", path)
+
+
+def has_info_file(run_dir: PathLike) -> bool:
+    """True when ``run_dir`` holds an entry named ``hermes.info``, of any kind; never raises.
+
+    A ``hermes.info`` that is not a readable regular file (a FIFO, a symlink
+    loop...) still marks a run: a broken one, reported when it is read.
+    """
+    try:
+        return os.path.lexists(os.path.join(run_dir, INFO_FILE))
+    except (OSError, ValueError):
+        return False
 
 
 def parse_info(text: str, source: PathLike = INFO_FILE, notes: list[str] | None = None) -> dict[str, str]:
@@ -318,13 +431,17 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def parse_scores(raw: bytes, source: PathLike = "scores", notes: list[str] | None = None) -> np.ndarray:
+def parse_scores(
+    raw: bytes, source: PathLike = "scores", notes: list[str] | None = None, *, line_offset: int = 0
+) -> np.ndarray:
     """Parse the bytes of a ``.scores`` file into a float64 array.
 
     The bytes are decoded by :func:`decode_text` (notes in ``notes``, else
     warnings). A non-numeric first line (a header) is skipped, blank lines are
     skipped, ``nan``/``inf`` parse, and an unterminated last line that does not
-    parse (a run still writing) is ignored.
+    parse (a run still writing) is ignored. ``line_offset`` > 0 parses a later
+    part of a file (whole lines, after ``line_offset`` lines): no header there,
+    and messages count lines from the file's start.
 
     Raises:
         RunFormatError: a line other than those is not a number; the message names
@@ -333,8 +450,8 @@ def parse_scores(raw: bytes, source: PathLike = "scores", notes: list[str] | Non
     text = decode_text(raw, source, notes)
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
-    offset_lines = 0
-    first_words = first_line.split()
+    offset_lines = line_offset
+    first_words = first_line.split() if not line_offset else []
     if first_words and not all(_is_number(word) for word in first_words):
         if first_line_end < 0:
             return np.empty(0, dtype=np.float64)
@@ -362,14 +479,63 @@ def read_scores(path: PathLike, notes: list[str] | None = None) -> np.ndarray:
     """Read a ``.scores`` file (see :func:`parse_scores`); a missing file gives an empty array.
 
     Raises:
-        RunFormatError: the file holds a line that is not a number.
+        RunFormatError: the file holds a line that is not a number, or is not a regular file.
+        OSError: the file cannot be read.
     """
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return np.empty(0, dtype=np.float64)
     return parse_scores(raw, path, notes)
+
+
+def iter_scores(
+    path: PathLike, notes: list[str] | None = None, chunk_bytes: int = SCORE_CHUNK_BYTES
+) -> Iterator[np.ndarray]:
+    """Yield the scores of a ``.scores`` file as float64 arrays, reading ``chunk_bytes`` at a time.
+
+    The values are those of :func:`read_scores`, in order, in as many arrays as
+    it takes: memory stays bounded whatever the file's size. A missing file
+    yields nothing. Decoding notes go to ``notes`` (see :func:`decode_text`).
+
+    Raises:
+        RunFormatError: as :func:`read_scores`, or a line longer than
+            :data:`MAX_SCORE_LINE_BYTES`.
+        OSError: the file cannot be read.
+    """
+    try:
+        fd, _ = open_regular(path)
+    except FileNotFoundError:
+        return
+    try:
+        lines_before = 0
+        pending = b""
+        while True:
+            block = os.read(fd, chunk_bytes)
+            if not block:
+                break
+            data = pending + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > MAX_SCORE_LINE_BYTES:
+                    raise RunFormatError(
+                        f"{os.fspath(path)}:{lines_before + 1}: a line longer than "
+                        f"{MAX_SCORE_LINE_BYTES} bytes is not a score",
+                        path,
+                    )
+                pending = data
+                continue
+            pending = data[cut:]
+            yield parse_scores(data[:cut], path, notes, line_offset=lines_before)
+            lines_before += data.count(b"\n", 0, cut)
+        if pending or lines_before == 0:
+            yield parse_scores(pending, path, notes, line_offset=lines_before)
+    except OSError as exc:
+        if exc.errno == errno.EAGAIN:  # a FIFO swapped in between the checks
+            raise RunFormatError(f"{os.fspath(path)}: not a regular file", path) from None
+        raise
+    finally:
+        os.close(fd)
 
 
 def scores_path(run_dir: PathLike, identifier: str) -> Path:
@@ -395,7 +561,8 @@ def list_folder(
 ) -> tuple[list[str], list[str]]:
     """Return (run names, other subfolder names) of one folder, each sorted.
 
-    A run is a real subdirectory (never a symlink) holding ``hermes.info``;
+    A run is a real subdirectory (never a symlink) holding ``hermes.info`` (see
+    :func:`has_info_file`);
     ``is_run(name)`` may vouch for a name without that check (a run the caller
     already knows). Other subfolders leave out :data:`SKIPPED_FOLDERS`. An
     unreadable folder lists as empty.
@@ -412,9 +579,7 @@ def list_folder(
                 continue
         except OSError:
             continue
-        if (is_run is not None and is_run(entry.name)) or os.path.isfile(
-            os.path.join(entry.path, INFO_FILE)
-        ):
+        if (is_run is not None and is_run(entry.name)) or has_info_file(entry.path):
             runs.append(entry.name)
         elif entry.name not in SKIPPED_FOLDERS:
             others.append(entry.name)

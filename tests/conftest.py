@@ -1,4 +1,11 @@
-"""Shared test set-up: the legacy fixture builder is importable as ``legacy``; engines are disposed."""
+"""Shared test set-up: the legacy fixture builder is importable as ``legacy``; engines are disposed.
+
+The index backends: ``pg_server`` is one throwaway PostgreSQL server for the
+session, ``pg_url`` a new empty database on it. Test modules listed in
+:data:`BOTH_BACKENDS` run every test twice, on a SQLite index and with
+``HERMES_INDEX`` naming a new PostgreSQL database (the ``backend`` fixture); a
+test marked ``sqlite_only`` (it checks the SQLite file itself) runs once.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,75 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 REPO = TESTS.parent
+
+#: Test modules whose every test runs on both index backends.
+BOTH_BACKENDS = frozenset({"test_query", "test_sync", "test_cli", "test_reliability"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: the test checks the SQLite index file itself; not run on PostgreSQL"
+    )
+    config.addinivalue_line("markers", "slow: a long test (still run by make test)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module not in BOTH_BACKENDS or "backend" in metafunc.fixturenames:
+        if "backend" in metafunc.fixturenames:
+            _parametrize_backend(metafunc)
+        return
+    metafunc.fixturenames.append("backend")
+    _parametrize_backend(metafunc)
+
+
+def _parametrize_backend(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        backends = ["sqlite"]
+    else:
+        backends = ["sqlite", "postgresql"]
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _backend_of_the_test(request: pytest.FixtureRequest) -> None:
+    """Sets up the ``backend`` parameter of a test in a :data:`BOTH_BACKENDS` module."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and "backend" in callspec.params:
+        request.getfixturevalue("backend")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The URL of a throwaway PostgreSQL server, started once per session."""
+    from pg import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str):
+    """The URL of a new, empty database on the throwaway PostgreSQL server (dropped afterwards)."""
+    from pg import drop_database, new_database
+
+    url = new_database(pg_server)
+    yield url
+    if "pyhermes.index.engine" in sys.modules:
+        sys.modules["pyhermes.index.engine"].dispose_engines()
+    drop_database(pg_server, url)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _isolated_index_env):
+    """``"sqlite"`` (the default index places), or ``"postgresql"`` with ``HERMES_INDEX`` set to
+    a new database; the URL is ``request.node.pg_index`` then."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        monkeypatch.setenv("HERMES_INDEX", url)
+        request.node.pg_index = url
+    return kind
 
 
 @pytest.fixture(autouse=True)

@@ -167,6 +167,7 @@ def test_format_table_fits_a_narrow_terminal_and_shortens_cells() -> None:
 # --------------------------------------------------------------------------- hermes-reindex
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_reindex_counts_added_unchanged_then_added_and_removed(
     quirky: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -197,6 +198,7 @@ def test_reindex_reread_updates_every_run(tree: dict, capsys: pytest.CaptureFixt
     assert summary(out) == {"added": 0, "updated": 16, "removed": 0, "unchanged": 0, "problems": 0}
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_reindex_json_and_quiet(quirky: dict, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(quirky["root"])
     code, out, err = call(capsys, reindex_main, root, "--json")
@@ -213,6 +215,7 @@ def test_reindex_json_and_quiet(quirky: dict, capsys: pytest.CaptureFixture[str]
     assert code == 0 and json.loads(out)["unchanged"] == 16
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_reindex_check_exit_status_and_nothing_written(
     tree: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -254,6 +257,7 @@ def test_reindex_check_exit_status_and_nothing_written(
     assert call(capsys, reindex_main, str(root), "--check")[0] == 0
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_reindex_check_lists_warnings_apart_from_unreadable_runs(
     tree: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -312,6 +316,7 @@ def test_reindex_check_without_an_index_creates_nothing(
     assert tree_snapshot(root) == before
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_reindex_rebuild_swaps_in_a_new_file_with_the_same_rows(
     tree: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -364,6 +369,7 @@ def test_reindex_errors_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 2
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_newer_index_is_a_runtime_error(tree: dict, capsys: pytest.CaptureFixture[str]) -> None:
     from pyhermes.index.engine import dispose_engines
 
@@ -454,6 +460,7 @@ def test_reindex_rebuild_of_a_database_url(
     assert not (quirky["root"] / ".hermes").exists()
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_closed_output_pipe_ends_quietly(tree: dict) -> None:
     query = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000) SELECT x FROM c"
     process = subprocess.Popen(
@@ -713,6 +720,7 @@ def test_show_errors(tree: dict, capsys: pytest.CaptureFixture[str]) -> None:
 # --------------------------------------------------------------------------- hermes sql
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_sql_select_and_refused_write(tree: dict, capsys: pytest.CaptureFixture[str]) -> None:
     root = str(tree["root"])
     query = "SELECT identifier, final_mean FROM runs WHERE final_mean IS NOT NULL ORDER BY final_mean DESC"

@@ -207,22 +207,17 @@ def test_an_odd_corpus_loads_every_run_everywhere(
     assert drift["problems"] == 0 and drift["warnings"] == 4 and not drift["stale"]
 
 
-def test_an_odd_corpus_in_postgresql(tmp_path: Path) -> None:
-    from test_engine import postgres_server
-
-    from pyhermes.index.engine import dispose_engines
-
+def test_an_odd_corpus_in_postgresql(tmp_path: Path, pg_url: str) -> None:
     folder, expected = _odd_corpus(tmp_path)
-    with postgres_server() as url:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RunFormatWarning)
-            indexed = Experiment.load_all(folder, index=url)
-            _check_runs(indexed, expected)
-            catalog = Catalog.open(folder, index=url, sync="none")
-            assert catalog.problems() == [] and len(catalog.run_warnings()) == 4
-            rows = catalog.sql("SELECT value FROM run_info WHERE key = 'host'").rows
-            assert sorted(row[0] for row in rows) == sorted(["néode-7", "gpu\ufffd1", "ünïcode"])
-        dispose_engines()
+    url = pg_url
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunFormatWarning)
+        indexed = Experiment.load_all(folder, index=url)
+        _check_runs(indexed, expected)
+        catalog = Catalog.open(folder, index=url, sync="none")
+        assert catalog.problems() == [] and len(catalog.run_warnings()) == 4
+        rows = catalog.sql("SELECT value FROM run_info WHERE key = 'host'").rows
+        assert sorted(row[0] for row in rows) == sorted(["néode-7", "gpu\ufffd1", "ünïcode"])
 
 
 def test_read_info_of_the_file_api_matches_the_index(tmp_path: Path) -> None:

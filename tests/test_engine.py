@@ -1,21 +1,17 @@
 """Tests of pyhermes.index.engine: where the index lives, opening, migrating, recovering.
 
 Every database here is real: SQLite files in tmp_path and, when the server
-binaries are installed, a throwaway PostgreSQL server (:func:`postgres_server`).
+binaries are installed, a throwaway PostgreSQL server (``pg_url`` of tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
-import pwd
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -473,91 +469,6 @@ def test_index_root(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bindir() -> Path | None:
-    """Return the folder of ``initdb`` and ``pg_ctl``, or None when not installed."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    return Path(candidates[0]).parent if candidates else None
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway PostgreSQL server; yield its URL; stop it and delete its files.
-
-    The server listens only on a unix socket in a new temporary folder, trusts
-    local connections and runs with ``fsync=off``. The URL
-    (``postgresql://postgres@/postgres?host=<socket folder>``) names the
-    ``postgres`` database of superuser ``postgres``. As root, the server runs
-    as the ``postgres`` user (``initdb`` refuses root). Calls ``pytest.skip``
-    when the server binaries or, as root, that user are missing.
-    """
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server not installed (initdb, pg_ctl): apt-get install postgresql")
-    run_as: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="hermes-pg-"))
-    try:
-        if os.geteuid() == 0:
-            try:
-                user = pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root and there is no 'postgres' user to run initdb as")
-            os.chown(base, user.pw_uid, user.pw_gid)
-            runuser = shutil.which("runuser")
-            run_as = [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-c"]
-        data = base / "data"
-
-        def run(*args: str) -> None:
-            cmd = [*run_as, " ".join(args)] if run_as[:1] == ["su"] else [*run_as, *args]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=base, timeout=120)
-            if done.returncode != 0:
-                log = (base / "log").read_text() if (base / "log").exists() else ""
-                raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}{log}")
-
-        run(
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
-        options = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-            options, "start")  # fmt: skip
-        try:
-            yield f"postgresql://postgres@/postgres?host={base}"
-        finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """Return the URL of a new, empty database on the throwaway server."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        pg_server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return pg_server.replace("/postgres?", f"/{name}?")
-
-
 def test_postgresql_index(pg_url: str) -> None:
     loc = resolve_index(Path("."), index=pg_url)
     assert loc.url.startswith("postgresql+psycopg://") and loc.file is None
@@ -637,3 +548,40 @@ def test_forked_child_gets_its_own_engine(tmp_path: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert open_engine(loc) is parent and current_revision(parent) == HEAD_REVISION
+
+
+def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
+    import threading
+
+    from pyhermes.index.sync import run_in_transaction
+
+    engine = open_engine(resolve_index(Path("."), index=pg_url))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO hermes_meta (key, value) VALUES ('a', '0'), ('b', '0')"))
+    barrier = threading.Barrier(2)
+    attempts = {"a": 0, "b": 0}
+    errors: list[BaseException] = []
+
+    def writer(first: str, second: str) -> None:
+        def work(conn) -> None:
+            attempts[first] += 1
+            conn.execute(text("UPDATE hermes_meta SET value = value || '1' WHERE key = :k"), {"k": first})
+            if attempts[first] == 1:
+                barrier.wait(10)  # both hold their first row: each now waits for the other's
+            conn.execute(text("UPDATE hermes_meta SET value = value || '1' WHERE key = :k"), {"k": second})
+
+        try:
+            run_in_transaction(engine, work, "test")
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert attempts["a"] + attempts["b"] == 3  # PostgreSQL broke the deadlock; the loser ran again
+    with engine.connect() as conn:
+        values = dict(conn.execute(text("SELECT key, value FROM hermes_meta WHERE key IN ('a', 'b')")).all())
+    assert values == {"a": "011", "b": "011"}  # both transactions' updates, once each

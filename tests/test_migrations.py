@@ -342,27 +342,25 @@ def test_0002_adds_run_warnings_and_keeps_the_runs(engine: Engine, tmp_path: Pat
     assert diff == []
 
 
-def test_0002_down_and_up_on_postgresql() -> None:
+def test_0002_down_and_up_on_postgresql(pg_url: str) -> None:
     from alembic import command
-    from test_engine import postgres_server
 
-    with postgres_server() as url:
-        pg = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        try:
-            _upgrade(pg)
-            with pg.begin() as conn:
-                conn.execute(text(
-                    "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, "
-                    "settled, warnings) VALUES (1, 'e/r1', 'e', 'r1', true, 0, true, 'a note')"))
-                conn.execute(text("INSERT INTO hermes_info VALUES (1, 'host', 'gpu')"))
-            with pg.connect() as conn:
-                command.downgrade(schema.alembic_config(conn), "0001")
-                conn.commit()
-            assert "warnings" not in {c["name"] for c in inspect(pg).get_columns("hermes_run")}
-            with pg.connect() as conn:
-                assert conn.execute(text("SELECT identifier FROM runs")).scalar() == "r1"
-                assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
-            _upgrade(pg)
-            assert schema.current_revision(pg) == schema.HEAD_REVISION
-        finally:
-            pg.dispose()
+    pg = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        _upgrade(pg)
+        with pg.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, "
+                "settled, warnings) VALUES (1, 'e/r1', 'e', 'r1', true, 0, true, 'a note')"))
+            conn.execute(text("INSERT INTO hermes_info VALUES (1, 'host', 'gpu')"))
+        with pg.connect() as conn:
+            command.downgrade(schema.alembic_config(conn), "0001")
+            conn.commit()
+        assert "warnings" not in {c["name"] for c in inspect(pg).get_columns("hermes_run")}
+        with pg.connect() as conn:
+            assert conn.execute(text("SELECT identifier FROM runs")).scalar() == "r1"
+            assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
+        _upgrade(pg)
+        assert schema.current_revision(pg) == schema.HEAD_REVISION
+    finally:
+        pg.dispose()

@@ -284,6 +284,7 @@ def test_frame_is_one_query_without_file_reads(catalog, truth, monkeypatch):
     monkeypatch.setattr(rundir, "read_info", no_reads)
     monkeypatch.setattr(rundir, "read_exec_args", no_reads)
     monkeypatch.setattr(rundir, "read_scores", no_reads)
+    monkeypatch.setattr(rundir, "iter_scores", no_reads)
     event.listen(catalog.engine, "before_cursor_execute", count)
     try:
         frame = runs.to_frame()

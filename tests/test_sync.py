@@ -51,6 +51,7 @@ def folder(tmp_path: Path) -> Path:
     return experiment
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_first_load_creates_the_index_beside_the_runs(folder):
     runs = Experiment.load_all(folder)
     assert len(runs) == 5
@@ -140,6 +141,7 @@ def test_quick_sync_makes_no_call_into_settled_runs(folder, monkeypatch):
     assert touched == []
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_a_change_in_the_same_timestamp_tick_is_not_missed(folder):
     Experiment.load_all(folder)
     mtime = os.stat(folder).st_mtime_ns
@@ -170,6 +172,7 @@ def test_attributes_come_from_the_index(folder, monkeypatch):
     monkeypatch.setattr(rundir, "read_info", no_reads)
     monkeypatch.setattr(rundir, "read_exec_args", no_reads)
     monkeypatch.setattr(rundir, "read_scores", no_reads)
+    monkeypatch.setattr(rundir, "iter_scores", no_reads)
     runs = Experiment.load_all(folder)
     for run in runs:
         info, args, summary = expected[run.identifier]
@@ -199,7 +202,7 @@ def test_problems_are_recorded_and_the_other_runs_load(folder):
     catalog = Catalog.open(folder, sync="none")
     problems = dict(catalog.problems())
     assert set(problems) == {relative(catalog.root, bad), relative(catalog.root, other)}
-    assert "IsADirectoryError" in problems[relative(catalog.root, bad)]
+    assert "a directory, not a regular file" in problems[relative(catalog.root, bad)]
     (bad / "hermes.info").rmdir()
     (bad / "hermes.info").write_text("commit_hash:abc\n")
     shutil.rmtree(other)
@@ -280,6 +283,7 @@ def test_an_old_list_answers_for_its_own_runs(folder):
     assert len(runs.filter_by_exec_args("train")) == len(runs)
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_sync_none_needs_an_index(tmp_path):
     _run(tmp_path / "e", 1)
     with pytest.raises(CatalogError, match="hermes-reindex"):
@@ -343,6 +347,7 @@ def test_created_runs_without_an_index_create_none(tmp_path):
     assert not list(tmp_path.rglob(".hermes"))
 
 
+@pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_a_tree_moved_with_its_index_keeps_working(folder, tmp_path):
     before = ids(Experiment.load_all(folder))
     moved = tmp_path / "moved"
@@ -432,27 +437,22 @@ def test_indexed_and_in_memory_filters_agree(corpus_lists, data):
     assert [r.identifier for r in sql.top(5)] == [r.identifier for r in memory.top(5)]
 
 
-def test_index_at_postgres(corpus):
-    from test_engine import postgres_server
-
-    with postgres_server() as url:
-        indexed = Experiment.load_all(corpus, index=url)
-        plain = Experiment.load_all(corpus, index=False)
-        assert ids(indexed) == ids(plain)
-        for args in (["--doubledqn"], ["--doubledqn", "-lr 0.001"], ["train"]):
-            assert ids(indexed.filter_by_exec_args(*args)) == ids(plain.filter_by_exec_args(*args))
-        assert indexed.latest().identifier == plain.latest().identifier
-        assert [r.identifier for r in indexed.top(5)] == [r.identifier for r in plain.top(5)]
-        catalog = Catalog.open(corpus, index=url, sync="none")
-        assert catalog.sql("SELECT COUNT(*) FROM runs").rows == [(len(plain),)]
-        assert catalog.count("--doubledqn and -lr < 0.01") == len(
-            plain.where("--doubledqn and -lr < 0.01"))
-        with pytest.raises(ReadOnlyQueryError):
-            catalog.sql("DELETE FROM hermes_run")
-        assert catalog.count() == len(plain)
-        from pyhermes.index.engine import dispose_engines
-
-        dispose_engines()
+def test_index_at_postgres(corpus, pg_url):
+    url = pg_url
+    indexed = Experiment.load_all(corpus, index=url)
+    plain = Experiment.load_all(corpus, index=False)
+    assert ids(indexed) == ids(plain)
+    for args in (["--doubledqn"], ["--doubledqn", "-lr 0.001"], ["train"]):
+        assert ids(indexed.filter_by_exec_args(*args)) == ids(plain.filter_by_exec_args(*args))
+    assert indexed.latest().identifier == plain.latest().identifier
+    assert [r.identifier for r in indexed.top(5)] == [r.identifier for r in plain.top(5)]
+    catalog = Catalog.open(corpus, index=url, sync="none")
+    assert catalog.sql("SELECT COUNT(*) FROM runs").rows == [(len(plain),)]
+    assert catalog.count("--doubledqn and -lr < 0.01") == len(
+        plain.where("--doubledqn and -lr < 0.01"))
+    with pytest.raises(ReadOnlyQueryError):
+        catalog.sql("DELETE FROM hermes_run")
+    assert catalog.count() == len(plain)
 
 
 def test_latest_ignores_runs_without_start_after_runs_with(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, String, delete, func, select, text, type_coerce
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
@@ -37,8 +37,11 @@ from pyhermes.index.sync import (
     Syncer,
     SyncReport,
     bump_change_token,
+    disk_name,
     read_change_token,
+    read_runs,
     relative,
+    run_in_transaction,
     to_datetime,
 )
 from pyhermes.summary import ScoreSummary
@@ -61,7 +64,6 @@ _RUN_COLUMNS = (
 # Lists answered by load_runs, by (url, root, folder, recursive): (change token, runs).
 _LOADED: OrderedDict[tuple[str, str, str, bool], tuple[str, tuple[Experiment, ...]]] = OrderedDict()
 _LOADED_SIZE = 8
-_SYNC_ATTEMPTS = 5
 # Refresh the planner's statistics after a sync that added or removed this many runs.
 _ANALYZE_AFTER = 500
 
@@ -240,23 +242,19 @@ class Catalog:
         folder = Path(path) if path is not None else (self._folder or self.root)
         if mode == "none":
             return SyncReport()
-        for attempt in range(_SYNC_ATTEMPTS):
-            try:
-                with self.engine.begin() as conn:
-                    report = Syncer(conn, self.root, self.settle_seconds, progress).run(
-                        self._rel(folder), recursive, mode, reread
-                    )
-                    if report.added + report.removed >= _ANALYZE_AFTER and (
-                        conn.dialect.name == "sqlite"
-                    ):
-                        conn.exec_driver_sql("ANALYZE")  # fresh statistics for the planner
-                break
-            except (IntegrityError, OperationalError) as exc:
-                # Another process synced the same runs since this sync read the index
-                # (a duplicate path, or SQLite's stale-snapshot "database is locked"):
-                # the transaction was rolled back; sync again from what is there now.
-                if attempt + 1 == _SYNC_ATTEMPTS or not _is_conflict(exc):
-                    raise
+        rel = self._rel(folder)
+
+        def work(conn: Any) -> SyncReport:
+            report = Syncer(conn, self.root, self.settle_seconds, progress).run(
+                rel, recursive, mode, reread
+            )
+            if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("ANALYZE")  # fresh statistics for the planner
+            return report
+
+        # Another process may sync or write the same runs: a transaction that lost
+        # that race is rolled back and run again (see run_in_transaction).
+        report = run_in_transaction(self.engine, work, "sync")
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "
@@ -377,7 +375,8 @@ class Catalog:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            for run_id, path, commit_hash, start_time in rows:
+            for run_id, stored, commit_hash, start_time in rows:
+                path = disk_name(stored)
                 members[run_id] = build(
                     prefix + path,
                     path.rpartition("/")[2],
@@ -494,7 +493,8 @@ class Catalog:
             for row in conn.execute(query):
                 if row.id not in base:
                     record = {name: getattr(row, name) for name in (*fields, *SUMMARY_COLUMNS)}
-                    record["path"] = os.path.join(str(self.root), record["path"])
+                    record["path"] = os.path.join(str(self.root), disk_name(record["path"]))
+                    record["identifier"] = disk_name(record["identifier"])
                     record["start_time"] = to_datetime(record["start_time"])
                     record["end_time"] = to_datetime(record["end_time"])
                     record["finished"] = bool(record["finished"])
@@ -555,7 +555,8 @@ class Catalog:
     def forget(self, experiment: Experiment) -> None:
         """Drop one run from the index (after its directory was erased)."""
         rel = self._rel(experiment.path_to_experiment)
-        with self.engine.begin() as conn:
+
+        def work(conn: Any) -> None:
             run_id = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
             if run_id is not None:
                 conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
@@ -563,14 +564,22 @@ class Catalog:
                 conn.execute(delete(run_table).where(run_table.c.id == run_id))
             bump_change_token(conn)
 
+        run_in_transaction(self.engine, work, "removal")
+
     def upsert(self, run_dir: Path) -> None:
-        """Read one run directory and store it in the index (write-through of new runs)."""
-        with self.engine.begin() as conn:
-            syncer = Syncer(conn, self.root, self.settle_seconds)
-            rel = self._rel(run_dir)
-            existing = conn.execute(select(run_table.c.id).where(run_table.c.path == rel)).scalar()
-            syncer._read_and_store([(rel, existing)])
+        """Read one run directory and store it in the index (write-through of new runs).
+
+        The run is read first; the write is keyed by its path, so it commutes with
+        syncs and other write-throughs of the same run. Raises what
+        :func:`~pyhermes.index.sync.run_in_transaction` raises.
+        """
+        results = read_runs(str(self.root), [self._rel(run_dir)], self.settle_seconds)
+
+        def work(conn: Any) -> None:
+            Syncer(conn, self.root, self.settle_seconds).store(results)
             bump_change_token(conn)
+
+        run_in_transaction(self.engine, work, "write-through")
 
 
 def _path_is(rel: str) -> Filter:
@@ -589,14 +598,6 @@ def _frame_value(value: str | None) -> Any:
     if value is None:
         return True
     return rundir.convert_value(value) if " " not in value else value
-
-
-def _is_conflict(exc: Exception) -> bool:
-    """True for the errors a concurrent sync of the same index causes."""
-    if isinstance(exc, IntegrityError):
-        return True
-    message = str(exc.orig if isinstance(exc, DBAPIError) else exc).lower()
-    return "locked" in message or "busy" in message or "could not serialize" in message
 
 
 def _check_mode(mode: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index.sync import read_run, signature
+from pyhermes.index.sync import disk_name, read_run, signature, stored_name
 
 
 def _first_line(text: str) -> str:
@@ -56,7 +56,7 @@ def compute_drift(
     problem_paths: dict[str, str] = {}
     warning_paths = {path: notes for path, notes in recorded_warnings if in_scope(path)}
     for path in on_disk:
-        run_dir = str(index_root / path)
+        run_dir = str(index_root / disk_name(path))
         known = indexed.get(path)
         differs = known is None or tuple(signature(run_dir)) != tuple(known)
         if not differs and not reread:
@@ -103,16 +103,17 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
 
     A folder is a run when it holds ``hermes.info`` or is ``known`` (indexed, or a
     recorded problem, whose ``hermes.info`` may be what cannot be read); runs are not
-    descended into; ``.hermes`` and ``.git`` folders are skipped.
+    descended into; ``.hermes`` and ``.git`` folders are skipped. Paths are in the
+    index's form (:func:`pyhermes.index.sync.stored_name`).
     """
     runs: list[str] = []
     pending = [scope]
     while pending:
         current = pending.pop()
-        folder = index_root / current if current else index_root
+        folder = index_root / disk_name(current) if current else index_root
 
         def join(name: str, current: str = current) -> str:
-            return f"{current}/{name}" if current else name
+            return f"{current}/{stored_name(name)}" if current else stored_name(name)
 
         names, others = rundir.list_folder(folder, lambda name: join(name) in known)
         runs.extend(join(name) for name in names)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -32,6 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -46,6 +48,11 @@ __all__ = [
     "INDEX_DIRNAME",
     "INDEX_FILENAME",
     "BrokenIndexWarning",
+    "NetworkFilesystemWarning",
+    "filesystem_type",
+    "on_network_filesystem",
+    "quick_check",
+    "integrity_check",
     "IndexLocation",
     "resolve_index",
     "find_index",
@@ -63,6 +70,27 @@ INDEX_DIRNAME = ".hermes"
 #: The file name of the default index inside :data:`INDEX_DIRNAME`.
 INDEX_FILENAME = "index.sqlite"
 
+#: How long a sync or write-through keeps retrying a locked or conflicting index (seconds).
+DEFAULT_BUSY_LIMIT = 60.0
+#: Environment variable overriding :data:`DEFAULT_BUSY_LIMIT`.
+BUSY_LIMIT_VAR = "HERMES_BUSY_LIMIT"
+
+
+def busy_limit() -> float:
+    """Return how long (seconds) to keep retrying a locked index: ``$HERMES_BUSY_LIMIT`` or 60."""
+    value = os.environ.get(BUSY_LIMIT_VAR, "")
+    try:
+        limit = float(value) if value else DEFAULT_BUSY_LIMIT
+    except ValueError:
+        return DEFAULT_BUSY_LIMIT
+    return limit if limit >= 0 else DEFAULT_BUSY_LIMIT
+
+
+def _lock_wait_ms() -> int:
+    """How long one statement waits for a lock (ms): half the busy limit, at most 30 s."""
+    return max(int(min(busy_limit() / 2, 30.0) * 1000), 1)
+
+
 _SQLITE_PRAGMAS = (
     # busy_timeout first, so that switching to WAL waits for other openers.
     "PRAGMA busy_timeout=30000",
@@ -70,6 +98,20 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
+#: On a network filesystem WAL cannot work (its shared memory is per machine): a rollback journal.
+_NETWORK_JOURNAL = "PRAGMA journal_mode=DELETE"
+
+#: Filesystem types (as the mount table names them) where SQLite's WAL is unsafe.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph",
+        "glusterfs", "fuse.glusterfs", "fuse.sshfs", "sshfs", "9p", "afs", "ncpfs", "panfs",
+        "pvfs2", "orangefs", "davfs", "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.cephfs",
+        "fuse.juicefs", "fuse.gcsfuse", "fuse.beegfs", "wekafs", "virtiofs", "quobyte",
+    }
+)  # fmt: skip
+#: Where the mount table is read from, first found wins.
+MOUNT_TABLES = ("/proc/self/mountinfo", "/proc/mounts")
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -77,6 +119,10 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 class BrokenIndexWarning(UserWarning):
     """A SQLite index could not be used; it was moved aside and is rebuilt from disk."""
+
+
+class NetworkFilesystemWarning(UserWarning):
+    """A SQLite index is on a network filesystem: no WAL there; PostgreSQL is the better index."""
 
 
 @dataclass(frozen=True)
@@ -313,14 +359,83 @@ def _identity(file: Path | None) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """Apply the connection pragmas of the index (WAL, foreign keys, busy timeout...)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-    finally:
-        cursor.close()
+def _unescape_mount_field(field: str) -> str:
+    """Mount tables write a space in a path as ``\\040`` (octal escapes)."""
+    if "\\" not in field:
+        return field
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def _parse_mount_table(text: str) -> list[tuple[str, str]]:
+    """Return (mount point, filesystem type) of each line of ``/proc/self/mountinfo`` or ``/proc/mounts``."""
+    mounts: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if " - " in line:  # mountinfo: ... mount-point options [optional...] - fstype source
+            before, _, after = line.partition(" - ")
+            head, tail = before.split(), after.split()
+            if len(head) >= 5 and tail:
+                mounts.append((_unescape_mount_field(head[4]), tail[0]))
+        elif len(fields) >= 3:  # mounts: source mount-point fstype options dump pass
+            mounts.append((_unescape_mount_field(fields[1]), fields[2]))
+    return mounts
+
+
+def filesystem_type(
+    path: str | os.PathLike[str], tables: tuple[str, ...] | None = None
+) -> str | None:
+    """Return the type of the filesystem holding ``path`` (e.g. ``"ext4"``, ``"nfs4"``).
+
+    Read from the first readable mount table of ``tables`` (default
+    :data:`MOUNT_TABLES`); the mount whose point is the longest prefix of the
+    real path wins. ``None`` when no table can be read (not Linux).
+    """
+    real = os.path.realpath(os.fspath(path))
+    for table in tables if tables is not None else MOUNT_TABLES:
+        try:
+            with open(table, encoding="utf-8", errors="surrogateescape") as handle:
+                mounts = _parse_mount_table(handle.read())
+        except OSError:
+            continue
+        best: tuple[int, str] | None = None
+        for point, kind in mounts:
+            inside = real == point or real.startswith(point.rstrip("/") + "/")
+            if inside and (best is None or len(point) >= best[0]):
+                best = (len(point), kind)
+        return None if best is None else best[1]
+    return None
+
+
+def on_network_filesystem(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is on a network filesystem (see :data:`NETWORK_FILESYSTEMS`)."""
+    kind = filesystem_type(path)
+    return kind is not None and (kind in NETWORK_FILESYSTEMS or kind.split(".")[0] in NETWORK_FILESYSTEMS)
+
+
+_WARNED_NETWORK: set[str] = set()
+
+
+def _sqlite_pragmas(file: Path | None) -> tuple[str, ...]:
+    """The connection pragmas of a SQLite index: WAL, unless ``file`` is on a network filesystem.
+
+    There, one :class:`NetworkFilesystemWarning` per file and process says so.
+    """
+    pragmas = tuple(
+        f"PRAGMA busy_timeout={_lock_wait_ms()}" if "busy_timeout" in p else p for p in _SQLITE_PRAGMAS
+    )
+    if file is None or not on_network_filesystem(file.parent):
+        return pragmas
+    if str(file) not in _WARNED_NETWORK:
+        _WARNED_NETWORK.add(str(file))
+        warnings.warn(
+            f"the index {file} is on a network filesystem ({filesystem_type(file.parent)}): "
+            "SQLite runs it without WAL there, and several machines writing it at once is "
+            f"slow and fragile. For a lab, point {ENV_VAR} at one PostgreSQL database "
+            "(see the README, 'One index for a lab').",
+            NetworkFilesystemWarning,
+            stacklevel=5,
+        )
+    return tuple(_NETWORK_JOURNAL if "journal_mode" in p else p for p in pragmas)
 
 
 def _create_sqlite_engine(location: IndexLocation) -> Engine:
@@ -330,15 +445,103 @@ def _create_sqlite_engine(location: IndexLocation) -> Engine:
     else:
         url = location.url
     engine = create_engine(url)
-    event.listen(engine, "connect", _set_sqlite_pragmas)
+    pragmas = _sqlite_pragmas(location.file)
+
+    def set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", set_pragmas)
     return engine
+
+
+def quick_check(engine: Engine) -> str | None:
+    """Run SQLite's ``PRAGMA quick_check`` on ``engine``; return ``None`` if sound, else what it found.
+
+    Raises :class:`sqlalchemy.exc.DatabaseError` when the file cannot even be read.
+    """
+    with engine.connect() as conn:
+        found = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+    return None if found == ["ok"] else "; ".join(found)
+
+
+def _checked_path(file: Path) -> Path:
+    return file.with_name(file.name + ".checked")
+
+
+def _file_state(file: Path) -> str:
+    """(inode, size, mtime) of the SQLite file and of its ``-wal``: any write changes it."""
+    parts = []
+    for path in (file, Path(f"{file}-wal")):
+        try:
+            status = os.stat(path)
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}")
+    return " ".join(parts)
+
+
+def _checked_state(file: Path) -> str | None:
+    """The file state last found sound by ``quick_check`` (see :func:`_remember_checked`)."""
+    try:
+        return _checked_path(file).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _remember_checked(file: Path, state: str) -> None:
+    """Note that ``quick_check`` found the file sound in ``state``: an unchanged file is not
+    checked again by the next process (a fresh process opening a large index stays fast)."""
+    with contextlib.suppress(OSError):
+        _checked_path(file).write_text(state + "\n", encoding="ascii")
+
+
+def integrity_check(file: Path, limit: int = 100) -> list[str]:
+    """Run SQLite's full ``PRAGMA integrity_check`` on ``file``, read-only; return its findings.
+
+    An empty list means the file is sound. Nothing is written, nothing moved.
+    A file that is not a database at all gives one finding saying so.
+    """
+    uri = f"file:{quote(str(file))}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        return [f"cannot be opened: {exc}"]
+    try:
+        connection.execute("PRAGMA busy_timeout=30000")
+        rows = [str(row[0]) for row in connection.execute(f"PRAGMA integrity_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:
+        return [f"not a readable SQLite database: {exc}"]
+    finally:
+        connection.close()
+    return [] if rows == ["ok"] else rows
 
 
 def _create_engine(location: IndexLocation) -> Engine:
     """Return a new engine for ``location`` (not yet checked or migrated)."""
     if make_url(location.url).get_backend_name() == "sqlite":
         return _create_sqlite_engine(location)
-    return create_engine(location.url, pool_pre_ping=True)
+    engine = create_engine(location.url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        wait = _lock_wait_ms()
+
+        def set_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+            # A statement waiting for a lock gives up after this, and the transaction is retried.
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            try:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute(f"SET lock_timeout = {wait}")
+            finally:
+                dbapi_connection.autocommit = autocommit
+
+        event.listen(engine, "connect", set_lock_timeout)
+    return engine
 
 
 def _is_corrupt(exc: DatabaseError) -> bool:
@@ -399,8 +602,19 @@ def _open_sqlite_file(location: IndexLocation) -> Engine:
         return _replace_broken(location, seen, "it is not a SQLite database")
     engine = _create_sqlite_engine(location)
     try:
-        ensure_schema(engine, location.lock_path)
-        return engine
+        # Once per file and process (engines are cached), unless this very state of
+        # the file was checked before: a damaged file is not served.
+        state = _file_state(file)
+        damage = None
+        if seen is not None and state != _checked_state(file):
+            damage = quick_check(engine)
+        if damage is None:
+            ensure_schema(engine, location.lock_path)
+            if seen is not None and state != _checked_state(file):
+                _remember_checked(file, state)
+            return engine
+        engine.dispose()
+        reason = f"PRAGMA quick_check found it damaged ({damage})"
     except DatabaseError as exc:
         engine.dispose()
         if not _is_corrupt(exc):
@@ -469,8 +683,12 @@ def open_engine(location: IndexLocation) -> Engine:
 
     Engines are cached per URL within the process; a cached SQLite engine is
     reused while its file is the same file (same inode). SQLite connections use
-    WAL, ``foreign_keys=ON``, ``busy_timeout=30000`` and ``synchronous=NORMAL``.
-    A SQLite file that is corrupt or has an unknown schema is moved aside to
+    WAL (a rollback journal, with one :class:`NetworkFilesystemWarning`, on a
+    network filesystem), ``foreign_keys=ON``, ``busy_timeout=30000`` and
+    ``synchronous=NORMAL``. The first open of a SQLite file in a process runs
+    ``PRAGMA quick_check``, unless the file (and its ``-wal``) is unchanged since a
+    check found it sound (noted in ``<file>.checked``). A SQLite file that is corrupt (by its header, an
+    error reading it, or the check) or has an unknown schema is moved aside to
     ``<name>.broken-<YYYYmmdd-HHMMSS>`` (with its ``-wal``/``-shm``) with a
     :class:`BrokenIndexWarning`, and a fresh index is created.
 

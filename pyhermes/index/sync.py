@@ -13,23 +13,56 @@ The sync contract (see the README, "The sync contract"):
 The quick mode makes no per-run system call for settled runs: a folder whose
 mtime has not changed since it was listed (and was not changed within
 :data:`RACY_SECONDS` of that listing) is not listed again.
+
+Many writers: a sync runs in three steps -- decide what to read (from the index
+and the folder listings), read those runs (:func:`read_runs`, no database
+access), then write everything in one short transaction. Every write is keyed by
+the run's path and tolerates what another process wrote meanwhile (``INSERT ...
+ON CONFLICT (path) DO UPDATE``; deletes and settle marks name the exact rows
+they decided on), so any number of syncs and write-throughs of the same runs
+commute. :func:`run_in_transaction` retries a transaction that lost a race
+(locked, deadlock, serialization failure) with backoff and jitter, up to
+:func:`busy_limit` seconds, then raises :class:`IndexBusyError` naming what
+holds the database.
+
+Names: run paths are stored as text. A name that is not valid UTF-8 (read by
+Python as lone surrogates, see :func:`os.fsdecode`) is stored with a reversible
+escape (:func:`stored_name`, :func:`disk_name`), so every run directory has a
+row, whatever bytes its name holds.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
 
 from pyhermes import rundir
-from pyhermes.errors import RunFormatError
+from pyhermes.errors import IndexBusyError, RunFormatError
+from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -40,15 +73,18 @@ from pyhermes.index.models import (
     run_table,
 )
 from pyhermes.index.query import under
-from pyhermes.summary import ScoreSummary, summarize
+from pyhermes.summary import ScoreSummary, summarize_chunks
 
 #: A folder changed this close to its listing is listed again (timestamps are coarse).
 RACY_SECONDS = 2.0
 #: Default settle window: a run finished this recently is still checked on every sync.
 SETTLE_SECONDS = 60.0
 SYNC_MODES = ("quick", "full", "none")
+#: Longest info key, exec-arg key and name the index columns hold (``VARCHAR(255)``).
+KEY_LENGTH = 255
 
 Signature = tuple[Any, ...]
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,11 +130,73 @@ class RunRecord:
     info: list[dict[str, Any]]
 
 
+# --------------------------------------------------------------------------- names
+
+#: The escape character of stored names: a Unicode noncharacter, "for internal use".
+NAME_ESCAPE = "\ufdd0"
+_TO_ESCAPE = re.compile("[\ufdd0\ud800-\udfff]")
+_ESCAPED = re.compile("\ufdd0(\ufdd0|u[0-9a-f]{4}|[0-9a-f]{2})")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == NAME_ESCAPE:
+        return NAME_ESCAPE * 2
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # one undecodable byte, as os.fsdecode gives it
+        return f"{NAME_ESCAPE}{code - 0xDC00:02x}"
+    return f"{NAME_ESCAPE}u{code:04x}"
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code == NAME_ESCAPE:
+        return NAME_ESCAPE
+    if code[0] == "u":
+        return chr(int(code[1:], 16))
+    return chr(0xDC00 + int(code, 16))
+
+
+def stored_name(name: str) -> str:
+    """Return the text the index stores for a file name or path read from the disk.
+
+    Valid UTF-8 names are stored as they are; an undecodable byte (a lone
+    surrogate from :func:`os.fsdecode`) becomes ``U+FDD0`` and two hex digits,
+    and ``U+FDD0`` itself is doubled. :func:`disk_name` reverses it exactly.
+    """
+    if name.isascii():
+        return name
+    return _TO_ESCAPE.sub(_escape_one, name)
+
+
+def disk_name(stored: str) -> str:
+    """Return the name on disk (as :func:`os.fsdecode` gives it) of a name stored by :func:`stored_name`."""
+    if NAME_ESCAPE not in stored:
+        return stored
+    return _ESCAPED.sub(_unescape_one, stored)
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with lone surrogates shown as ``\\xNN`` escapes (safe to encode as UTF-8)."""
+    if text.isascii():
+        return text
+    return os.fsencode(text).decode("utf-8", "backslashreplace") if _has_surrogate(text) else text
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+# --------------------------------------------------------------------------- reading runs
+
+
 def signature(run_dir: str) -> Signature:
     """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
 
-    A missing file gives ``(None, None)``. This runs once per run in a full sync,
-    so it does little but the three ``stat`` calls.
+    A missing file gives ``(None, None)``; a file that cannot be looked at (a
+    symlink loop, no permission...) gives ``(-1, -errno)``, so the run is read
+    again and its problem recorded. This runs once per run in a full sync, so it
+    does little but the three ``stat`` calls.
     """
     prefix = run_dir + os.sep
     return (
@@ -113,6 +211,10 @@ def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
         status = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None, None
+    except OSError as exc:
+        return -1, -(exc.errno or errno.EIO)
+    except ValueError:  # a name the system cannot take (an embedded NUL)
+        return -1, -errno.EINVAL
     return status.st_size, status.st_mtime_ns
 
 
@@ -137,27 +239,39 @@ def _settled(finished: bool, sig: Signature, now: float, settle_seconds: float) 
 def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS) -> RunRecord:
     """Read one run directory into a :class:`RunRecord`.
 
-    The signature is taken before the files are read, so a change during the read
-    is seen by the next sync. What was irregular but readable (lines decoded by the
-    fallback or skipped, NULs dropped, a scores file that is not all numbers, which
-    leaves the score summary empty) goes into ``row["warnings"]``, one note per
-    line; the run is still recorded.
+    ``run_dir`` is the path on disk; ``rel_path`` the stored path (see
+    :func:`stored_name`). The signature is taken before the files are read, so
+    a change during the read is seen by the next sync. Only regular files are
+    read (see :func:`pyhermes.rundir.open_regular`). What was irregular but
+    readable (lines decoded by the fallback or skipped, NULs dropped, a scores
+    file that is not all numbers or cannot be read, which leaves the score
+    summary empty) goes into ``row["warnings"]``, one note per line; the run is
+    still recorded. The scores file is summarised chunk by chunk, in bounded memory.
 
     Raises:
-        OSError: a file cannot be read at all (e.g. ``hermes.info`` is unreadable).
+        RunFormatError: ``hermes.info`` or ``exec_arguments`` is not a regular file,
+            is too large, or holds a key longer than :data:`KEY_LENGTH`.
+        OSError: ``hermes.info`` or ``exec_arguments`` cannot be read at all.
     """
     now = time.time()
     sig = signature(run_dir)
     notes: list[str] = []
     info = rundir.read_info(run_dir, notes)
     arg_lines = rundir.read_exec_args(run_dir, notes)
+    for key in (*info.keys(), *(line.split(None, 1)[0] for line in arg_lines)):
+        if len(key) > KEY_LENGTH:
+            raise RunFormatError(
+                f"{run_dir}: a key of hermes.info or exec_arguments is longer than "
+                f"{KEY_LENGTH} characters: {printable(key[:40])!r}...",
+                run_dir,
+            )
     identifier = os.path.basename(run_dir)
     scores_file = f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"
     summary: ScoreSummary | None = None
     try:
-        summary = summarize(rundir.read_scores(scores_file, notes))
-    except RunFormatError as exc:
-        notes.append(f"{exc} (scores not summarized)")
+        summary = summarize_chunks(rundir.iter_scores(scores_file, notes))
+    except (RunFormatError, OSError) as exc:
+        notes.append(f"{printable(str(exc))} (scores not summarized)")
     id_start, job_idx, _ = rundir.parse_identifier(identifier)
     start = rundir.parse_time(info.get(rundir.START_TIME_KEY, "")) or id_start
     end = rundir.parse_time(info.get(rundir.END_TIME_KEY, ""))
@@ -170,9 +284,12 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     row: dict[str, Any] = {
         "path": rel_path,
         "parent": posix_parent(rel_path),
-        "identifier": identifier,
-        "script_name": script_name,
-        "experiment_name": experiment_name,
+        # These columns only help queries (the path is what names the run): cut to fit.
+        "identifier": stored_name(identifier)[:KEY_LENGTH],
+        "script_name": None if script_name is None else stored_name(script_name)[:KEY_LENGTH],
+        "experiment_name": (
+            None if experiment_name is None else stored_name(experiment_name)[:KEY_LENGTH]
+        ),
         "job_idx": job_idx,
         "commit_hash": commit.strip() if commit is not None else None,
         "start_time": start,
@@ -182,7 +299,7 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
         "finished": end is not None,
         "read_at": now,
         "settled": _settled(end is not None, sig, now, settle_seconds),
-        "warnings": "\n".join(note.replace("\n", " ") for note in notes) or None,
+        "warnings": "\n".join(printable(note.replace("\n", " ")) for note in notes) or None,
     }
     row.update(zip(_SIGNATURE_COLUMNS, sig, strict=False))
     for name, column in SUMMARY_COLUMNS.items():
@@ -203,6 +320,42 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     return RunRecord(row, args, info_rows)
 
 
+@dataclass
+class ReadFailure:
+    """A run that could not be read: the error, and when the read started (``time.time()``)."""
+
+    error: Exception
+    read_at: float
+
+
+#: What :func:`read_runs` gives for one run: (stored path, its record or why it failed).
+ReadResult = tuple[str, "RunRecord | ReadFailure"]
+
+
+def read_runs(
+    root: str, paths: Iterable[str], settle_seconds: float = SETTLE_SECONDS,
+    progress: Callable[[int], None] | None = None,
+) -> list[ReadResult]:
+    """Read the runs at ``paths`` (stored paths relative to the folder ``root``).
+
+    This is the whole "read" step of a sync: it touches files only, never the
+    index. A run that cannot be read gives a :class:`ReadFailure` instead of a
+    record (for a :class:`RunFormatError`, :class:`OSError` or :class:`ValueError`);
+    any other exception propagates. ``progress(n)`` is called after each run.
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    results: list[ReadResult] = []
+    for done, path in enumerate(paths, start=1):
+        started = time.time()
+        try:
+            results.append((path, read_run(prefix + disk_name(path), path, settle_seconds)))
+        except (RunFormatError, OSError, ValueError) as exc:
+            results.append((path, ReadFailure(exc, started)))
+        if progress is not None:
+            progress(done)
+    return results
+
+
 def posix_parent(rel_path: str) -> str:
     """The parent of a POSIX relative path (``""`` for a top-level entry)."""
     head, _, _ = rel_path.rpartition("/")
@@ -210,13 +363,46 @@ def posix_parent(rel_path: str) -> str:
 
 
 def relative(root: Path, path: Path) -> str:
-    """``path`` relative to ``root`` as a POSIX string (``""`` for the root itself)."""
+    """``path`` relative to ``root`` as a stored POSIX string (``""`` for the root itself)."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    return "" if rel == "." else Path(rel).as_posix()
+    return "" if rel == "." else stored_name(Path(rel).as_posix())
+
+
+def problem_reason(exc: BaseException) -> str:
+    """The text stored for a run that could not be read: the exception's type and message."""
+    return printable(f"{type(exc).__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------- folder listings
+
+
+def encode_subfolders(names: list[str]) -> str:
+    """The ``hermes_folder.subfolders`` text of a listing: a JSON array of stored names."""
+    return json.dumps(names, ensure_ascii=False)
+
+
+def decode_subfolders(text: str) -> list[str] | None:
+    """The names of :func:`encode_subfolders`; ``None`` for text in another form (list again)."""
+    if not text.startswith("["):
+        return [] if text == "" else None
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return None
+    return names
+
+
+# --------------------------------------------------------------------------- the sync
 
 
 class Syncer:
-    """Syncs the runs below one folder of ``root`` into the index behind ``connection``."""
+    """Syncs the runs below one folder of ``root`` into the index behind ``connection``.
+
+    Paths inside the syncer are stored paths (:func:`stored_name`); ``_abs``
+    turns them back into paths on disk.
+    """
 
     def __init__(
         self,
@@ -234,13 +420,13 @@ class Syncer:
         self._prefix = self._root_text.rstrip(os.sep) + os.sep
         self._scope_problems: list[Any] = []
         self._gone_folders: list[str] = []
-        self._dropped = False
+        self._changed = False
 
     def _abs(self, rel: str) -> str:
-        return self._prefix + rel if rel else self._root_text
+        return self._prefix + disk_name(rel) if rel else self._root_text
 
     def run(self, folder: str, recursive: bool, mode: str, reread: bool = False) -> SyncReport:
-        """Sync the runs in ``folder`` (relative to the root; its whole tree with ``recursive``).
+        """Sync the runs in ``folder`` (stored path relative to the root; its tree with ``recursive``).
 
         ``mode`` is ``"quick"`` or ``"full"``; ``reread`` re-reads every run.
         """
@@ -268,18 +454,21 @@ class Syncer:
             if status is None:
                 continue
             remembered = folders.get(current)
+            remembered_names = (
+                None if remembered is None else decode_subfolders(remembered.subfolders)
+            )
             if (
                 not full
                 and remembered is not None
+                and remembered_names is not None
                 and remembered.mtime_ns == status
                 and remembered.listed_at - status / 1e9 > RACY_SECONDS
             ):
                 runs_here = [path for path, row in known.items() if row[2] == current]
-                subfolders = [name for name in remembered.subfolders.split("\n") if name]
                 candidates = []
-                for name in subfolders:
+                for name in remembered_names:
                     rel = _join(current, name)
-                    if os.path.isfile(os.path.join(self._abs(rel), rundir.INFO_FILE)):
+                    if rundir.has_info_file(self._abs(rel)):
                         candidates.append(rel)
                 listed_runs.update(runs_here)
                 listed_runs.update(candidates)
@@ -287,7 +476,7 @@ class Syncer:
                 new_runs.extend(
                     path for path in problems if posix_parent(path) == current and path not in known
                 )
-                subfolder_paths = [_join(current, n) for n in subfolders]
+                subfolder_paths = [_join(current, n) for n in remembered_names]
                 subfolder_paths = [p for p in subfolder_paths if p not in candidates]
             else:
                 if not full:
@@ -295,13 +484,11 @@ class Syncer:
                         (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
                 run_names, other_names = self._list(current, known, problems)
-                if remembered is not None:
+                if remembered_names is not None:
                     # A subfolder that is gone takes every run below it out of the index.
                     listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
                     self._gone_folders.extend(
-                        _join(current, name)
-                        for name in remembered.subfolders.split("\n")
-                        if name and name not in listed
+                        _join(current, name) for name in remembered_names if name not in listed
                     )
                 for rel in run_names:
                     listed_runs.add(rel)
@@ -313,140 +500,208 @@ class Syncer:
                         "path": current,
                         "mtime_ns": status,
                         "listed_at": time.time(),
-                        "subfolders": "\n".join(other_names),
+                        "subfolders": encode_subfolders(other_names),
                     }
                 )
             if recursive:
                 pending.extend(sorted(subfolder_paths, reverse=True))
-        self._apply(known, listed_runs, new_runs, folder_rows, full, reread)
+        plan = self._plan(known, listed_runs, new_runs, full, reread)
+        results = read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+        # Everything above only read; the writes below go in one short transaction.
+        self._write(plan, results, folder_rows)
         self._forget_folders(folders, listed_folders, recursive)
-        if self.report.added or self.report.updated or self.report.removed or self._dropped:
+        if self._changed:
             bump_change_token(self.connection)
         total = self.connection.execute(
             select(func.count()).select_from(run_table).where(scope)
         ).scalar_one()
-        self.report.unchanged = total - self.report.added - self.report.updated
+        self.report.unchanged = max(total - self.report.added - self.report.updated, 0)
         self.report.seconds = time.perf_counter() - started
         return self.report
 
     def _list(
         self, current: str, known: dict[str, Any], problems: set[str]
     ) -> tuple[list[str], list[str]]:
-        """Return (run paths, names of other subfolders) of one folder's listing.
+        """Return (run paths, stored names of other subfolders) of one folder's listing.
 
         Known runs and runs recorded as problems count as runs without a look at
         their ``hermes.info`` (which may be what cannot be read).
         """
 
         def vouched(name: str) -> bool:
-            path = _join(current, name)
+            path = _join(current, stored_name(name))
             return path in known or path in problems
 
         names, others = rundir.list_folder(self._abs(current), vouched)
-        return [_join(current, name) for name in names], others
+        return [_join(current, stored_name(name)) for name in names], [
+            stored_name(name) for name in others
+        ]
 
-    def _apply(
+    def _plan(
         self,
         known: dict[str, Any],
         listed_runs: set[str],
         new_runs: list[str],
-        folder_rows: list[dict[str, Any]],
         full: bool,
         reread: bool,
-    ) -> None:
-        conn = self.connection
+    ) -> _Plan:
+        """Decide, from what was read of the index and the disk, what to read and remove."""
         now = time.time()
-        removed = [row[0] for path, row in known.items() if path not in listed_runs]
-        to_read: list[tuple[str, int | None]] = [(path, None) for path in dict.fromkeys(new_runs)]
-        newly_settled: list[int] = []
+        plan = _Plan()
+        plan.removed = [(row[1], row[0]) for path, row in known.items() if path not in listed_runs]
+        plan.new = set(dict.fromkeys(new_runs))
+        to_read = list(plan.new)
         # The loop below runs once per run in a full sync: plain tuples and local names.
         settle_seconds = self.settle_seconds
         prefix = self._prefix
+        newly_settled = plan.newly_settled
         for path in listed_runs:
             row = known.get(path)
             if row is None:
                 continue
-            run_id, _, _, settled, finished = row[:_SIGNATURE_START]
+            settled, finished = row[3], row[4]
             if settled and not full:
                 continue
-            sig = signature(prefix + path)
+            sig = signature(prefix + disk_name(path))
             if reread or sig != row[_SIGNATURE_START:]:
-                to_read.append((path, run_id))
+                to_read.append(path)
             elif not settled and _settled(finished, sig, now, settle_seconds):
-                newly_settled.append(run_id)
-        for gone in self._gone_folders:
-            below = (run_table.c.parent == gone) | run_table.c.parent.startswith(
-                gone + "/", autoescape=True
-            )
-            removed.extend(
-                run_id
-                for (run_id,) in conn.execute(select(run_table.c.id).where(below))
-                if run_id not in removed
-            )
-            conn.execute(
-                delete(folder_table).where(
-                    (folder_table.c.path == gone)
-                    | folder_table.c.path.startswith(gone + "/", autoescape=True)
-                )
-            )
-        if removed:
-            for chunk in _chunks(removed, 500):
-                conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
-                conn.execute(delete(info_table).where(info_table.c.run_id.in_(chunk)))
-                conn.execute(delete(run_table).where(run_table.c.id.in_(chunk)))
-            self.report.removed += len(removed)
-        retried = set(new_runs)
-        vanished_problems = [
+                newly_settled.append((path, sig))
+        retried = plan.new
+        plan.vanished_problems = [
             row.path
             for row in self._scope_problems
             if row.path not in listed_runs and row.path not in retried
         ]
-        if vanished_problems:
-            conn.execute(delete(problem_table).where(problem_table.c.path.in_(vanished_problems)))
-        if newly_settled:
-            for chunk in _chunks(newly_settled, 500):
-                conn.execute(update(run_table).where(run_table.c.id.in_(chunk)).values(settled=True))
-        self._read_and_store(to_read)
-        if folder_rows:
-            paths = [row["path"] for row in folder_rows]
-            conn.execute(delete(folder_table).where(folder_table.c.path.in_(paths)))
-            conn.execute(insert(folder_table), folder_rows)
+        plan.to_read = sorted(dict.fromkeys(to_read))
+        return plan
 
-    def _read_and_store(self, to_read: list[tuple[str, int | None]]) -> None:
+    def _write(
+        self, plan: _Plan, results: list[ReadResult], folder_rows: list[dict[str, Any]]
+    ) -> None:
+        """Apply a plan and the runs read for it; every write tolerates concurrent writers."""
         conn = self.connection
-        new_rows: list[RunRecord] = []
-        fixed: list[str] = []
-        for done, (path, run_id) in enumerate(to_read, start=1):
-            try:
-                record = read_run(self._abs(path), path, self.settle_seconds)
-            except (RunFormatError, OSError, ValueError) as exc:  # not readable at all
-                self._problem(path, run_id, exc)
-            else:
-                fixed.append(path)
+        # Removed runs: by (path, id) as read, so a run stored again meanwhile is not touched.
+        if plan.removed:
+            removed = sorted(plan.removed)
+            for chunk in _chunks(removed, 500):
+                ids = [run_id for _, run_id in chunk]
+                gone = select(run_table.c.id).where(
+                    run_table.c.id.in_(ids), run_table.c.path.in_([p for p, _ in chunk])
+                )
+                self.report.removed += _delete_runs(conn, gone)
+        for folder in sorted(self._gone_folders):
+            below = (run_table.c.parent == folder) | run_table.c.parent.startswith(
+                folder + "/", autoescape=True
+            )
+            self.report.removed += _delete_runs(conn, select(run_table.c.id).where(below))
+            conn.execute(
+                delete(folder_table).where(
+                    (folder_table.c.path == folder)
+                    | folder_table.c.path.startswith(folder + "/", autoescape=True)
+                )
+            )
+        if self.report.removed:
+            self._changed = True
+        if plan.vanished_problems:
+            for chunk in _chunks(sorted(plan.vanished_problems), 500):
+                conn.execute(delete(problem_table).where(problem_table.c.path.in_(chunk)))
+        self.store(results, new=plan.new)
+        if plan.newly_settled:
+            self._settle(plan.newly_settled)
+        if folder_rows:
+            _upsert(conn, folder_table, ["path"], sorted(folder_rows, key=lambda row: row["path"]))
+
+    def store(self, results: list[ReadResult], new: set[str] | None = None) -> None:
+        """Write the runs read by :func:`read_runs`: records upserted by path, failures as problems.
+
+        The freshest read wins, whatever the order the writers commit in: a record
+        replaces a stored row only if it was read no earlier than that row
+        (``read_at``), and a failure removes a stored row only if that row was read
+        earlier. ``new`` names the paths the caller did not find in the index (for
+        the report's ``added``); the writes do not depend on it.
+        """
+        conn = self.connection
+        records = sorted(
+            ((path, outcome) for path, outcome in results if isinstance(outcome, RunRecord)),
+            key=lambda result: result[0],
+        )
+        failures = sorted(
+            ((path, outcome) for path, outcome in results if isinstance(outcome, ReadFailure)),
+            key=lambda result: result[0],
+        )
+        for chunk in _chunks(records, 1000):
+            paths = [path for path, _ in chunk]
+            _upsert(
+                conn, run_table, ["path"], [record.row for _, record in chunk], fresher="read_at"
+            )
+            stored = {
+                path: (run_id, read_at)
+                for path, run_id, read_at in conn.execute(
+                    select(run_table.c.path, run_table.c.id, run_table.c.read_at).where(
+                        run_table.c.path.in_(paths)
+                    )
+                )
+            }
+            # The rows this write holds (not those a fresher read of another writer keeps).
+            mine = [
+                (stored[path][0], record)
+                for path, record in chunk
+                if path in stored and stored[path][1] == record.row["read_at"]
+            ]
+            id_list = [run_id for run_id, _ in mine]
+            conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(id_list)))
+            conn.execute(delete(info_table).where(info_table.c.run_id.in_(id_list)))
+            self._insert_children(mine)
+            conn.execute(delete(problem_table).where(problem_table.c.path.in_(paths)))
+            for path, record in chunk:
                 if record.row["warnings"] is not None:
                     self.report.warning_paths[path] = record.row["warnings"].split("\n")
-                if run_id is None:
-                    new_rows.append(record)
+                if new is not None and path in new:
                     self.report.added += 1
                 else:
-                    self._replace(run_id, record)
                     self.report.updated += 1
-            if self.progress is not None:
-                self.progress(done)
-        if fixed:
-            for chunk in _chunks(fixed, 500):
-                conn.execute(delete(problem_table).where(problem_table.c.path.in_(chunk)))
-        if new_rows:
-            self._insert(new_rows)
+            if mine:
+                self._changed = True
+        for chunk in _chunks(failures, 500):
+            failed = dict(chunk)
+            paths = list(failed)
+            fresher = {
+                path
+                for path, read_at in conn.execute(
+                    select(run_table.c.path, run_table.c.read_at).where(run_table.c.path.in_(paths))
+                )
+                if read_at > failed[path].read_at
+            }
+            stale = [path for path in paths if path not in fresher]
+            if _delete_runs(conn, select(run_table.c.id).where(run_table.c.path.in_(stale))):
+                self._changed = True
+            rows = [
+                {"path": path, "reason": problem_reason(failure.error), "seen_at": failure.read_at}
+                for path, failure in chunk
+                if path not in fresher
+            ]
+            _upsert(conn, problem_table, ["path"], rows)
+            for row in rows:
+                self.report.problems += 1
+                self.report.problem_paths[row["path"]] = row["reason"]
 
-    def _insert(self, records: list[RunRecord]) -> None:
-        conn = self.connection
-        for chunk in _chunks(records, 2000):
-            ids = conn.execute(
-                insert(run_table).returning(run_table.c.id, sort_by_parameter_order=True),
-                [record.row for record in chunk],
-            ).scalars().all()
-            self._insert_children(zip(ids, chunk, strict=False))
+    def _settle(self, newly_settled: list[tuple[str, Signature]]) -> None:
+        """Mark runs settled, each only if its row still holds the signature that was checked."""
+        condition = and_(
+            run_table.c.path == bindparam("b_path"),
+            *(
+                run_table.c[name].is_not_distinct_from(bindparam(f"b_{name}"))
+                for name in _SIGNATURE_COLUMNS
+            ),
+        )
+        params = [
+            {"b_path": path, **{f"b_{name}": value for name, value in zip(_SIGNATURE_COLUMNS, sig, strict=True)}}
+            for path, sig in sorted(newly_settled)
+        ]
+        statement = update(run_table).where(condition).values(settled=True)
+        for chunk in _chunks(params, 1000):
+            self.connection.execute(statement, chunk)
 
     def _insert_children(self, pairs: Iterable[tuple[int, RunRecord]]) -> None:
         args: list[dict[str, Any]] = []
@@ -458,26 +713,6 @@ class Syncer:
             self.connection.execute(insert(arg_table), args)
         if infos:
             self.connection.execute(insert(info_table), infos)
-
-    def _replace(self, run_id: int, record: RunRecord) -> None:
-        conn = self.connection
-        conn.execute(update(run_table).where(run_table.c.id == run_id).values(**record.row))
-        conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
-        conn.execute(delete(info_table).where(info_table.c.run_id == run_id))
-        self._insert_children([(run_id, record)])
-
-    def _problem(self, path: str, run_id: int | None, exc: BaseException) -> None:
-        conn = self.connection
-        reason = f"{type(exc).__name__}: {exc}"
-        if run_id is not None:
-            conn.execute(delete(arg_table).where(arg_table.c.run_id == run_id))
-            conn.execute(delete(info_table).where(info_table.c.run_id == run_id))
-            conn.execute(delete(run_table).where(run_table.c.id == run_id))
-            self._dropped = True
-        conn.execute(delete(problem_table).where(problem_table.c.path == path))
-        conn.execute(insert(problem_table).values(path=path, reason=reason, seen_at=time.time()))
-        self.report.problems += 1
-        self.report.problem_paths[path] = reason
 
     # ------------------------------------------------------------------ index reads
 
@@ -512,9 +747,193 @@ class Syncer:
     def _forget_folders(self, folders: dict[str, Any], listed: set[str], recursive: bool) -> None:
         if not recursive:
             return
-        gone = [path for path in folders if path not in listed]
+        gone = sorted(path for path in folders if path not in listed)
         for chunk in _chunks(gone, 500):
             self.connection.execute(delete(folder_table).where(folder_table.c.path.in_(chunk)))
+
+
+@dataclass
+class _Plan:
+    """What a sync decided from its reads of the index and the disk."""
+
+    to_read: list[str] = field(default_factory=list)
+    new: set[str] = field(default_factory=set)
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    newly_settled: list[tuple[str, Signature]] = field(default_factory=list)
+    vanished_problems: list[str] = field(default_factory=list)
+
+
+def _delete_runs(conn: Connection, ids: Any) -> int:
+    """Delete the runs whose ids the select ``ids`` gives, with their args and info; return how many."""
+    id_list = [run_id for (run_id,) in conn.execute(ids)]
+    if not id_list:
+        return 0
+    deleted = 0
+    for chunk in _chunks(sorted(id_list), 500):
+        conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
+        conn.execute(delete(info_table).where(info_table.c.run_id.in_(chunk)))
+        deleted += conn.execute(delete(run_table).where(run_table.c.id.in_(chunk))).rowcount or 0
+    return deleted
+
+
+def _upsert(
+    conn: Connection,
+    table: Any,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    fresher: str | None = None,
+) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the ``rows`` (all with the same columns).
+
+    With ``fresher``, a stored row is updated only where its ``fresher`` column is
+    not greater than the new row's.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table)
+    columns = [name for name in rows[0] if name not in keys]
+    if columns:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: statement.excluded[name] for name in columns},
+            where=None if fresher is None else table.c[fresher] <= statement.excluded[fresher],
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(statement, rows)
+
+
+# --------------------------------------------------------------------------- retrying
+
+#: SQLSTATEs of PostgreSQL errors that a retry of the transaction resolves.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "23505"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for the errors another writer of the index causes: retrying the transaction helps.
+
+    SQLite: "database is locked" / "busy", a unique conflict; PostgreSQL:
+    serialization failure, deadlock, lock not available, a unique conflict.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _RETRY_SQLSTATES
+    name = type(orig).__name__
+    if name == "IntegrityError":
+        return True
+    message = str(orig).lower()
+    return name == "OperationalError" and ("locked" in message or "busy" in message)
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Connection], T], what: str = "sync") -> T:
+    """Run ``work(connection)`` in a transaction of ``engine``; return its result.
+
+    A transaction that fails for a reason another writer causes (see
+    :func:`is_retryable`) is rolled back and run again, after a pause that
+    doubles from 50 ms up to 2 s, with jitter, for at most :func:`busy_limit`
+    seconds in all.
+
+    Raises:
+        IndexBusyError: the index stayed locked or in conflict past the limit; the
+            message names what holds it, when that can be found.
+        sqlalchemy.exc.SQLAlchemyError: any other database error.
+    """
+    limit = busy_limit()
+    deadline = time.monotonic() + limit
+    pause = 0.05
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            wait = pause * (0.5 + random.random())
+            if time.monotonic() + wait > deadline:
+                raise IndexBusyError(
+                    f"the index {_describe(engine)} stayed busy for {limit:g} s ({attempts} "
+                    f"attempts of this {what}); last error: {str(exc.orig).splitlines()[0]}. "
+                    f"{holders(engine)} Raise the limit with {BUSY_LIMIT_VAR}=<seconds>."
+                ) from exc
+            time.sleep(wait)
+            pause = min(pause * 2, 2.0)
+
+
+def _describe(engine: Engine) -> str:
+    if engine.dialect.name == "sqlite":
+        return str(engine.url.database)
+    return engine.url.render_as_string(hide_password=True)
+
+
+def holders(engine: Engine) -> str:
+    """Return a sentence naming what holds the index: processes with the SQLite file open, or
+    the other PostgreSQL sessions in a transaction on the database. Never raises."""
+    try:
+        if engine.dialect.name == "sqlite":
+            found = _sqlite_holders(str(engine.url.database or ""))
+        else:
+            found = _postgresql_holders(engine)
+    except Exception as exc:  # noqa: BLE001 - only a hint in an error message
+        return f"(what holds it could not be found: {exc})"
+    if not found:
+        return "No other holder could be found (it may have finished, or run on another machine)."
+    return "Held by: " + "; ".join(found[:10]) + "."
+
+
+def _sqlite_holders(file: str) -> list[str]:
+    """Processes of this machine with ``file`` (or its ``-wal``) open, from ``/proc``."""
+    if not file or not os.path.isdir("/proc"):
+        return []
+    targets = {os.path.realpath(file), os.path.realpath(file) + "-wal"}
+    found: list[str] = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in targets:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        command = handle.read(300).replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    command = "?"
+                found.append(f"process {pid} ({command.strip()})")
+                break
+    return found
+
+
+def _postgresql_holders(engine: Engine) -> list[str]:
+    """Other sessions on the database with a transaction open, oldest first."""
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT pid, usename, application_name, client_addr, state, "
+        "now() - xact_start AS age, left(query, 120) AS query FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND xact_start IS NOT NULL ORDER BY xact_start"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        f"session {row.pid} of {row.usename}@{row.client_addr or 'local'} "
+        f"({row.application_name or 'no name'}, {row.state}, transaction open for {row.age}): "
+        f"{row.query!r}"
+        for row in rows
+    ]
 
 
 CHANGE_TOKEN_KEY = "change_token"
@@ -522,12 +941,7 @@ CHANGE_TOKEN_KEY = "change_token"
 
 def bump_change_token(connection: Connection) -> None:
     """Record that the runs stored in the index changed (a new random token)."""
-    token = uuid.uuid4().hex
-    done = connection.execute(
-        update(meta_table).where(meta_table.c.key == CHANGE_TOKEN_KEY).values(value=token)
-    )
-    if done.rowcount == 0:
-        connection.execute(insert(meta_table).values(key=CHANGE_TOKEN_KEY, value=token))
+    _upsert(connection, meta_table, ["key"], [{"key": CHANGE_TOKEN_KEY, "value": uuid.uuid4().hex}])
 
 
 def read_change_token(connection: Connection) -> str | None:
@@ -544,7 +958,7 @@ def _join(folder: str, name: str) -> str:
 def _folder_status(path: str) -> int | None:
     try:
         status = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
     return status.st_mtime_ns
 
