@@ -502,24 +502,18 @@ def test_missing_browser_skips_outside_ci_and_fails_in_ci(monkeypatch):
         _missing("no chromium")
 
 
-def test_the_app_on_a_postgresql_index(corpus, on_disk):
-    from test_engine import postgres_server
-
-    with postgres_server() as url:
-        app = create_app(corpus, index=url)
-        app.extensions["hermes"].wait()
-        assert app.extensions["hermes"].status()["error"] is None
-        client = app.test_client()
-        expression = "--doubledqn and -lr < 0.001"
-        data = get_json(client, "/api/runs?" + _query(where=expression, sort="-final_mean"))
-        expected = on_disk.where(expression).sort_by_score("final_mean")
-        assert data["total"] == len(expected)
-        assert [run["identifier"] for run in data["runs"]][:5] == [r.identifier for r in expected[:5]]
-        path = data["runs"][0]["path"]
-        assert get_json(client, f"/api/run/{path}")["identifier"] == expected[0].identifier
-        assert "refused" in get_json(client, "/api/sql?q=DELETE FROM hermes_run", 400)["error"]
-        lines = get_json(client, "/api/curves?" + _query(where=expression, group_by="-lr"))["lines"]
-        assert sum(line["n"] for line in lines) == len(expected)
-        from pyhermes.index.engine import dispose_engines
-
-        dispose_engines()
+def test_the_app_on_a_postgresql_index(corpus, on_disk, pg_url):
+    app = create_app(corpus, index=pg_url)
+    app.extensions["hermes"].wait()
+    assert app.extensions["hermes"].status()["error"] is None
+    client = app.test_client()
+    expression = "--doubledqn and -lr < 0.001"
+    data = get_json(client, "/api/runs?" + _query(where=expression, sort="-final_mean"))
+    expected = on_disk.where(expression).sort_by_score("final_mean")
+    assert data["total"] == len(expected)
+    assert [run["identifier"] for run in data["runs"]][:5] == [r.identifier for r in expected[:5]]
+    path = data["runs"][0]["path"]
+    assert get_json(client, f"/api/run/{path}")["identifier"] == expected[0].identifier
+    assert "refused" in get_json(client, "/api/sql?q=DELETE FROM hermes_run", 400)["error"]
+    lines = get_json(client, "/api/curves?" + _query(where=expression, group_by="-lr"))["lines"]
+    assert sum(line["n"] for line in lines) == len(expected)

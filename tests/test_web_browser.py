@@ -67,6 +67,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     for argument in CHROMIUM_ARGS:
         options.add_argument(argument)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for failures
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(60)
     yield driver
@@ -118,11 +119,22 @@ def _save(driver, shots: Path, name: str) -> Path:
 
 
 def _wait(driver, condition, timeout: float = 90):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     ignored = (NoSuchElementException, StaleElementReferenceException)  # a page being replaced
-    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+    try:
+        return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+    except TimeoutException:
+        text = driver.execute_script("return document.body ? document.body.innerText : ''")
+        errors = [entry["message"] for entry in driver.get_log("browser")]
+        raise AssertionError(
+            f"timed out on {driver.current_url}\nbrowser log: {errors}\npage:\n{text[:3000]}"
+        ) from None
 
 
 def _count(driver) -> int:
