@@ -60,3 +60,27 @@ def test_rebuild_swaps_in_a_fresh_file_with_the_same_runs(tmp_path):
     assert report.added == 4 and fresh.count() == 4
     assert fresh.location.file == index_file and index_file.stat().st_ino != old_inode
     assert not list(index_file.parent.glob("*.rebuild-*"))
+
+
+def test_deep_check_reports_a_damaged_file(tmp_path):
+    import sqlite3
+
+    from pyhermes.index.engine import dispose_engines
+
+    _tree(tmp_path)
+    index_file = Catalog.open(tmp_path).location.file
+    assert check(tmp_path, deep=True)["stale"] is False  # a sound file: the usual answer
+    dispose_engines()
+    connection = sqlite3.connect(index_file)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    root_page = connection.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'hermes_arg'"
+    ).fetchone()[0]
+    connection.close()
+    with open(index_file, "r+b") as handle:  # garbage over the b-tree page of the exec args
+        handle.seek((root_page - 1) * page_size)
+        handle.write(b"\x0d\xff\xff\xff" * 64)
+    damaged = check(tmp_path, deep=True)
+    assert damaged["damaged"] is True and damaged["integrity_check"]
+    assert damaged["index"] == str(index_file)

@@ -125,7 +125,11 @@ def _remove_sqlite_file(file: Path) -> None:
 
 
 def check(
-    root: str | os.PathLike[str], index: str | os.PathLike[str] | None = None, *, reread: bool = False
+    root: str | os.PathLike[str],
+    index: str | os.PathLike[str] | None = None,
+    *,
+    reread: bool = False,
+    deep: bool = False,
 ) -> dict[str, Any]:
     """Compare the runs below ``root`` with the index serving it, changing neither.
 
@@ -133,6 +137,8 @@ def check(
     they were read (file sizes and mtimes), and runs that cannot be read (as
     recorded by the last sync, and as found now). With ``reread`` every run on
     disk is read again to check it can be. No index is created when there is none.
+    With ``deep``, SQLite's ``integrity_check`` runs on the index file first; when it
+    finds damage, nothing else is compared.
 
     Runs read with warnings (odd bytes, lines without ``:``) are listed apart and
     are no failure.
@@ -140,7 +146,8 @@ def check(
     Returns:
         The dict of :func:`pyhermes.index.check.compute_drift` plus ``seconds``,
         ``stale`` (a run is not indexed, gone or changed), ``root`` and ``index``
-        (:func:`describe_location`).
+        (:func:`describe_location`); for a damaged index file (``deep``) only
+        ``{"index", "damaged": True, "integrity_check": [findings]}``.
 
     Raises:
         IndexVersionError: the index was written by a newer pyhermes.
@@ -153,6 +160,13 @@ def check(
     started = time.perf_counter()
     folder = Path(root).resolve()
     location = find_index(folder, index)
+    if deep and location is not None and location.file is not None:
+        # A server database checks its own pages; a missing index has none to check.
+        from pyhermes.index.engine import integrity_check
+
+        damage = integrity_check(location.file)
+        if damage:
+            return {"index": describe_location(location), "damaged": True, "integrity_check": damage}
     stored: dict[str, tuple[Any, ...]] = {}
     recorded: list[tuple[str, str]] = []
     recorded_warnings: list[tuple[str, list[str]]] = []
