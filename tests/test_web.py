@@ -289,6 +289,13 @@ def test_compare_selected_runs_one_line_each(client, on_disk):
     assert "3 runs selected" in page and page.count('class="run-link"') == 3
 
 
+def test_compare_without_a_choice_draws_nothing(client):
+    text = client.get("/compare").get_data(as_text=True)
+    assert 'id="no-runs"' in text and "compare-chart" not in text
+    text = client.get("/compare?where=").get_data(as_text=True)  # an empty filter: every run
+    assert "compare-chart" in text and f'data-total="{N_RUNS}"' in text
+
+
 def test_compare_grouped_by_an_arg(client, on_disk):
     data = get_json(client, "/api/curves?" + _query(where="--doubledqn", group_by="-lr", window=5))
     runs = on_disk.where("--doubledqn")
@@ -403,6 +410,15 @@ def test_pages_load_only_files_served_by_hermes(client):
     assert client.get("/static/nothing.js").status_code == 404
 
 
+def test_other_host_names_are_refused_on_loopback(client, corpus):
+    assert client.get("/runs", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert client.get("/runs", headers={"Host": "[::1]:8765"}).status_code == 200
+    refused = client.get("/api/runs", headers={"Host": "attacker.example:8765"})
+    assert refused.status_code == 400 and "refused" in json.loads(refused.data)["error"]
+    open_app = create_app(corpus, sync="none", host="0.0.0.0")
+    assert open_app.test_client().get("/runs", headers={"Host": "lab-server:8765"}).status_code == 200
+
+
 def test_unknown_pages_are_404(client):
     assert client.get("/nothing").status_code == 404
     assert get_json(client, "/api/nothing", 404)["error"]
@@ -446,3 +462,41 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
+
+
+def test_hermes_serve_command_serves_and_warns_off_loopback(corpus):
+    import os
+    import signal
+    import urllib.request
+
+    hermes = Path(sys.executable).parent / "hermes"
+    process = subprocess.Popen(
+        [str(hermes), "serve", str(corpus), "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        first = process.stdout.readline()
+        warning = process.stdout.readline()
+        found = re.search(r"http://0\.0\.0\.0:(\d+)/runs", first)
+        assert found, first + process.stderr.read()
+        port = int(found.group(1))
+        assert "anyone who can reach this address" in warning and "no login" in warning
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs?per_page=1", timeout=30) as answer:
+            assert answer.status == 200 and "total" in json.loads(answer.read())
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+def test_missing_browser_skips_outside_ci_and_fails_in_ci(monkeypatch):
+    from test_web_browser import _missing
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _missing("no chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _missing("no chromium")

@@ -108,10 +108,12 @@ def _save(driver, shots: Path, name: str) -> Path:
     return path
 
 
-def _wait(driver, condition, timeout: float = 30):
+def _wait(driver, condition, timeout: float = 90):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    ignored = (NoSuchElementException, StaleElementReferenceException)  # a page being replaced
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
 
 
 def _count(driver) -> int:
@@ -161,10 +163,12 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     assert parse_qs(urlparse(driver.current_url).query)["where"] == [expression]
 
     # Sort by final_mean: a click sorts ascending, a second click descending.
-    driver.find_element(By.CSS_SELECTOR, 'a.sort[data-column="final_mean"]').click()
-    _wait(driver, lambda d: "final_mean" in d.current_url)
-    driver.find_element(By.CSS_SELECTOR, 'a.sort[data-column="final_mean"]').click()
-    _wait(driver, lambda d: "final_mean%3Adesc" in d.current_url)
+    header = 'a.sort[data-column="final_mean"]'
+    driver.find_element(By.CSS_SELECTOR, header).click()
+    _wait(driver, lambda d: "▲" in d.find_element(By.CSS_SELECTOR, header).text)
+    driver.find_element(By.CSS_SELECTOR, header).click()
+    _wait(driver, lambda d: "▼" in d.find_element(By.CSS_SELECTOR, header).text)
+    assert "final_mean%3Adesc" in driver.current_url
     best = expected.sort_by_score("final_mean")
     assert _column(driver, "identifier")[:5] == [run.identifier for run in best[:5]]
     shown = [float(value) for value in _column(driver, "final_mean") if value]
@@ -211,7 +215,7 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # SQL: an example one click away, then a query typed in.
     driver.find_element(By.ID, "nav-sql").click()
-    driver.find_element(By.CSS_SELECTOR, "a.example").click()
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0].click()
     table = _wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
     assert len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10
     query = driver.find_element(By.ID, "query")

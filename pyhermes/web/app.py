@@ -154,8 +154,14 @@ def create_app(
     root: str | os.PathLike[str] = ".",
     index: str | None = None,
     sync: str = "quick",
+    *,
+    host: str = "127.0.0.1",
 ) -> Flask:
     """Return the Flask app serving the runs below ``root``; a first sync starts in the background.
+
+    ``host`` is the address the app is served on: on a loopback address, requests
+    naming another host (``Host:`` header) are refused, so that a web page elsewhere
+    cannot reach the app by DNS rebinding.
 
     Raises:
         MissingDependencyError: Flask is not installed (``pip install "pyhermes[web]"``).
@@ -278,6 +284,14 @@ def create_app(
     def is_api() -> bool:
         return request.path.startswith("/api/")
 
+    loopback_only = host in LOOPBACK
+
+    @app.before_request
+    def local_hosts_only() -> Any:
+        if loopback_only and _host_name(request.host) not in LOOPBACK:
+            return json_response({"error": f"refused: unknown host {request.host!r}"}, 400)
+        return None
+
     # ------------------------------------------------------------------ errors
 
     @app.errorhandler(HermesError)
@@ -340,6 +354,8 @@ def create_app(
             "page": 1,
             "per_page": present.MAX_PER_PAGE,
         }
+        if not identifiers and "where" not in request.args:  # nothing chosen yet
+            return pages.compare_page(state, request.args, options, None, None, None)
         try:
             page = page_of_runs(view, identifiers or None)
         except QueryError as exc:
@@ -498,6 +514,13 @@ def create_app(
     return app
 
 
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header: ``[::1]:8765`` -> ``::1``, ``localhost:8765`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if ":" in host else host
+
+
 def _json_default(value: Any) -> Any:
     """JSON data for what ``json.dumps`` cannot write itself (times, numpy values, bytes)."""
     return present.json_value(value)
@@ -540,7 +563,7 @@ def serve(
     """
     from werkzeug.serving import make_server
 
-    app = create_app(root, index=index, sync=sync)
+    app = create_app(root, index=index, sync=sync, host=host)
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/runs"

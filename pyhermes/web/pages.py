@@ -359,6 +359,12 @@ def compare_page(
     ]
     if error is not None:
         body.append(f'<pre class="error" id="error">{e(error)}</pre>')
+    elif page is None:
+        body.append(
+            '<p id="no-runs">Choose the runs to compare: tick them on the '
+            '<a href="/runs">Runs</a> page and press <em>Compare selected</em>, or give a '
+            "filter above (empty: every run) and press <em>Draw</em>.</p>"
+        )
     if page is not None:
         if page.total == 0:
             body.append('<p id="no-runs">No run selected: pick runs on the '
