@@ -4,9 +4,9 @@ A thin layer over the library (:class:`pyhermes.index.catalog.Catalog`,
 :mod:`pyhermes.index.maintenance`, :mod:`pyhermes.present`), one module per
 command (:mod:`pyhermes.cli.ls`, ``show``, ``sql``, ``plot``, ``serve``,
 ``reindex``; shared helpers in :mod:`pyhermes.cli.common`, the entry points in
-:mod:`pyhermes.cli.main`): argparse, output to the terminal, and errors turned into one message on
-stderr (``hermes: error: ...``) with a non-zero exit status, never a traceback
-for bad input::
+:mod:`pyhermes.cli.main`): argparse, output to the terminal, and errors turned
+into one message on stderr (``hermes: error: ...``) with a non-zero exit
+status, never a traceback for bad input::
 
     hermes-reindex [ROOT] [--index PATH_OR_URL] [--reread] [--rebuild] [--check]
                    [--json | --quiet]
@@ -16,10 +16,11 @@ for bad input::
     hermes sql  [ROOT] "SELECT ..." [--format table|csv|json]
     hermes plot [ROOT] [--where=EXPR] [--group-by=KEY[,KEY]] [--window N]
                 [--band std|ci95|none] -o FILE.png
+    hermes serve [ROOT] [--host 127.0.0.1] [--port 8765] [--open]
     hermes reindex ...   (the options of hermes-reindex)
 
 Every command takes ``--index PATH_OR_URL`` (default: ``$HERMES_INDEX``, else the
-rule of the README); ``ls``, ``show``, ``sql`` and ``plot`` take ``--sync
+rule of the README); ``ls``, ``show``, ``sql``, ``plot`` and ``serve`` take ``--sync
 quick|full|none`` (default ``quick``). Expressions and keys often begin with a
 dash (``--doubledqn``, ``-lr``); write them ``--where=EXPR`` / ``--sort=-final_mean``
 / ``--group-by=-lr``. ``--where EXPR`` (a separate argument) works too: a value
@@ -34,7 +35,7 @@ Exit status of ``hermes-reindex`` and ``hermes reindex``:
 * 3 -- runtime error: missing or unreadable ROOT, index written by a newer
   pyhermes, database unreachable, invalid index URL.
 
-Exit status of ``hermes ls|show|sql|plot``:
+Exit status of ``hermes ls|show|sql|plot|serve``:
 
 * 0 -- done;
 * 1 -- bad input: malformed expression, unknown column or sort key, no or several
