@@ -208,6 +208,7 @@ def plot_training_progress(
     mark_best: bool = False,
     legend: bool = True,
     ax: Axes | None = None,
+    *,
     suppress_single_scores: bool = False,
     dpi: float | None = None,
     title: str | None = None,
@@ -342,10 +343,10 @@ def plot_training_progress(
 
 def plot_training_progress_from_file(
     file: PathLike,
-    eps_start: float | None = None,
-    eps_end: float | None = None,
-    eps_decay: float | None = None,
-    epsilons: Sequence[float] | np.ndarray | None = None,
+    eps_start: float | None = 1,
+    eps_end: float | None = 0.001,
+    eps_decay: float | None = 0.999,
+    epsilons: Sequence[float] | np.ndarray | None = (),
     window_length: int = 250,
     figsize: tuple[float, float] = (12, 12),
     fontsize: float = 18,
@@ -355,8 +356,9 @@ def plot_training_progress_from_file(
     score_range: tuple[float, float] | None = None,
     epsilon_range: tuple[float, float] | None = None,
     axis_gap: float = 0.02,
-    mark_best: bool = False,
+    mark_best: bool = True,
     legend: bool = True,
+    *,
     suppress_single_scores: bool = False,
     ax: Axes | None = None,
     dpi: float | None = None,
@@ -367,8 +369,13 @@ def plot_training_progress_from_file(
     The file is read with :func:`pyhermes.rundir.read_scores`: a non-numeric header
     line, blank lines and an unterminated last line that does not parse (a run still
     writing) are skipped, and a missing file gives no scores (an empty figure). The
-    other arguments are those of :func:`plot_training_progress`; epsilon is drawn
-    only when given.
+    other arguments are those of :func:`plot_training_progress`, with the documented
+    defaults of this function: the epsilon schedule ``eps_start=1``,
+    ``eps_end=0.001``, ``eps_decay=0.999`` is drawn and the best results are marked.
+    As documented, ``epsilons`` is ignored while the schedule is given: pass
+    ``eps_start=None, eps_end=None, eps_decay=None`` with it, or all three as
+    ``None`` for no epsilon curve. (The documented default ``epsilons=[]`` is the
+    empty tuple here: the same behaviour without a shared mutable default.)
 
     Args:
         file: the ``.scores`` file to read.
@@ -424,8 +431,9 @@ def plot_training_progress_from_experiment(
     score_range: tuple[float, float] | None = None,
     epsilon_range: tuple[float, float] | None = None,
     axis_gap: float = 0.02,
-    mark_best: bool = False,
+    mark_best: bool = True,
     legend: bool = True,
+    *,
     suppress_single_scores: bool = False,
     ax: Axes | None = None,
     dpi: float | None = None,

@@ -408,7 +408,10 @@ def list_files(folder: Path) -> list[tuple[str, int | None]]:
 
 
 def tail(path: Path, count: int, limit: int = 64 * 1024) -> list[str] | None:
-    """Return the last ``count`` lines of the text file ``path`` (``None`` if it does not exist)."""
+    """Return the last ``count`` lines of the text file ``path`` (``None`` if it does not exist).
+
+    The bytes are decoded by the rule of :func:`pyhermes.rundir.decode_text`, without warnings.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -417,7 +420,9 @@ def tail(path: Path, count: int, limit: int = 64 * 1024) -> list[str] | None:
             data = handle.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
+    from pyhermes.rundir import decode_text
+
+    lines = decode_text(data, path, notes=[]).splitlines()  # the decoding rule, quietly
     if size > limit and lines:
         lines = lines[1:]  # the first line read is probably cut
     return list(collections.deque(lines, maxlen=count))

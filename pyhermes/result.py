@@ -37,7 +37,7 @@ __all__ = ["Result", "DEFAULT_NAME", "RESULT_SUFFIX", "TAGS_KEY"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_NAME = "result"
-"""Name of a result that has neither a name nor a path; its file is ``result.result``."""
+"""Name of a result loaded from a file whose name has no stem."""
 RESULT_SUFFIX = ".result"
 TAGS_KEY = "tags"
 """The key whose list is left as a list on load."""
@@ -69,7 +69,7 @@ def _to_float(key: str, value: Any) -> float:
     """Convert one scalar to ``float``; a ``TypeError`` names ``key`` when it is not a number."""
     if isinstance(value, (str, bytes)) or not _is_scalar(value):
         raise TypeError(
-            f"store_scalar({key!r}, ...) needs numbers, got {type(value).__name__} {value!r:.60}"
+            f"store_scalar(value, {key!r}) needs numbers, got {type(value).__name__} {value!r:.60}"
         )
     if hasattr(value, "detach"):  # a tensor, maybe requiring grad
         value = value.detach()
@@ -164,23 +164,20 @@ class Result(dict[Any, Any]):
 
     def __init__(
         self,
-        data: Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None = None,
-        *,
+        name: str,
         path: PathLike | None = None,
-        name: str | None = None,
+        dictionary: Mapping[Any, Any] | Iterable[tuple[Any, Any]] | None = None,
     ) -> None:
-        """Create a result holding ``data`` (copied), bound to ``path`` when given.
+        """Create a result called ``name`` holding ``dictionary`` (copied), bound to the file ``path``.
 
-        ``name`` defaults to the stem of ``path``, else to ``"result"``.
+        The documented constructor ``Result(name, path=None, dictionary=None)``.
 
         Raises:
             ValueError: ``name`` is empty or holds a path separator.
         """
-        super().__init__(data if data is not None else ())
+        super().__init__(dictionary if dictionary is not None else ())
         self.path = Path(path) if path is not None else None
-        if name is None:
-            name = self.path.stem if self.path is not None and self.path.stem else DEFAULT_NAME
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
             raise ValueError(f"a result name must be a plain file name, got {name!r}")
         self.name = name
 
@@ -200,37 +197,41 @@ class Result(dict[Any, Any]):
     # ----------------------------------------------------------------- creating
 
     @classmethod
-    def new(cls, path: PathLike | None = None, *, name: str | None = None) -> Result:
-        """Return a new, empty result, bound to the file ``path`` when given.
+    def new(cls, name: str, *, path: PathLike | None = None) -> Result:
+        """Return a new, empty result called ``name`` (documented as ``Result.new(name)``).
+
+        ``path``, keyword-only, binds it to a file at once, so that :meth:`save`
+        needs no directory.
 
         Raises:
             ValueError: ``name`` is not a plain file name.
         """
-        return cls(path=path, name=name)
+        return cls(name, path)
 
     @classmethod
     def from_namespace(
         cls,
+        name: str,
         namespace: argparse.Namespace | Any,
-        path: PathLike | None = None,
         *,
-        name: str | None = None,
+        path: PathLike | None = None,
     ) -> Result:
-        """Return a new result holding the attributes of ``namespace`` (e.g. parsed arguments).
+        """Return a new result called ``name`` holding the attributes of ``namespace``.
 
-        Values are copied shallowly from ``vars(namespace)``. Note that :meth:`save` only
-        accepts plain data (numbers, strings, paths, lists, dicts, arrays, tensors).
+        Values are copied shallowly from ``vars(namespace)`` (e.g. parsed arguments).
+        Note that :meth:`save` only accepts plain data (numbers, strings, paths, lists,
+        dicts, arrays, tensors).
 
         Raises:
             TypeError: ``namespace`` has no ``__dict__``.
             ValueError: ``name`` is not a plain file name.
         """
-        return cls(dict(vars(namespace)), path=path, name=name)
+        return cls(name, path, dict(vars(namespace)))
 
     # ----------------------------------------------------------------- files
 
     @classmethod
-    def load(cls, path: PathLike, trusted: bool = False) -> Result:
+    def load(cls, path: PathLike, *, trusted: bool = False) -> Result:
         """Load a result file written by pyhermes or by the legacy hermes runner.
 
         The file is read with ``torch.load(path, map_location="cpu",
@@ -264,7 +265,7 @@ class Result(dict[Any, Any]):
                 f"{path} does not hold a result: expected a dict, found {type(data).__name__}",
                 path,
             )
-        result = cls(path=path)
+        result = cls(path.stem or DEFAULT_NAME, path)
         for key, value in data.items():
             result[key] = _loaded_value(key, value)
         return result
@@ -273,10 +274,9 @@ class Result(dict[Any, Any]):
         """Save the result atomically and return the path written.
 
         Without ``directory`` the result is written to its :attr:`path`. With
-        ``directory`` it is written to ``directory / file_name``: the name of its
-        :attr:`path` if it has one, else ``<name>.result`` (``result.result`` by
-        default); a result without a path is then bound to that file, one with a path
-        keeps it (the file in ``directory`` is a copy).
+        ``directory`` it is written to ``<directory>/<name>.result`` (as documented);
+        a result without a path is then bound to that file, one with a path keeps it
+        (the file in ``directory`` is a copy).
 
         The data goes to a temporary file in the target's folder, is flushed to disk
         and replaces the target with :func:`os.replace`, so the file is always either
@@ -305,7 +305,7 @@ class Result(dict[Any, Any]):
                 raise FileNotFoundError(f"cannot save result {self.name!r}: no such directory: {folder}")
             if not folder.is_dir():
                 raise NotADirectoryError(f"cannot save result {self.name!r}: not a directory: {folder}")
-            target = folder / self.file_name
+            target = folder / f"{self.name}{RESULT_SUFFIX}"
         elif self.path is not None:
             target = self.path
             if not target.parent.is_dir():
@@ -315,7 +315,7 @@ class Result(dict[Any, Any]):
         else:
             raise ValueError(
                 f"result {self.name!r} has no path yet: pass a directory to save(directory), "
-                "or create it with a path (Result.new(path))"
+                "or create it with a path (Result.new(name, path=...))"
             )
 
         torch = require("torch")
@@ -370,8 +370,8 @@ class Result(dict[Any, Any]):
         self[key] = series
         return series
 
-    def store_scalar(self, key: str, value: Any) -> None:
-        """Append ``value`` as a float to the scalar series ``key``.
+    def store_scalar(self, value: Any, key: str) -> None:
+        """Append ``value`` as a float to the scalar series ``key`` (value first, as documented).
 
         ``value`` is a number (Python, numpy, a 0-d array or a one-element tensor) or an
         iterable of numbers, which are all appended. A new key starts a list; a series
@@ -386,15 +386,17 @@ class Result(dict[Any, Any]):
         if ndim is None and isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
             ndim = 1
         if ndim is not None and ndim > 1:
-            raise ValueError(f"store_scalar({key!r}, ...) needs numbers, got a {ndim}-D value")
+            raise ValueError(f"store_scalar(value, {key!r}) needs numbers, got a {ndim}-D value")
         if ndim == 1:
             floats = [_to_float(key, item) for item in value]
         else:
             floats = [_to_float(key, value)]
         self._series(key, "scalar").extend(floats)
 
-    def store_array(self, key: str, array: Any) -> None:
-        """Append a copy of the 1-D ``array`` (array, list or tensor) to the array series ``key``.
+    def store_array(self, value: Any, key: str) -> None:
+        """Append a copy of the 1-D ``value`` (array, list or tensor) to the array series ``key``.
+
+        Value first, as documented: ``result.store_array([1.0, 2.0], "q_values")``.
 
         After :meth:`load`, the series is a 2-D numpy array, one row per call (when all
         rows have the same length).
@@ -403,10 +405,10 @@ class Result(dict[Any, Any]):
             ValueError: ``array`` is not one-dimensional.
             TypeError: ``key`` holds something that is not an array series.
         """
-        values = _to_numpy(array)
+        values = _to_numpy(value)
         if values.ndim != 1:
             raise ValueError(
-                f"store_array({key!r}, ...) needs a 1-D array, got shape {values.shape}"
+                f"store_array(value, {key!r}) needs a 1-D array, got shape {values.shape}"
             )
         self._series(key, "array").append(values)
 

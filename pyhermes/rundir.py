@@ -11,6 +11,7 @@ Layout: ``<root>/experiments/<script_name>/<experiment_name>/<identifier>/`` whe
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import re
@@ -20,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -56,7 +57,7 @@ _FLOAT_RE = re.compile(
 
 
 class RunFormatWarning(UserWarning):
-    """A line of a run's file was skipped because it does not follow the legacy format."""
+    """A run's file is irregular but was read: a line decoded by the fallback or skipped, NULs dropped."""
 
 
 # --------------------------------------------------------------------------- times
@@ -100,37 +101,99 @@ def make_identifier(start: datetime, job_idx: int, commit_hash: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RunFormatError(
-            f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})",
-            path,
-        ) from None
-    # Files saved by some Windows editors start with a byte-order mark; it is not content.
-    return text[1:] if text.startswith("\ufeff") else text
+#: The codec error handler of the decoding rule for file objects (log files opened
+#: in text mode): a byte that is not UTF-8 reads as its Latin-1 character.
+TEXT_ERRORS = "pyhermes-latin1"
+#: The one fallback of the decoding rule: it maps every byte to a character.
+FALLBACK_ENCODING = "latin-1"
+_BOM = b"\xef\xbb\xbf"
 
 
-def read_text(path: PathLike) -> str:
-    """Return the UTF-8 text of ``path``.
+def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode(FALLBACK_ENCODING), exc.end
+
+
+codecs.register_error(TEXT_ERRORS, _latin1_fallback)
+
+
+def open_log(path: PathLike, mode: str) -> IO[Any]:
+    """Open a log file of a run with ``mode``; in a text mode as UTF-8 with :data:`TEXT_ERRORS`."""
+    if "b" in mode:
+        return open(path, mode)
+    return open(path, mode, encoding="utf-8", errors=TEXT_ERRORS)
+
+
+def _note(notes: list[str] | None, message: str) -> None:
+    """Record ``message`` in ``notes`` when given, else warn it as a :class:`RunFormatWarning`."""
+    if notes is not None:
+        notes.append(message)
+    else:
+        warnings.warn(message, RunFormatWarning, stacklevel=3)
+
+
+def decode_text(raw: bytes, source: PathLike, notes: list[str] | None = None) -> str:
+    """Decode the bytes of a run's text file by the decoding rule (README, "Text decoding").
+
+    - NUL bytes at the very end of the file (left by a crash) are dropped, with a note.
+    - A UTF-8 byte-order mark at the start is dropped (it is not content).
+    - Lines (split at ``\n``) are UTF-8. A line that is not valid UTF-8, or holds a
+      NUL byte, is decoded as Latin-1, which maps every byte to one character
+      (``n\xe9ode-7`` reads as ``néode-7``), except that a NUL becomes U+FFFD (no
+      database stores NUL in text); with a note naming ``source`` and the line.
+
+    Notes are appended to ``notes`` when given, else warned as :class:`RunFormatWarning`.
+    Never raises: every byte string decodes.
+    """
+    if raw.endswith(b"\0"):
+        kept = raw.rstrip(b"\0")
+        _note(notes, f"{source}: {len(raw) - len(kept)} NUL byte(s) at the end ignored")
+        raw = kept
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if b"\0" not in raw:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    decoded: list[str] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = line.decode("utf-8")
+            if "\0" not in text:
+                decoded.append(text)
+                continue
+            why = "holds a NUL byte"
+        except UnicodeDecodeError as exc:
+            why = f"is not UTF-8 (byte {line[exc.start : exc.start + 1]!r})"
+        text = line.decode(FALLBACK_ENCODING).replace("\0", "\ufffd")
+        decoded.append(text)
+        shown = text[:-1] if text.endswith("\r") else text
+        _note(notes, f"{source}:{number}: line {why}, read as Latin-1: {shown[:80]!r}")
+    return "\n".join(decoded)
+
+
+def read_text(path: PathLike, notes: list[str] | None = None) -> str:
+    """Return the text of ``path`` decoded by :func:`decode_text` (notes go to ``notes``).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        RunFormatError: the file is not valid UTF-8 (the message names the byte offset).
+        OSError: the file cannot be read.
     """
     with open(path, "rb") as handle:
-        return _decode(handle.read(), Path(path))
+        return decode_text(handle.read(), path, notes)
 
 
-def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
+def parse_info(text: str, source: PathLike = INFO_FILE, notes: list[str] | None = None) -> dict[str, str]:
     """Parse ``hermes.info`` text into a dict.
 
     Each line is split on its *first* colon, so values may contain colons; line
     endings are stripped and blank lines skipped. A non-blank line without a colon
-    is skipped with a :class:`RunFormatWarning` naming ``source`` and the line number.
-    A key that repeats keeps its last value (the file is appended to). Lines end at
-    ``\n`` only (a ``\r`` before it is dropped): other Unicode line breaks are content.
+    is skipped with a note (see :func:`decode_text`) naming ``source`` and the line
+    number. A key that repeats keeps its last value (the file is appended to). Lines
+    end at ``\n`` only (a ``\r`` before it is dropped): other Unicode line breaks
+    are content.
     """
     info: dict[str, str] = {}
     for number, line in enumerate(_lines(text), start=1):
@@ -138,25 +201,24 @@ def parse_info(text: str, source: PathLike = INFO_FILE) -> dict[str, str]:
             continue
         key, colon, value = line.partition(":")
         if not colon:
-            warnings.warn(
-                f"{source}:{number}: line without ':' skipped: {line[:80]!r}",
-                RunFormatWarning,
-                stacklevel=2,
-            )
+            _note(notes, f"{source}:{number}: line without ':' skipped: {line[:80]!r}")
             continue
         info[key.strip()] = value
     return info
 
 
-def read_info(run_dir: PathLike) -> dict[str, str]:
+def read_info(run_dir: PathLike, notes: list[str] | None = None) -> dict[str, str]:
     """Read and parse the ``hermes.info`` of ``run_dir`` (see :func:`parse_info`).
+
+    Irregular bytes and lines are decoded or skipped by the decoding rule, each with
+    a note in ``notes`` (a :class:`RunFormatWarning` when ``notes`` is ``None``).
 
     Raises:
         FileNotFoundError: there is no ``hermes.info``.
-        RunFormatError: the file is not UTF-8 text.
+        OSError: it cannot be read (e.g. it is a directory, or not readable).
     """
     path = os.path.join(run_dir, INFO_FILE)
-    return parse_info(read_text(path), path)
+    return parse_info(read_text(path, notes), path, notes)
 
 
 def parse_exec_args(text: str) -> list[str]:
@@ -167,17 +229,18 @@ def parse_exec_args(text: str) -> list[str]:
     return [" ".join(line.split()) for line in _lines(text) if line.strip()]
 
 
-def read_exec_args(run_dir: PathLike) -> list[str]:
+def read_exec_args(run_dir: PathLike, notes: list[str] | None = None) -> list[str]:
     """Read the ``exec_arguments`` of ``run_dir`` (see :func:`parse_exec_args`).
 
-    A run without the file has no arguments (an empty list).
+    A run without the file has no arguments (an empty list). Irregular bytes are
+    decoded by :func:`decode_text`, with notes in ``notes`` (else warnings).
 
     Raises:
-        RunFormatError: the file is not UTF-8 text.
+        OSError: the file exists but cannot be read.
     """
     path = os.path.join(run_dir, EXEC_ARGS_FILE)
     try:
-        return parse_exec_args(read_text(path))
+        return parse_exec_args(read_text(path, notes))
     except FileNotFoundError:
         return []
 
@@ -255,18 +318,19 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
+def parse_scores(raw: bytes, source: PathLike = "scores", notes: list[str] | None = None) -> np.ndarray:
     """Parse the bytes of a ``.scores`` file into a float64 array.
 
-    A non-numeric first line (a header) is skipped, blank lines are skipped,
-    ``nan``/``inf`` parse, and an unterminated last line that does not parse
-    (a run still writing) is ignored.
+    The bytes are decoded by :func:`decode_text` (notes in ``notes``, else
+    warnings). A non-numeric first line (a header) is skipped, blank lines are
+    skipped, ``nan``/``inf`` parse, and an unterminated last line that does not
+    parse (a run still writing) is ignored.
 
     Raises:
         RunFormatError: a line other than those is not a number; the message names
             ``source`` and the line number.
     """
-    text = _decode(raw, Path(str(source)))
+    text = decode_text(raw, source, notes)
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
     offset_lines = 0
@@ -294,7 +358,7 @@ def parse_scores(raw: bytes, source: PathLike = "scores") -> np.ndarray:
     raise RunFormatError(f"{source}: cannot parse scores", source)  # pragma: no cover
 
 
-def read_scores(path: PathLike) -> np.ndarray:
+def read_scores(path: PathLike, notes: list[str] | None = None) -> np.ndarray:
     """Read a ``.scores`` file (see :func:`parse_scores`); a missing file gives an empty array.
 
     Raises:
@@ -305,7 +369,7 @@ def read_scores(path: PathLike) -> np.ndarray:
             raw = handle.read()
     except FileNotFoundError:
         return np.empty(0, dtype=np.float64)
-    return parse_scores(raw, path)
+    return parse_scores(raw, path, notes)
 
 
 def scores_path(run_dir: PathLike, identifier: str) -> Path:
@@ -557,12 +621,40 @@ def write_finish(run_dir: PathLike, start: datetime, end: datetime, comments: st
         append_info(run_dir, COMMENTS_KEY, comments)
 
 
+def numpy_safe_globals() -> list[Any]:
+    """The numpy globals that pickled numeric and bool arrays and numpy scalars refer to.
+
+    ``torch.save`` of a numpy array pickles ``_reconstruct(ndarray, shape, dtype)``
+    plus its raw bytes, a dtype as ``dtype(code)`` whose state is then set (which
+    needs its class, e.g. ``numpy.dtypes.Float64DType``), and a numpy scalar as
+    ``scalar(dtype, bytes)``. These build only arrays, dtypes and scalars from
+    data, never run other code. numpy 1.x wrote the functions under
+    ``numpy.core.multiarray``, numpy 2.x under ``numpy._core.multiarray``: both
+    names are listed, bound to the functions of the numpy installed now. Only the
+    bool, integer, float and complex dtype classes are listed.
+    """
+    reconstruct = np.empty(0).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    allowed: list[Any] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed += [(reconstruct, f"{module}._reconstruct"), (scalar, f"{module}.scalar")]
+    codes = "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]
+    dtype_classes = {type(np.dtype(code)) for code in codes} - {np.dtype}
+    allowed += sorted(dtype_classes, key=lambda cls: cls.__name__)
+    return allowed
+
+
 def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False) -> Any:
     """Load a torch file (``.pth``/``.result``) with ``weights_only=True`` unless ``trusted``.
 
+    Besides tensors and plain Python data, the safe load accepts numpy arrays,
+    dtypes and numpy scalars (legacy ``.result`` files hold them): exactly the
+    globals of :func:`numpy_safe_globals` are allow-listed with
+    ``torch.serialization.safe_globals``, for this load only.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        UntrustedFileError: the file needs arbitrary unpickling, which ``weights_only``
+        UntrustedFileError: the file needs any other global, which ``weights_only``
             refuses; nothing in it was executed. Pass ``trusted=True`` only for files
             you wrote yourself.
         MissingDependencyError: torch is not installed.
@@ -576,13 +668,27 @@ def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fal
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    if trusted:
+        return torch.load(path, map_location=map_location, weights_only=False)
     try:
-        return torch.load(path, map_location=map_location, weights_only=not trusted)
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if trusted:
-            raise
         raise UntrustedFileError(
-            f"{path} cannot be loaded safely (weights_only=True refused it: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). "
+            f"{path} cannot be loaded safely (weights_only=True refused it: {_refusal(exc)}). "
             "If you trust this file, load it with trusted=True."
         ) from None
+
+
+_REFUSED_GLOBAL = re.compile(
+    r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)|but got <class '([^']+)'>"
+)
+
+
+def _refusal(exc: BaseException) -> str:
+    """The global that torch's weights-only unpickler refused, else the first line of its error."""
+    text = str(exc)
+    match = _REFUSED_GLOBAL.search(text)
+    if match is not None:
+        return f"it needs {match.group(1) or match.group(2)}, which is not allow-listed"
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -124,7 +124,11 @@ class Experiment:
 
         Raises:
             FileNotFoundError: the path is not a run directory (no ``hermes.info``).
-            RunFormatError: a file of the run cannot be read (not UTF-8 text).
+            OSError: a file of the run cannot be read at all.
+
+        Bytes that are not UTF-8, NULs at the end of a file and lines without ``:``
+        do not fail the load: they are decoded or skipped by the decoding rule of
+        :func:`pyhermes.rundir.decode_text`, each with a ``RunFormatWarning``.
         """
         path = Path(path_to_experiment)
         if path.is_symlink():
@@ -166,11 +170,12 @@ class Experiment:
     def read_info(path_to_experiment: PathLike) -> dict[str, str]:
         """Return the ``hermes.info`` of a run as a dict (split on the first colon).
 
-        Lines without a colon are skipped with a warning naming file and line.
+        Lines without a colon are skipped, and lines that are not UTF-8 decoded as
+        Latin-1, each with a warning naming file and line.
 
         Raises:
             FileNotFoundError: there is no ``hermes.info``.
-            RunFormatError: the file is not UTF-8 text.
+            OSError: it cannot be read at all.
         """
         return rundir.read_info(path_to_experiment)
 
@@ -263,7 +268,7 @@ class Experiment:
         if exc is not None:
             import traceback
 
-            with contextlib.suppress(OSError), open(self.file(rundir.STDERR_FILE), "a") as err:
+            with contextlib.suppress(OSError), rundir.open_log(self.file(rundir.STDERR_FILE), "a") as err:
                 traceback.print_exception(exc_type, exc, tb, file=err)
         if not self.is_finished:
             self.finish()
@@ -324,10 +329,10 @@ class Experiment:
 
     @property
     def info_dict(self) -> dict[str, str]:
-        """The run's ``hermes.info`` as a dict of strings.
+        """The run's ``hermes.info`` as a dict of strings (see :meth:`read_info`).
 
         Raises:
-            RunFormatError: the file is not UTF-8 text.
+            OSError: the file cannot be read at all.
         """
         if self._info is None and self._batch is not None:
             self._batch.fill("info")
@@ -408,13 +413,13 @@ class Experiment:
 
     # ------------------------------------------------------------------ files
 
-    def file(self, name: PathLike) -> Path:
-        """Return the path of the file ``name`` inside the run directory.
+    def file(self, file: PathLike) -> Path:
+        """Return the path of the file named ``file`` inside the run directory.
 
         Raises:
-            ValueError: ``name`` would land outside the run directory.
+            ValueError: ``file`` would land outside the run directory.
         """
-        return rundir.safe_child(self.path_to_experiment, name)
+        return rundir.safe_child(self.path_to_experiment, file)
 
     @property
     def scores_file(self) -> Path:
@@ -515,17 +520,22 @@ class Experiment:
         return source, destination
 
     @contextlib.contextmanager
-    def open_log_files(self, mode: str = "r") -> Iterator[tuple[IO[str], IO[str]]]:
-        """Open ``stdout.log`` and ``stderr.log``; yields ``(stdout, stderr)``, closed on exit, also on error."""
+    def open_log_files(self, mode: str = "r+") -> Iterator[tuple[IO[Any], IO[Any]]]:
+        """Open ``stdout.log`` and ``stderr.log`` with ``mode``; yields ``(stdout, stderr)``.
+
+        Both are closed on exit, also on error. In a text mode they are UTF-8, and a
+        byte that is not UTF-8 reads as its Latin-1 character (see
+        :data:`pyhermes.rundir.TEXT_ERRORS`) instead of raising.
+        """
         with contextlib.ExitStack() as stack:
-            stdout = stack.enter_context(open(self.file(rundir.STDOUT_FILE), mode))
-            stderr = stack.enter_context(open(self.file(rundir.STDERR_FILE), mode))
+            stdout = stack.enter_context(rundir.open_log(self.file(rundir.STDOUT_FILE), mode))
+            stderr = stack.enter_context(rundir.open_log(self.file(rundir.STDERR_FILE), mode))
             yield stdout, stderr
 
     @contextlib.contextmanager
-    def open_stderr_file(self, mode: str = "r") -> Iterator[IO[str]]:
-        """Open ``stderr.log``; yields the file, closed on exit, also on error."""
-        with open(self.file(rundir.STDERR_FILE), mode) as stderr:
+    def open_stderr_file(self, mode: str = "r+") -> Iterator[IO[Any]]:
+        """Open ``stderr.log`` with ``mode`` (as :meth:`open_log_files`); yields the file, closed on exit."""
+        with rundir.open_log(self.file(rundir.STDERR_FILE), mode) as stderr:
             yield stderr
 
     def erase(self) -> None:
@@ -557,19 +567,37 @@ def _stripped(value: str | None) -> str | None:
 
 
 def _scan(root: Path, recursive: bool) -> ExperimentList:
-    """Load every readable run below ``root`` from disk; warn once about unreadable ones."""
+    """Load every readable run below ``root`` from disk.
+
+    One warning names the runs that could not be read (skipped), one the runs read
+    with warnings (loaded; see :func:`pyhermes.rundir.decode_text`), as a sync does.
+    """
     experiments = []
     problems: list[str] = []
+    noted: list[list[str]] = []
     for run_dir in rundir.iter_run_dirs(root, recursive=recursive):
+        notes: list[str] = []
         try:
-            experiments.append(Experiment.load(run_dir))
+            info = rundir.read_info(run_dir, notes)
+            arg_lines = rundir.read_exec_args(run_dir, notes)
         except (RunFormatError, OSError) as exc:
             problems.append(f"{run_dir}: {exc}")
+            continue
+        experiments.append(Experiment._from_parts(run_dir, info, arg_lines))
+        if notes:
+            noted.append(notes)
     if problems:
         warnings.warn(
             f"{len(problems)} run(s) under {root} could not be read and were skipped: "
             + "; ".join(problems[:5])
             + (" ..." if len(problems) > 5 else ""),
+            rundir.RunFormatWarning,
+            stacklevel=3,
+        )
+    if noted:
+        warnings.warn(
+            f"{len(noted)} run(s) under {root} were read with warnings and loaded "
+            f"(first: {noted[0][0]})",
             rundir.RunFormatWarning,
             stacklevel=3,
         )
@@ -590,7 +618,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
     computes the same answers in memory.
     """
 
-    def __init__(self, exp_iterable: Iterable[Experiment] = ()) -> None:
+    def __init__(self, exp_iterable: Iterable[Experiment]) -> None:
         super().__init__(exp_iterable)
         for item in self:
             if not isinstance(item, Experiment):

@@ -254,27 +254,50 @@ def test_reindex_check_exit_status_and_nothing_written(
     assert call(capsys, reindex_main, str(root), "--check")[0] == 0
 
 
-def test_reindex_check_reports_a_malformed_run(
+def test_reindex_check_lists_warnings_apart_from_unreadable_runs(
     tree: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tree["root"]
-    bad = write_run(
+    odd = write_run(
         tree["sweep_dir"],
         start=datetime(2024, 4, 3, 9, 0, 0, 1),
-        info_text=b"commit_hash:\xff\xfe\n",
+        info_text=b"commit_hash:\xff\xfe\nno colon\n",
     )
-    rel_bad = os.path.relpath(bad, root)
+    rel_odd = os.path.relpath(odd, root)
+    code, out, _ = call(capsys, reindex_main, str(root), "--check", "--json")
+    assert code == 1  # not indexed yet: the index is stale
+    drift = json.loads(out)
+    assert drift["not_indexed"] == [rel_odd] and drift["problem_paths"] == {}
+    assert [note.split(": ")[0][-13:] for note in drift["warning_paths"][rel_odd]] == [
+        "hermes.info:1", "hermes.info:2"
+    ]
+
+    # Synced, the run is in the index; its warnings are listed, and are no failure.
+    code, out, err = call(capsys, reindex_main, str(root))
+    assert code == 0 and summary(out)["problems"] == 0 and summary(out)["added"] == 1
+    assert "warnings 1" in out and rel_odd in out
+    code, out, _ = call(capsys, reindex_main, str(root), "--check")
+    assert code == 0, out
+    assert "1 run(s) load with warnings" in out and rel_odd in out and "hermes.info:1" in out
+    assert "cannot be read" not in out and "stale" not in out
+    code, out, _ = call(capsys, reindex_main, str(root), "--check", "--json", "--reread")
+    assert code == 0 and list(json.loads(out)["warning_paths"]) == [rel_odd]
+
+    # A run that cannot be read at all is a problem: --check fails, also after a sync.
+    unreadable = tree["runs"]["comments_with_colons"]["path"]
+    rel_unreadable = os.path.relpath(unreadable, root)
+    (unreadable / "hermes.info").unlink()
+    (unreadable / "hermes.info").mkdir()
     code, out, _ = call(capsys, reindex_main, str(root), "--check", "--json")
     assert code == 1
     drift = json.loads(out)
-    assert rel_bad in drift["problem_paths"] and rel_bad not in drift["not_indexed"]
-
-    # After a sync the index is up to date, but the unreadable run still fails the check.
+    assert list(drift["problem_paths"]) == [rel_unreadable]
+    assert list(drift["warning_paths"]) == [rel_odd]
     code, out, err = call(capsys, reindex_main, str(root))
-    assert code == 0 and summary(out)["problems"] == 1 and rel_bad in out
+    assert code == 0 and summary(out)["problems"] == 1 and rel_unreadable in out
     code, out, _ = call(capsys, reindex_main, str(root), "--check")
     assert code == 1
-    assert "cannot be read" in out and rel_bad in out and "stale" not in out
+    assert "cannot be read" in out and rel_unreadable in out and "stale" not in out
 
 
 def test_reindex_check_without_an_index_creates_nothing(
@@ -620,14 +643,23 @@ def test_bad_expression_in_a_subprocess_has_no_traceback(tree: dict, experiments
 def test_sync_problems_are_one_line_warnings(
     tree: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_run(
+    odd = write_run(
         tree["sweep_dir"], start=datetime(2024, 4, 3, 9, 0, 0, 2), info_text=b"commit_hash:\xff\n"
     )
     code, out, err = call(capsys, hermes_main, "ls", str(tree["root"]), "--format=json")
-    assert code == 0 and len(json.loads(out)) == 16
+    assert code == 0 and len(json.loads(out)) == 17  # the run with an odd byte is listed
+    assert odd.name in out
     warnings_shown = [line for line in err.splitlines() if line.startswith("hermes: warning:")]
     assert len(warnings_shown) == 1 and "hermes-reindex --check" in warnings_shown[0]
+    assert "read with warnings" in warnings_shown[0]
     assert "Traceback" not in err and "Warning:" not in err
+
+    (odd / "hermes.info").unlink()
+    (odd / "hermes.info").mkdir()
+    code, out, err = call(capsys, hermes_main, "ls", str(tree["root"]), "--format=json", "--sync=full")
+    assert code == 0 and len(json.loads(out)) == 16
+    warnings_shown = [line for line in err.splitlines() if line.startswith("hermes: warning:")]
+    assert len(warnings_shown) == 1 and "could not be read" in warnings_shown[0]
 
 
 # --------------------------------------------------------------------------- hermes show

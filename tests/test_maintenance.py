@@ -26,7 +26,7 @@ def test_check_without_an_index_creates_nothing(tmp_path):
     assert drift["index"] == "?" and not (tmp_path / ".hermes").exists()
 
 
-def test_check_finds_new_gone_changed_and_unreadable_runs(tmp_path):
+def test_check_finds_new_gone_changed_unreadable_and_odd_runs(tmp_path):
     sweep = _tree(tmp_path)
     Catalog.open(tmp_path)  # indexes the four runs
     clean = check(tmp_path)
@@ -36,13 +36,17 @@ def test_check_finds_new_gone_changed_and_unreadable_runs(tmp_path):
     shutil.rmtree(runs[0])
     with open(runs[1] / f"{runs[1].name}.scores", "a") as scores:
         scores.write("4.0\n")
-    write_run(sweep, start=datetime(2024, 2, 1), info_text=b"\xff\xfe not text")
+    (runs[2] / "hermes.info").unlink()
+    (runs[2] / "hermes.info").mkdir()  # cannot be read at all: a problem
+    odd = write_run(sweep, start=datetime(2024, 2, 1), info_text=b"commit_hash:\xff\xfe\n")
     drift = check(tmp_path)
     rel = "experiments/train_dqn/sweep/"
     assert drift["gone"] == [rel + runs[0].name]
     assert drift["changed"] == [rel + runs[1].name]
-    assert drift["problems"] == 1 and drift["stale"] is True
-    assert drift["unchanged"] == 2
+    assert list(drift["problem_paths"]) == [rel + runs[2].name] and drift["problems"] == 1
+    assert drift["not_indexed"] == [rel + odd.name]  # odd bytes: readable, with warnings
+    assert list(drift["warning_paths"]) == [rel + odd.name]
+    assert drift["stale"] is True and drift["unchanged"] == 1
     assert drift["index"] == describe_location(Catalog.open(tmp_path, sync="none").location)
     assert Catalog.open(tmp_path, sync="none").count() == 4  # nothing synced: the gone run stays
 

@@ -297,3 +297,72 @@ def test_non_editable_wheel_migrates(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == f"migrated {schema.HEAD_REVISION}"
     assert (tmp_path / "runs" / ".hermes" / "index.sqlite").is_file()
+
+
+def _runs_at(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text("SELECT path, identifier, count FROM runs"))]
+
+
+def test_0002_adds_run_warnings_and_keeps_the_runs(engine: Engine, tmp_path: Path) -> None:
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(schema.alembic_config(conn), "0001")
+        conn.commit()
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, settled, "
+            "score_count) VALUES (1, 'e/r1', 'e', 'r1', 1, 0, 1, 3)"))
+        conn.execute(text("INSERT INTO hermes_info VALUES (1, 'host', 'gpu')"))
+    assert "warnings" not in {c["name"] for c in inspect(engine).get_columns("hermes_run")}
+
+    schema.ensure_schema(engine, tmp_path / "m.sqlite.lock")  # what opening an old index does
+    assert schema.current_revision(engine) == "0002" == schema.HEAD_REVISION
+    assert schema.stored_generation(engine) == 2
+    assert _runs_at(engine) == [("e/r1", "r1", 3)]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT warnings FROM hermes_run")).scalar() is None
+        assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
+
+    with engine.connect() as conn:
+        command.downgrade(schema.alembic_config(conn), "0001")
+        conn.commit()
+    assert "warnings" not in {c["name"] for c in inspect(engine).get_columns("hermes_run")}
+    assert schema.stored_generation(engine) == 1
+    assert _runs_at(engine) == [("e/r1", "r1", 3)]  # the view is back, the run kept
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
+    with engine.connect() as conn:  # and up again: the schema matches the models
+        command.upgrade(schema.alembic_config(conn), "head")
+        conn.commit()
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_object": _not_a_view}), Base.metadata
+        )
+    assert diff == []
+
+
+def test_0002_down_and_up_on_postgresql() -> None:
+    from alembic import command
+    from test_engine import postgres_server
+
+    with postgres_server() as url:
+        pg = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            _upgrade(pg)
+            with pg.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, "
+                    "settled, warnings) VALUES (1, 'e/r1', 'e', 'r1', true, 0, true, 'a note')"))
+                conn.execute(text("INSERT INTO hermes_info VALUES (1, 'host', 'gpu')"))
+            with pg.connect() as conn:
+                command.downgrade(schema.alembic_config(conn), "0001")
+                conn.commit()
+            assert "warnings" not in {c["name"] for c in inspect(pg).get_columns("hermes_run")}
+            with pg.connect() as conn:
+                assert conn.execute(text("SELECT identifier FROM runs")).scalar() == "r1"
+                assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
+            _upgrade(pg)
+            assert schema.current_revision(pg) == schema.HEAD_REVISION
+        finally:
+            pg.dispose()

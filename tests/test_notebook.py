@@ -46,7 +46,7 @@ def test_experiment_list_html_is_truncated_with_a_count(sweep):
         assert f"<th>{column}</th>" in html
     small = type(runs)(runs[:3])
     assert _body_rows(small._repr_html_()) == 3 and "3 runs<" in small._repr_html_()
-    assert "0 runs" in type(runs)()._repr_html_()
+    assert "0 runs" in type(runs)([])._repr_html_()
 
 
 def test_values_are_escaped(tmp_path):

@@ -217,7 +217,8 @@ def test_plot_from_file_skips_header_and_partial_last_line(plt: Any, tmp_path: P
     scores_file.write_text("episode return\n1.0\n2.5\n\n-3.0\n4.75\n1e")
     target = tmp_path / "from_file.png"
     fig = plot_training_progress_from_file(
-        scores_file, window_length=2, path=target, figsize=(3, 2), dpi=40
+        scores_file, None, None, None, window_length=2, path=target, figsize=(3, 2), dpi=40,
+        mark_best=False,
     )
     assert len(fig.axes) == 1
     ax = fig.axes[0]
@@ -232,8 +233,27 @@ def test_plot_from_file_with_epsilon_and_missing_file(plt: Any, tmp_path: Path) 
     scores_file.write_text("1\n2\n3\n")
     fig = plot_training_progress_from_file(scores_file, eps_start=1, eps_end=0.01, eps_decay=0.5)
     assert len(fig.axes) == 2
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [1.0, 0.5, 0.25])
     fig = plot_training_progress_from_file(tmp_path / "missing.scores")
-    assert len(fig.axes) == 1 and not fig.axes[0].lines
+    assert len(fig.axes) == 2 and not fig.axes[0].lines  # the default schedule's twin axis
+    fig = plot_training_progress_from_file(tmp_path / "missing.scores", None, None, None)
+    assert len(fig.axes) == 1
+
+
+def test_plot_from_file_draws_the_documented_default_epsilon(plt: Any, tmp_path: Path) -> None:
+    """The documentation's usage: ``plot_training_progress_from_file(path)``."""
+    scores_file = tmp_path / "run.scores"
+    values = np.sin(np.arange(600) / 50.0)
+    scores_file.write_text("".join(f"{value}\n" for value in values))
+    fig = plot_training_progress_from_file(scores_file)
+    assert len(fig.axes) == 2
+    expected = np.maximum(1 * 0.999 ** np.arange(600), 0.001)  # eps_start=1, eps_end=0.001, eps_decay=0.999
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), expected)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert "Highest overall result" in labels and "Best policy" in labels  # mark_best=True
+    given = np.linspace(1.0, 0.0, 600)
+    fig = plot_training_progress_from_file(scores_file, None, None, None, given)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), given)
 
 
 @dataclass

@@ -50,71 +50,79 @@ def test_import_does_not_load_torch_or_matplotlib() -> None:
 
 
 def test_new_and_names(tmp_path: Path) -> None:
-    empty = Result.new()
-    assert empty == {} and empty.path is None and empty.name == "result"
-    assert empty.file_name == "result.result"
-    bound = Result.new(tmp_path / "run.result")
+    training = Result.new("training")  # the documented call: the name, not a path
+    assert training == {} and training.path is None and training.name == "training"
+    assert training.file_name == "training.result"
+    bound = Result.new("run", path=tmp_path / "run.result")
     assert bound.path == tmp_path / "run.result" and bound.name == "run"
-    named = Result.new(name="training")
-    assert named.file_name == "training.result"
     with pytest.raises(ValueError, match="plain file name"):
-        Result.new(name="../evil")
+        Result.new("../evil")
+    with pytest.raises(TypeError):
+        Result.new()  # type: ignore[call-arg]
+
+
+def test_documented_constructor(tmp_path: Path) -> None:
+    result = Result("eval", tmp_path / "eval.result", {"loss": [1.0]})
+    assert result == {"loss": [1.0]} and result.name == "eval"
+    assert result.path == tmp_path / "eval.result"
+    assert Result("empty") == {} and Result("empty").path is None
 
 
 def test_from_namespace_returns_result(tmp_path: Path) -> None:
     namespace = argparse.Namespace(lr=0.01, layers=[64, 64], name="dqn")
-    result = Result.from_namespace(namespace, tmp_path / "args.result")
-    assert isinstance(result, Result)
+    result = Result.from_namespace("args", namespace)
+    assert isinstance(result, Result) and result.name == "args" and result.path is None
     assert result == {"lr": 0.01, "layers": [64, 64], "name": "dqn"}
-    assert result.path == tmp_path / "args.result"
     result["lr"] = 1.0
     assert namespace.lr == 0.01  # a copy, not the namespace's own dict
+    bound = Result.from_namespace("args", namespace, path=tmp_path / "args.result")
+    assert bound.path == tmp_path / "args.result"
 
 
 # --------------------------------------------------------------------------- recording
 
 
 def test_store_scalar_and_array() -> None:
-    result = Result.new()
-    result.store_scalar("loss", 1)
-    result.store_scalar("loss", np.float32(0.5))
-    result.store_scalar("loss", [0.25, np.int64(2)])
-    result.store_scalar("loss", np.array(0.125))
+    result = Result.new("result")
+    result.store_scalar(1, "loss")
+    result.store_scalar(np.float32(0.5), "loss")
+    result.store_scalar([0.25, np.int64(2)], "loss")
+    result.store_scalar(np.array(0.125), "loss")
     assert result["loss"] == [1.0, 0.5, 0.25, 2.0, 0.125]
     assert all(type(value) is float for value in result["loss"])
 
     row = np.array([1.0, 2.0])
-    result.store_array("weights", row)
+    result.store_array(row, "weights")
     row[0] = 99.0  # the stored row is a copy
-    result.store_array("weights", [3.0, 4.0])
+    result.store_array([3.0, 4.0], "weights")
     assert len(result["weights"]) == 2
     np.testing.assert_array_equal(result["weights"][0], [1.0, 2.0])
 
 
 def test_store_rejects_wrong_values() -> None:
-    result = Result.new()
+    result = Result.new("result")
     with pytest.raises(TypeError, match="needs numbers"):
-        result.store_scalar("loss", "0.5")
+        result.store_scalar("0.5", "loss")
     with pytest.raises(ValueError, match="1-D"):
-        result.store_array("weights", np.zeros((2, 2)))
+        result.store_array(np.zeros((2, 2)), "weights")
     with pytest.raises(ValueError, match="2-D"):
-        result.store_scalar("loss", np.zeros((2, 2)))
+        result.store_scalar(np.zeros((2, 2)), "loss")
     result["name"] = "dqn"
     with pytest.raises(TypeError, match="'name'"):
-        result.store_scalar("name", 1.0)
+        result.store_scalar(1.0, "name")
     assert "loss" not in result and "weights" not in result
 
 
 def test_store_with_tensors(torch: Any) -> None:
-    result = Result.new()
-    result.store_scalar("loss", torch.tensor(0.5, requires_grad=True) * 2)
-    result.store_array("grad", torch.ones(3, requires_grad=True) * 2)
+    result = Result.new("result")
+    result.store_scalar(torch.tensor(0.5, requires_grad=True) * 2, "loss")
+    result.store_array(torch.ones(3, requires_grad=True) * 2, "grad")
     assert result["loss"] == [1.0]
     np.testing.assert_array_equal(result["grad"][0], [2.0, 2.0, 2.0])
 
 
 def test_log_stores_numbers_as_scalars_and_others_as_arrays() -> None:
-    result = Result.new()
+    result = Result.new("result")
     result.log({"loss": 0.5, "step": 3, "q": np.array([1.0, 2.0])})
     result.log({"loss": np.float64(0.25), "step": 4, "q": [3.0, 4.0]})
     assert result["loss"] == [0.5, 0.25]
@@ -131,13 +139,13 @@ def test_log_stores_numbers_as_scalars_and_others_as_arrays() -> None:
 
 
 def test_round_trip(torch: Any, tmp_path: Path) -> None:
-    result = Result.new(tmp_path / "run.result")
+    result = Result.new("run", path=tmp_path / "run.result")
     for value in (1.0, 0.5, 0.25):
-        result.store_scalar("loss", value)
-    result.store_array("q", np.array([1.0, 2.0, 3.0]))
-    result.store_array("q", np.array([4.0, 5.0, 6.0]))
-    result.store_array("counts", np.array([1, 2]))
-    result.store_array("counts", np.array([3, 4]))
+        result.store_scalar(value, "loss")
+    result.store_array(np.array([1.0, 2.0, 3.0]), "q")
+    result.store_array(np.array([4.0, 5.0, 6.0]), "q")
+    result.store_array(np.array([1, 2]), "counts")
+    result.store_array(np.array([3, 4]), "counts")
     result["tags"] = ["baseline", "seed-1"]
     result["config"] = {"lr": 0.01, "layers": (64, 64), "out": Path("x/y")}
     result["matrix"] = np.eye(2)
@@ -161,31 +169,31 @@ def test_round_trip(torch: Any, tmp_path: Path) -> None:
 
 
 def test_tags_of_numbers_stay_a_list(torch: Any, tmp_path: Path) -> None:
-    result = Result.new(tmp_path / "tags.result")
+    result = Result.new("tags", path=tmp_path / "tags.result")
     result["tags"] = [1, 2]
-    result.store_scalar("other", 1)
+    result.store_scalar(1, "other")
     loaded = Result.load(result.save())
     assert loaded["tags"] == [1, 2]
     assert isinstance(loaded["other"], np.ndarray)
 
 
 def test_appending_after_load(torch: Any, tmp_path: Path) -> None:
-    result = Result.new(tmp_path / "run.result")
-    result.store_scalar("loss", 1.0)
-    result.store_array("q", [1.0, 2.0])
+    result = Result.new("run", path=tmp_path / "run.result")
+    result.store_scalar(1.0, "loss")
+    result.store_array([1.0, 2.0], "q")
     loaded = Result.load(result.save())
-    loaded.store_scalar("loss", 2.0)
-    loaded.store_array("q", [3.0, 4.0])
+    loaded.store_scalar(2.0, "loss")
+    loaded.store_array([3.0, 4.0], "q")
     again = Result.load(loaded.save())
     np.testing.assert_array_equal(again["loss"], [1.0, 2.0])
     np.testing.assert_array_equal(again["q"], [[1.0, 2.0], [3.0, 4.0]])
 
 
 def test_save_into_directory(torch: Any, tmp_path: Path) -> None:
-    result = Result.new()
-    result.store_scalar("loss", 1.0)
+    result = Result.new("result")
+    result.store_scalar(1.0, "loss")
     written = result.save(tmp_path)
-    assert written == tmp_path / "result.result"
+    assert written == tmp_path / "result.result"  # <directory>/<name>.result
     assert result.path == written  # a result without a path is bound to its first file
     assert Result.load(written)["loss"].tolist() == [1.0]
 
@@ -197,8 +205,8 @@ def test_save_into_directory(torch: Any, tmp_path: Path) -> None:
 
 def test_save_is_atomic(torch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "run.result"
-    result = Result.new(path)
-    result.store_scalar("loss", 1.0)
+    result = Result.new("run", path=path)
+    result.store_scalar(1.0, "loss")
     result.save()
     assert sorted(os.listdir(tmp_path)) == ["run.result"]  # no temporary file left
     before = path.read_bytes()
@@ -206,7 +214,7 @@ def test_save_is_atomic(torch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError("disk gone")
 
-    result.store_scalar("loss", 2.0)
+    result.store_scalar(2.0, "loss")
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk gone"):
         result.save()
@@ -217,10 +225,10 @@ def test_save_is_atomic(torch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_save_errors(torch: Any, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no path"):
-        Result.new().save()
+        Result.new("result").save()
     with pytest.raises(FileNotFoundError, match="missing"):
-        Result.new().save(tmp_path / "missing")
-    result = Result.new(tmp_path / "run.result")
+        Result.new("result").save(tmp_path / "missing")
+    result = Result.new("run", path=tmp_path / "run.result")
     result["callback"] = print
     with pytest.raises(TypeError, match="callback"):
         result.save()
@@ -252,24 +260,59 @@ def test_load_legacy_file_of_plain_lists(torch: Any, tmp_path: Path) -> None:
     assert loaded["tags"] == ["a", "b"] and loaded["seed"] == 3
 
 
-def test_load_legacy_file_with_numpy_arrays_needs_trust(torch: Any, tmp_path: Path) -> None:
-    path = tmp_path / "legacy.result"
-    torch.save(
-        {"loss": [0.5, 0.25], "q": [np.array([1.0, 2.0]), np.array([3.0, 4.0])], "tags": ["x"]},
-        path,
+def _legacy_save(torch: Any, data: dict[str, Any], path: Path) -> Path:
+    """Write ``data`` as the original ``Result.save`` did: ``torch.save`` of a plain dict."""
+    torch.save(dict(data), path)
+    return path
+
+
+def test_legacy_result_with_numpy_values_loads_without_trust(torch: Any, tmp_path: Path) -> None:
+    path = _legacy_save(
+        torch,
+        {
+            "loss": [0.5, 0.25, np.float32(0.125)],  # store_scalar of floats and numpy scalars
+            "q": [np.array([1.0, 2.0]), np.array([3.0, 4.0])],  # store_array
+            "counts": [np.array([1, 2], dtype=np.int32), np.array([3, 4], dtype=np.int32)],
+            "masks": [np.array([True, False]), np.array([False, False])],
+            "bytes": [np.array([1, 255], dtype=np.uint8)],
+            "half": [np.array([0.5], dtype=np.float16)],
+            "waves": [np.array([1 + 2j])],
+            "best": np.float64(9.5),
+            "episodes": np.int64(300),
+            "converged": np.bool_(True),
+            "matrix": np.eye(2, dtype=np.float32),
+            "zero_d": np.array(3.0),
+            "tags": ["baseline", "seed-1"],
+            "config": {"lr": 0.01, "name": "dqn", "sizes": [64, 64]},
+            "note": "plain string",
+            "weights": torch.arange(3.0),
+        },
+        tmp_path / "legacy.result",
     )
-    with pytest.raises(UntrustedFileError, match="trusted=True") as caught:
-        Result.load(path)
-    assert "legacy.result" in str(caught.value)
-    assert isinstance(caught.value, HermesError) and isinstance(caught.value, ValueError)
-
-    loaded = Result.load(path, trusted=True)
-    np.testing.assert_array_equal(loaded["loss"], [0.5, 0.25])
-    assert loaded["q"].shape == (2, 2)
+    loaded = Result.load(path)  # trusted=False by default
+    assert loaded.name == "legacy" and loaded.path == path
+    assert loaded["loss"].dtype == np.float64
+    np.testing.assert_array_equal(loaded["loss"], [0.5, 0.25, 0.125])
+    assert loaded["q"].shape == (2, 2) and loaded["q"].dtype == np.float64
     np.testing.assert_array_equal(loaded["q"], [[1.0, 2.0], [3.0, 4.0]])
-    assert loaded["tags"] == ["x"]
+    assert loaded["counts"].dtype == np.int32
+    np.testing.assert_array_equal(loaded["counts"], [[1, 2], [3, 4]])
+    assert loaded["masks"].dtype == np.bool_
+    np.testing.assert_array_equal(loaded["masks"], [[True, False], [False, False]])
+    np.testing.assert_array_equal(loaded["bytes"], np.array([[1, 255]], dtype=np.uint8))
+    assert loaded["half"].dtype == np.float16 and loaded["waves"][0, 0] == 1 + 2j
+    assert loaded["best"] == 9.5 and isinstance(loaded["best"], np.float64)
+    assert loaded["episodes"] == 300 and isinstance(loaded["episodes"], np.int64)
+    assert loaded["converged"] is np.True_
+    assert loaded["matrix"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["matrix"], np.eye(2))
+    assert loaded["zero_d"].shape == () and float(loaded["zero_d"]) == 3.0
+    assert loaded["tags"] == ["baseline", "seed-1"] and isinstance(loaded["tags"], list)
+    assert loaded["config"]["name"] == "dqn" and loaded["config"]["lr"] == 0.01
+    assert loaded["note"] == "plain string"
+    assert torch.equal(loaded["weights"], torch.arange(3.0))
 
-    # once saved by pyhermes, the same data loads without trust
+    # resaved by pyhermes, the same data loads back unchanged
     out = tmp_path / "out"
     out.mkdir()
     resaved = Result.load(loaded.save(out))
@@ -277,10 +320,48 @@ def test_load_legacy_file_with_numpy_arrays_needs_trust(torch: Any, tmp_path: Pa
     np.testing.assert_array_equal(resaved["q"], loaded["q"])
 
 
+def _as_numpy1_file(source: Path, target: Path) -> Path:
+    """Copy a torch file, naming numpy's functions as numpy 1.x pickled them (``numpy.core``)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                assert b"numpy._core.multiarray" in data
+                data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            new.writestr(item, data)
+    return target
+
+
+def test_legacy_result_written_under_numpy_1_loads(torch: Any, tmp_path: Path) -> None:
+    source = _legacy_save(
+        torch,
+        {"q": [np.array([1.0, 2.0]), np.array([3.0, 4.0])], "best": np.float32(2.5)},
+        tmp_path / "numpy2.result",
+    )
+    path = _as_numpy1_file(source, tmp_path / "numpy1.result")
+    assert b"numpy.core.multiarray" in path.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DeprecationWarning from numpy.core either
+        loaded = Result.load(path)
+    np.testing.assert_array_equal(loaded["q"], [[1.0, 2.0], [3.0, 4.0]])
+    assert loaded["best"] == np.float32(2.5)
+
+
+def test_result_needing_other_globals_is_refused(torch: Any, tmp_path: Path) -> None:
+    path = _legacy_save(torch, {"names": np.array(["a", "b"]), "loss": [1.0]}, tmp_path / "s.result")
+    with pytest.raises(UntrustedFileError, match="trusted=True") as caught:
+        Result.load(path)
+    assert "s.result" in str(caught.value) and "StrDType" in str(caught.value)
+    assert isinstance(caught.value, HermesError) and isinstance(caught.value, ValueError)
+    assert Result.load(path, trusted=True)["names"].tolist() == ["a", "b"]
+
+
 def test_load_ragged_arrays_stay_a_list(torch: Any, tmp_path: Path) -> None:
-    result = Result.new(tmp_path / "ragged.result")
-    result.store_array("paths", [1.0, 2.0])
-    result.store_array("paths", [3.0])
+    result = Result.new("ragged", path=tmp_path / "ragged.result")
+    result.store_array([1.0, 2.0], "paths")
+    result.store_array([3.0], "paths")
     loaded = Result.load(result.save())
     assert isinstance(loaded["paths"], list) and len(loaded["paths"]) == 2
     np.testing.assert_array_equal(loaded["paths"][1], [3.0])
@@ -291,9 +372,10 @@ def test_hostile_pickle_is_not_run(torch: Any, tmp_path: Path) -> None:
     path = tmp_path / "hostile.result"
     torch.save({"loss": [1.0], "payload": MakesMarker(marker)}, path)
 
-    with pytest.raises(UntrustedFileError, match="trusted=True"):
+    with pytest.raises(UntrustedFileError, match="trusted=True") as caught:
         Result.load(path)
     assert not marker.exists()
+    assert "os.makedirs" in str(caught.value)  # the refused global is named
 
     # the payload is live: an explicitly trusted load does run it
     Result.load(path, trusted=True)
@@ -313,9 +395,9 @@ def test_load_rejects_non_dict(torch: Any, tmp_path: Path) -> None:
 def test_plot_scalar_returns_figure_headless(plt: Any) -> None:
     from matplotlib.figure import Figure
 
-    result = Result.new()
+    result = Result.new("result")
     for value in np.linspace(0.0, 1.0, 30):
-        result.store_scalar("loss", value)
+        result.store_scalar(value, "loss")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # plt.show() on Agg would warn
         fig = result.plot_scalar("loss", smoothing=5)
@@ -331,3 +413,18 @@ def test_plot_scalar_returns_figure_headless(plt: Any) -> None:
     assert result.plot_scalar("loss", show=False, ax=ax2) is fig2
     with pytest.raises(KeyError):
         result.plot_scalar("missing", show=False)
+
+
+def test_a_runs_legacy_result_loads_without_trust(torch: Any, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from legacy import write_run
+
+    from pyhermes import Experiment
+
+    run_dir = write_run(tmp_path, start=datetime(2024, 1, 1))
+    _legacy_save(torch, {"q": [np.array([1.0, 2.0])], "best": np.float64(2.0)},
+                 run_dir / f"{run_dir.name}.result")
+    result = Experiment.load(run_dir).result
+    np.testing.assert_array_equal(result["q"], [[1.0, 2.0]])
+    assert result["best"] == 2.0 and result.name == run_dir.name

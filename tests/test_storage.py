@@ -99,15 +99,17 @@ def test_colonless_info_line_warns_with_file_and_line(tmp_path):
     assert info == {"commit_hash": "abc"}
 
 
-def test_wrong_encoding_is_a_clear_error_and_load_all_skips_it(tmp_path):
+def test_wrong_encoding_is_read_by_the_latin1_fallback_and_every_run_loads(tmp_path):
     good = write_run(tmp_path, start=datetime(2024, 1, 1), scores=[1.0])
-    bad = write_run(tmp_path, start=datetime(2024, 1, 2), info_text=b"commit_hash:\xff\xfe\n")
-    with pytest.raises(RunFormatError, match="not UTF-8"):
-        Experiment.load(bad)
+    odd = write_run(tmp_path, start=datetime(2024, 1, 2), info_text=b"commit_hash:\xff\xfe\n")
+    with pytest.warns(rundir.RunFormatWarning, match=r"hermes.info:1: line is not UTF-8"):
+        run = Experiment.load(odd)
+    assert run.commit_hash == "\u00ff\u00fe"
     for index in (False, None):
-        with pytest.warns(UserWarning, match="could not be read"):
+        with pytest.warns(rundir.RunFormatWarning):
             runs = Experiment.load_all(tmp_path, index=index)
-        assert [run.path_to_experiment for run in runs] == [good]
+        assert [run.path_to_experiment for run in runs] == [good, odd]
+        assert runs[1].commit_hash == "\u00ff\u00fe"
 
 
 def test_is_experiment(quirky, tmp_path):
@@ -153,7 +155,7 @@ def test_filter_is_a_subset_test_and_latest_is_newest(quirky, index):
 
 def test_latest_of_empty_list_and_runs_without_start_time():
     with pytest.raises(ValueError, match="empty"):
-        ExperimentList().latest()
+        ExperimentList([]).latest()
     a = Experiment("a", "/x/a", None, None)
     b = Experiment("b", "/x/b", None, datetime(2020, 1, 1))
     assert ExperimentList([a, b]).latest() is b

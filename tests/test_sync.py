@@ -179,26 +179,61 @@ def test_attributes_come_from_the_index(folder, monkeypatch):
     np.testing.assert_array_equal(runs[0].scores(), [1.0, 2.0])  # file-backed: reads the disk
 
 
+def _make_unreadable(run: Path) -> None:
+    """Replace the run's ``hermes.info`` by a directory: the run cannot be read at all."""
+    (run / "hermes.info").unlink()
+    (run / "hermes.info").mkdir()
+
+
 def test_problems_are_recorded_and_the_other_runs_load(folder):
-    bad = _run(folder, 11, info_text=b"commit_hash:\xff\n")
-    nul = _run(folder, 12, exec_args_text="train\n-lr 0.1\x00\n")
+    bad = _run(folder, 11)
+    other = _run(folder, 12)
+    assert len(Experiment.load_all(folder)) == 7
+    _make_unreadable(bad)
+    _make_unreadable(other)
     with pytest.warns(RunFormatProblemsWarning, match="2 run") as caught:
-        runs = Experiment.load_all(folder)
+        runs = Experiment.load_all(folder, sync="full")
     assert len([w for w in caught if issubclass(w.category, RunFormatProblemsWarning)]) == 1
     assert "hermes-reindex --check" in str(caught[0].message)
     assert len(runs) == 5
     catalog = Catalog.open(folder, sync="none")
     problems = dict(catalog.problems())
-    assert set(problems) == {relative(catalog.root, bad), relative(catalog.root, nul)}
-    assert "UTF-8" in problems[relative(catalog.root, bad)]
-    assert "NUL" in problems[relative(catalog.root, nul)]
+    assert set(problems) == {relative(catalog.root, bad), relative(catalog.root, other)}
+    assert "IsADirectoryError" in problems[relative(catalog.root, bad)]
+    (bad / "hermes.info").rmdir()
     (bad / "hermes.info").write_text("commit_hash:abc\n")
-    shutil.rmtree(nul)
+    shutil.rmtree(other)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runs = Experiment.load_all(folder)
     assert bad.name in ids(runs)
     assert catalog.problems() == []
+
+
+def test_odd_bytes_are_warnings_and_the_run_loads(folder):
+    latin = _run(folder, 11, info_text=b"commit_hash:abc\nhost:n\xe9ode-7\n")
+    nul = _run(folder, 12, exec_args_text="train\n-lr 0.1\x00\n")
+    with pytest.warns(rundir.RunFormatWarning, match="2 run.*read with warnings") as caught:
+        runs = Experiment.load_all(folder)
+    assert "hermes-reindex --check" in str(caught[0].message)
+    assert len(runs) == 7 and {latin.name, nul.name} <= set(ids(runs))
+    catalog = Catalog.open(folder, sync="none")
+    assert catalog.problems() == []
+    noted = dict(catalog.run_warnings())
+    assert set(noted) == {relative(catalog.root, latin), relative(catalog.root, nul)}
+    assert "hermes.info:2" in noted[relative(catalog.root, latin)][0]
+    assert "exec_arguments:2" in noted[relative(catalog.root, nul)][0]
+    [indexed] = [run for run in runs if run.identifier == latin.name]
+    assert indexed.info_dict["host"] == "n\u00e9ode-7"
+    with pytest.warns(rundir.RunFormatWarning, match="hermes.info:2"):
+        assert Experiment.load(latin).info_dict == indexed.info_dict
+    [indexed_nul] = [run for run in runs if run.identifier == nul.name]
+    assert indexed_nul.exec_args == {"train", "-lr 0.1\ufffd"}
+    # once fixed, the warning goes away with the next read of the run
+    (latin / "hermes.info").write_text("commit_hash:abc\nhost:node-7\n")
+    shutil.rmtree(nul)
+    Experiment.load_all(folder)
+    assert catalog.run_warnings() == []
 
 
 def test_a_colonless_info_line_is_skipped_as_by_the_file_api(folder):
@@ -213,7 +248,7 @@ def test_a_colonless_info_line_is_skipped_as_by_the_file_api(folder):
 def test_a_run_that_becomes_unreadable_leaves_the_answer(folder):
     before = Experiment.load_all(folder)
     victim = before[0].path_to_experiment
-    (victim / "hermes.info").write_bytes(b"commit_hash:\xff\n")
+    _make_unreadable(victim)
     with pytest.warns(RunFormatProblemsWarning):
         after = Experiment.load_all(folder, sync="full")
     assert victim.name not in ids(after) and len(after) == len(before) - 1
@@ -274,11 +309,19 @@ def test_one_explicit_index_serves_two_trees(tmp_path):
     assert catalog.count() == 2  # the same runs, not copies under other paths
 
 
-def test_bad_scores_file_is_a_problem(folder):
+def test_bad_scores_file_is_a_warning_and_leaves_no_summary(folder):
     bad = _run(folder, 13, scores="1\nnot a number\n2\n")
-    with pytest.warns(RunFormatProblemsWarning):
+    with pytest.warns(rundir.RunFormatWarning, match="read with warnings"):
         runs = Experiment.load_all(folder)
-    assert bad.name not in ids(runs)
+    assert bad.name in ids(runs)
+    catalog = Catalog.open(folder, sync="none")
+    [notes] = [notes for path, notes in catalog.run_warnings() if path.endswith(bad.name)]
+    assert "scores:2" in notes[0] and "not summarized" in notes[0]
+    [(count, final_mean)] = catalog.sql(
+        "SELECT count, final_mean FROM runs WHERE identifier = :id", {"id": bad.name}
+    ).rows
+    assert count is None and final_mean is None  # unknown, not zero
+    assert bad.name not in ids(runs.sort_by_score()[:5])  # ranked after the runs with scores
 
 
 def test_write_through_of_created_runs(folder):

@@ -256,9 +256,9 @@ def test_result_series_on_request(client, app, corpus, on_disk):
     from pyhermes.result import Result
 
     run = on_disk[3]
-    result = Result(name="metrics")
+    result = Result("metrics")
     for step in range(50):
-        result.store_scalar("loss", 1.0 / (step + 1))
+        result.store_scalar(1.0 / (step + 1), "loss")
     result["config"] = "not a series"
     result.save(run.path_to_experiment)
     path = _rel(run)

@@ -97,7 +97,16 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+def _only_local_resources(driver) -> None:
+    """Everything the page loaded came from the server itself (no CDN, no web fonts)."""
+    origin, loaded = driver.execute_script(
+        "return [location.origin, performance.getEntriesByType('resource').map(e => e.name)];"
+    )
+    assert loaded and all(url.startswith(origin + "/") for url in loaded), loaded
+
+
 def _save(driver, shots: Path, name: str) -> Path:
+    _only_local_resources(driver)
     path = shots / f"{name}.png"
     assert driver.save_screenshot(str(path))
     assert path.stat().st_size > 10_000  # a rendered page, not a blank one

@@ -29,7 +29,9 @@ option's value even when it begins with a dash.
 
 Exit status of ``hermes-reindex`` and ``hermes reindex``:
 
-* 0 -- done (``--check``: the index is up to date and every run can be read);
+* 0 -- done (``--check``: the index is up to date and every run can be read;
+  runs read with warnings -- odd bytes, lines without ``:`` -- are listed but
+  are no failure);
 * 1 -- ``--check`` found the index stale or a run that cannot be read;
 * 2 -- usage error (unknown option, bad option value);
 * 3 -- runtime error: missing or unreadable ROOT, index written by a newer

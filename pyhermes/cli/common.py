@@ -38,7 +38,8 @@ _DASH_VALUE_OPTIONS = ("--where", "--sort", "--group-by", "--columns")
 
 _EXIT_CODES_REINDEX = """\
 exit status:
-  0  done (--check: the index is up to date and every run can be read)
+  0  done (--check: the index is up to date and every run can be read; runs
+     read with warnings, e.g. odd bytes or lines without ':', are listed only)
   1  --check found the index stale or a run that cannot be read
   2  usage error
   3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,8 @@ def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
         "--check",
         action="store_true",
         help="change nothing: list runs not indexed, gone from disk, changed on disk, or "
-        "unreadable; exit 1 if there are any",
+        "unreadable (exit 1 if there are any), and runs loaded with warnings (odd bytes, "
+        "lines without ':'; no failure)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -123,14 +124,15 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
             print(f"{len(report.problem_paths)} run(s) could not be read and are not in the index:")
             for path, reason in sorted(report.problem_paths.items()):
                 print(f"  {path}: {_first_line(reason)}")
+        _print_warnings(report.warning_paths)
     return EXIT_OK
 
 
 def _summary_line(report: SyncReport) -> str:
     return (
         f"added {report.added}, updated {report.updated}, removed {report.removed}, "
-        f"unchanged {report.unchanged}, problems {report.problems} "
-        f"in {report.seconds:.2f} s"
+        f"unchanged {report.unchanged}, problems {report.problems}, "
+        f"warnings {len(report.warning_paths)} in {report.seconds:.2f} s"
     )
 
 
@@ -179,6 +181,19 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     return EXIT_STALE if drift["stale"] or drift["problems"] else EXIT_OK
 
 
+def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
+    """List the runs read with warnings (they load; this is no failure), a few notes each."""
+    if not warning_paths:
+        return
+    print(f"{len(warning_paths)} run(s) load with warnings (odd bytes or lines; no failure):")
+    for path, notes in warning_paths.items():
+        print(f"  {path}:")
+        for note in notes[:3]:
+            print(f"    {note}")
+        if len(notes) > 3:
+            print(f"    ... and {len(notes) - 3} more")
+
+
 def _print_drift(drift: dict[str, Any]) -> None:
     print(f"checked {drift['root']} against the index {drift['index']}")
     sections = (
@@ -195,6 +210,7 @@ def _print_drift(drift: dict[str, Any]) -> None:
         print(f"{len(drift['problem_paths'])} run(s) cannot be read:")
         for path, reason in drift["problem_paths"].items():
             print(f"  {path}: {reason}")
+    _print_warnings(drift["warning_paths"])
     if drift["stale"]:
         print(f"the index is stale: run hermes-reindex {drift['root']}")
     elif drift["problem_paths"]:
@@ -203,4 +219,3 @@ def _print_drift(drift: dict[str, Any]) -> None:
         )
     else:
         print(f"the index is up to date ({drift['unchanged']} runs)")
-

@@ -264,6 +264,14 @@ class Catalog:
                 RunFormatProblemsWarning,
                 stacklevel=3,
             )
+        if warn and report.warning_paths:
+            first = next(iter(report.warning_paths.values()))[0]
+            warnings.warn(
+                f"{len(report.warning_paths)} run(s) under {folder} were read with warnings "
+                f"and loaded (first: {first}); see them with: hermes-reindex --check {folder}",
+                rundir.RunFormatWarning,
+                stacklevel=3,
+            )
         return report
 
     def load_runs(
@@ -398,6 +406,22 @@ class Catalog:
         with self.engine.connect() as conn:
             rows = conn.execute(select(problem_table.c.path, problem_table.c.reason).order_by(problem_table.c.path))
             return [(path, reason) for path, reason in rows]
+
+    def run_warnings(self) -> list[tuple[str, list[str]]]:
+        """Return (path relative to the root, notes) of every indexed run read with warnings.
+
+        These runs are in the index (unlike :meth:`problems`): their files were
+        irregular but readable, e.g. a line decoded by the Latin-1 fallback, NUL
+        bytes dropped, a line without ``:`` skipped (see
+        :func:`pyhermes.rundir.decode_text`).
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(run_table.c.path, run_table.c.warnings)
+                .where(run_table.c.warnings.is_not(None))
+                .order_by(run_table.c.path)
+            )
+            return [(path, notes.split("\n")) for path, notes in rows]
 
     def sql(self, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> SqlResult:
         """Run one read-only SQL statement with bound parameters; return its columns and rows.

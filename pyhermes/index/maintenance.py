@@ -1,10 +1,10 @@
 """Index maintenance: compare the index with the disk, rebuild it atomically, describe it.
 
 The library side of ``hermes-reindex --check`` and ``--rebuild`` (the command
-line only parses options and prints): :func:`check` computes the drift between
-the run directories and the index without writing anything, :func:`rebuild`
-builds a fresh index and swaps it in, :func:`describe_location` names an index
-for people (passwords hidden).
+line only parses options and prints): :func:`check` reads the index and asks
+:func:`pyhermes.index.check.compute_drift` how the disk differs, writing
+nothing; :func:`rebuild` builds a fresh index and swaps it in;
+:func:`describe_location` names an index for people (passwords hidden).
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyhermes.errors import CatalogError, RunFormatError
+from pyhermes.errors import CatalogError
 
 if TYPE_CHECKING:
     from pyhermes.index.catalog import Catalog
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
 
-__all__ = ["check", "compute_drift", "runs_on_disk", "rebuild", "describe_location"]
+__all__ = ["check", "rebuild", "describe_location"]
 
 
 def describe_location(location: IndexLocation | None) -> str:
@@ -134,14 +134,19 @@ def check(
     recorded by the last sync, and as found now). With ``reread`` every run on
     disk is read again to check it can be. No index is created when there is none.
 
+    Runs read with warnings (odd bytes, lines without ``:``) are listed apart and
+    are no failure.
+
     Returns:
-        The dict of :func:`compute_drift` plus ``seconds``, ``stale`` (a run is not
-        indexed, gone or changed), ``root`` and ``index`` (:func:`describe_location`).
+        The dict of :func:`pyhermes.index.check.compute_drift` plus ``seconds``,
+        ``stale`` (a run is not indexed, gone or changed), ``root`` and ``index``
+        (:func:`describe_location`).
 
     Raises:
         IndexVersionError: the index was written by a newer pyhermes.
     """
     from pyhermes.index.catalog import Catalog
+    from pyhermes.index.check import compute_drift
     from pyhermes.index.engine import find_index, index_root, open_engine
     from pyhermes.index.sync import relative
 
@@ -150,6 +155,7 @@ def check(
     location = find_index(folder, index)
     stored: dict[str, tuple[Any, ...]] = {}
     recorded: list[tuple[str, str]] = []
+    recorded_warnings: list[tuple[str, list[str]]] = []
     root_of_index = folder
     if location is not None:
         engine = open_engine(location)
@@ -161,106 +167,13 @@ def check(
         )
         stored = {row[0]: tuple(row[1:]) for row in result.rows}
         recorded = catalog.problems()
+        recorded_warnings = catalog.run_warnings()
     scope = relative(Path(root_of_index), folder)
-    drift = compute_drift(Path(root_of_index), scope, stored, recorded, reread=reread)
+    drift = compute_drift(
+        Path(root_of_index), scope, stored, recorded, recorded_warnings, reread=reread
+    )
     drift["seconds"] = round(time.perf_counter() - started, 4)
     drift["stale"] = bool(drift["not_indexed"] or drift["gone"] or drift["changed"])
     drift["root"] = str(folder)
     drift["index"] = describe_location(location)
     return drift
-
-
-def compute_drift(
-    index_root: Path,
-    scope: str,
-    stored: dict[str, tuple[Any, ...]],
-    recorded: Sequence[tuple[str, str]],
-    *,
-    reread: bool = False,
-) -> dict[str, Any]:
-    """Compare the runs on disk below ``scope`` (relative to ``index_root``) with the index.
-
-    ``stored`` maps indexed run paths to their six signature values, ``recorded``
-    lists the (path, reason) problems of the index. Nothing is written.
-
-    Returns a dict shaped like ``SyncReport.as_dict()`` (what a full sync would
-    do: ``added``, ``updated``, ``removed``, ``unchanged``, ``problems``,
-    ``problem_paths``) plus the lists ``not_indexed``, ``gone`` and ``changed``
-    (sorted run paths relative to the index root).
-    """
-    from pyhermes.index.sync import read_run, signature
-
-    def in_scope(path: str) -> bool:
-        return scope == "" or path.startswith(scope + "/")
-
-    indexed = {path: sig for path, sig in stored.items() if in_scope(path)}
-    problems = {path: reason for path, reason in recorded if in_scope(path)}
-    on_disk = runs_on_disk(index_root, scope, set(indexed))
-    not_indexed: list[str] = []
-    changed: list[str] = []
-    unchanged = 0
-    problem_paths: dict[str, str] = {}
-    for path in on_disk:
-        run_dir = str(index_root / path)
-        known = indexed.get(path)
-        differs = known is None or tuple(signature(run_dir)) != tuple(known)
-        if not differs and not reread:
-            unchanged += 1
-            continue
-        try:
-            read_run(run_dir, path)
-        except (RunFormatError, OSError, ValueError) as exc:
-            problem_paths[path] = _first_line(f"{type(exc).__name__}: {exc}")
-            continue
-        if known is None:
-            not_indexed.append(path)
-        elif differs:
-            changed.append(path)
-        else:
-            unchanged += 1
-    disk = set(on_disk)
-    gone = sorted(
-        {path for path in indexed if path not in disk} | {p for p in problems if p not in disk}
-    )
-    for path, reason in problems.items():
-        if path in disk and path not in problem_paths and path not in not_indexed:
-            problem_paths[path] = _first_line(reason)
-    return {
-        "added": len(not_indexed),
-        "updated": len(changed),
-        "removed": len([path for path in gone if path in indexed]),
-        "unchanged": unchanged,
-        "problems": len(problem_paths),
-        "problem_paths": dict(sorted(problem_paths.items())),
-        "not_indexed": sorted(not_indexed),
-        "gone": gone,
-        "changed": sorted(changed),
-    }
-
-
-def runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
-    """Return the run paths below ``scope`` as a sync lists them (symlinks not followed).
-
-    A folder is a run when it holds ``hermes.info`` or is indexed; runs are not
-    descended into; ``.hermes`` and ``.git`` folders are skipped.
-    """
-    from pyhermes import rundir
-
-    runs: list[str] = []
-    pending = [scope]
-    while pending:
-        current = pending.pop()
-        folder = index_root / current if current else index_root
-
-        def join(name: str, current: str = current) -> str:
-            return f"{current}/{name}" if current else name
-
-        names, others = rundir.list_folder(folder, lambda name: join(name) in known)
-        runs.extend(join(name) for name in names)
-        pending.extend(join(name) for name in reversed(others))
-    return sorted(runs)
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else text

@@ -90,6 +90,9 @@ class Run(Base):
     scores_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     read_at: Mapped[float] = mapped_column(Float)
     settled: Mapped[bool] = mapped_column(Boolean, index=True)
+    # What was irregular in the files when the run was last read, one note per
+    # line (see pyhermes.rundir.decode_text), NULL when nothing was.
+    warnings: Mapped[str | None] = mapped_column(Text)
 
 
 class RunArg(Base):

@@ -40,7 +40,7 @@ from pyhermes.index.models import (
     run_table,
 )
 from pyhermes.index.query import under
-from pyhermes.summary import summarize
+from pyhermes.summary import ScoreSummary, summarize
 
 #: A folder changed this close to its listing is listed again (timestamps are coarse).
 RACY_SECONDS = 2.0
@@ -53,7 +53,13 @@ Signature = tuple[Any, ...]
 
 @dataclass
 class SyncReport:
-    """What one sync did. ``problem_paths`` maps run paths (relative to the root) to reasons."""
+    """What one sync did.
+
+    ``problem_paths`` maps the runs that could not be read (paths relative to the
+    root) to the reason; they are not in the index. ``warning_paths`` maps the runs
+    read in this sync that were irregular but readable (see
+    :func:`pyhermes.rundir.decode_text`) to their notes; they are in the index.
+    """
 
     added: int = 0
     updated: int = 0
@@ -62,6 +68,7 @@ class SyncReport:
     problems: int = 0
     seconds: float = 0.0
     problem_paths: dict[str, str] = field(default_factory=dict)
+    warning_paths: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
@@ -71,8 +78,10 @@ class SyncReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "problems": self.problems,
+            "warnings": len(self.warning_paths),
             "seconds": round(self.seconds, 4),
             "problem_paths": dict(self.problem_paths),
+            "warning_paths": {path: list(notes) for path, notes in self.warning_paths.items()},
         }
 
 
@@ -129,21 +138,26 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     """Read one run directory into a :class:`RunRecord`.
 
     The signature is taken before the files are read, so a change during the read
-    is seen by the next sync.
+    is seen by the next sync. What was irregular but readable (lines decoded by the
+    fallback or skipped, NULs dropped, a scores file that is not all numbers, which
+    leaves the score summary empty) goes into ``row["warnings"]``, one note per
+    line; the run is still recorded.
 
     Raises:
-        RunFormatError: a file is not in the legacy format.
-        OSError: a file cannot be read.
+        OSError: a file cannot be read at all (e.g. ``hermes.info`` is unreadable).
     """
     now = time.time()
     sig = signature(run_dir)
-    info = rundir.read_info(run_dir)
-    arg_lines = rundir.read_exec_args(run_dir)
-    for text in (*info.keys(), *info.values(), *arg_lines):
-        if "\x00" in text:
-            raise RunFormatError(f"{run_dir}: a NUL byte in hermes.info or exec_arguments", run_dir)
+    notes: list[str] = []
+    info = rundir.read_info(run_dir, notes)
+    arg_lines = rundir.read_exec_args(run_dir, notes)
     identifier = os.path.basename(run_dir)
-    summary = summarize(rundir.read_scores(f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"))
+    scores_file = f"{run_dir}{os.sep}{identifier}{rundir.SCORES_SUFFIX}"
+    summary: ScoreSummary | None = None
+    try:
+        summary = summarize(rundir.read_scores(scores_file, notes))
+    except RunFormatError as exc:
+        notes.append(f"{exc} (scores not summarized)")
     id_start, job_idx, _ = rundir.parse_identifier(identifier)
     start = rundir.parse_time(info.get(rundir.START_TIME_KEY, "")) or id_start
     end = rundir.parse_time(info.get(rundir.END_TIME_KEY, ""))
@@ -168,10 +182,11 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
         "finished": end is not None,
         "read_at": now,
         "settled": _settled(end is not None, sig, now, settle_seconds),
+        "warnings": "\n".join(note.replace("\n", " ") for note in notes) or None,
     }
     row.update(zip(_SIGNATURE_COLUMNS, sig, strict=False))
     for name, column in SUMMARY_COLUMNS.items():
-        row[column] = getattr(summary, name)
+        row[column] = getattr(summary, name) if summary is not None else None
     args = []
     for position, line in enumerate(arg_lines):
         key, texts = rundir.split_arg(line)
@@ -279,7 +294,7 @@ class Syncer:
                     known.update(
                         (row[1], row) for row in self._known_runs(run_table.c.parent == current)
                     )
-                run_names, other_names = self._list(current, known)
+                run_names, other_names = self._list(current, known, problems)
                 if remembered is not None:
                     # A subfolder that is gone takes every run below it out of the index.
                     listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
@@ -314,11 +329,20 @@ class Syncer:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _list(self, current: str, known: dict[str, Any]) -> tuple[list[str], list[str]]:
-        """Return (run paths, names of other subfolders) of one folder's listing."""
-        names, others = rundir.list_folder(
-            self._abs(current), lambda name: _join(current, name) in known
-        )
+    def _list(
+        self, current: str, known: dict[str, Any], problems: set[str]
+    ) -> tuple[list[str], list[str]]:
+        """Return (run paths, names of other subfolders) of one folder's listing.
+
+        Known runs and runs recorded as problems count as runs without a look at
+        their ``hermes.info`` (which may be what cannot be read).
+        """
+
+        def vouched(name: str) -> bool:
+            path = _join(current, name)
+            return path in known or path in problems
+
+        names, others = rundir.list_folder(self._abs(current), vouched)
         return [_join(current, name) for name in names], others
 
     def _apply(
@@ -395,10 +419,12 @@ class Syncer:
         for done, (path, run_id) in enumerate(to_read, start=1):
             try:
                 record = read_run(self._abs(path), path, self.settle_seconds)
-            except (RunFormatError, OSError, ValueError) as exc:
+            except (RunFormatError, OSError, ValueError) as exc:  # not readable at all
                 self._problem(path, run_id, exc)
             else:
                 fixed.append(path)
+                if record.row["warnings"] is not None:
+                    self.report.warning_paths[path] = record.row["warnings"].split("\n")
                 if run_id is None:
                     new_rows.append(record)
                     self.report.added += 1
