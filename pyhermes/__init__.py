@@ -39,7 +39,7 @@ _LOCATION = {
     "Experiment": "pyhermes.storage",
     "ExperimentList": "pyhermes.storage",
     "ExperimentFrame": "pyhermes.storage",
-    "Catalog": "pyhermes.index.catalog",
+    "Catalog": "pyhermes.storage",
     "ScoreSummary": "pyhermes.summary",
     "arg": "pyhermes.index.query",
     "flag": "pyhermes.index.query",
@@ -68,9 +68,8 @@ if TYPE_CHECKING:
         RunFormatError,
         UntrustedFileError,
     )
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.query import arg, flag, info, score
-    from pyhermes.storage import Experiment, ExperimentFrame, ExperimentList
+    from pyhermes.storage import Catalog, Experiment, ExperimentFrame, ExperimentList
     from pyhermes.summary import ScoreSummary
 
 

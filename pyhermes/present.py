@@ -1,6 +1,6 @@
 """How runs and values are shown: one module for the terminal, the web pages, JSON and notebooks.
 
-Everything here works on library objects (:class:`~pyhermes.index.catalog.Catalog`,
+Everything here works on library objects (:class:`pyhermes.Catalog`,
 :class:`~pyhermes.storage.Experiment`) and returns plain data or text; the CLI,
 the web app (:mod:`pyhermes.web`) and the notebook reprs are thin layers over it:
 
@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pyhermes.errors import QueryError
 
 if TYPE_CHECKING:
-    from pyhermes.index.catalog import Catalog
-    from pyhermes.storage import Experiment
+    from pyhermes.storage import Catalog, Experiment
 
 __all__ = [
     "MAX_CELL",
@@ -149,7 +148,7 @@ def column_getter(name: str, catalog: Catalog | None) -> Callable[[Experiment], 
     Raises:
         QueryError: ``name`` is no column.
     """
-    from pyhermes.index.models import SUMMARY_COLUMNS
+    from pyhermes.index.layout import SUMMARY_COLUMNS
     from pyhermes.index.query import RUN_FIELDS, run_value
 
     if name == "args":
@@ -197,7 +196,7 @@ def arg_keys(catalog: Catalog) -> list[str]:
     The answer is kept until the index changes.
     """
     token = catalog.change_token()
-    cache_key = (str(catalog.engine.url), token or "")
+    cache_key = (catalog.url, token or "")
     if token is not None and cache_key in _ARG_KEYS:
         return _ARG_KEYS[cache_key]
     keys = [row[0] for row in catalog.sql("SELECT DISTINCT key FROM run_args").rows]
@@ -313,7 +312,7 @@ def runs_page(
     names = names or default_columns(keys)
     getters = [column_getter(name, catalog) for name in names]
     count_key = (
-        str(catalog.engine.url),
+        catalog.url,
         str(catalog.root),
         str(getattr(catalog, "_folder", None)),
         catalog.change_token(),
@@ -358,7 +357,7 @@ def runs_page(
 
 def available_columns(keys: Iterable[str]) -> list[str]:
     """Return every column a runs table can show: run fields, exec-arg ``keys``, summaries, args."""
-    from pyhermes.index.models import SUMMARY_COLUMNS
+    from pyhermes.index.layout import SUMMARY_COLUMNS
     from pyhermes.index.query import RUN_FIELDS
 
     return [*RUN_FIELDS, *keys, *SUMMARY_COLUMNS, "args"]

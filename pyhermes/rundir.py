@@ -23,11 +23,12 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Union
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from pyhermes.errors import RunFormatError
+
+if TYPE_CHECKING:  # numpy is imported by the functions that read scores
+    import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -447,6 +448,8 @@ def parse_scores(
         RunFormatError: a line other than those is not a number; the message names
             ``source`` and the line number.
     """
+    import numpy as np
+
     text = decode_text(raw, source, notes)
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
@@ -461,6 +464,16 @@ def parse_scores(
         last_start = text.rfind("\n") + 1
         if not _is_number(text[last_start:].strip() or "0"):
             text = text[:last_start]
+    fast = _parse_plain_scores(np, text)
+    if fast is not None:
+        return fast
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    try:  # one number on every line, parsed by numpy without a Python loop
+        return np.array(lines, dtype=np.float64)
+    except ValueError:
+        pass  # blank lines, or a line that is not one number: the careful path below
     tokens = text.split()
     if len(tokens) == len(_CONTENT_LINE.findall(text)):  # one value per non-blank line
         try:
@@ -475,6 +488,28 @@ def parse_scores(
     raise RunFormatError(f"{source}: cannot parse scores", source)  # pragma: no cover
 
 
+# Digits, signs, exponents, nan/inf spellings and newlines only: no spaces, tabs or blank lines.
+_PLAIN_SCORES = re.compile(r"[0-9.eE+\-naifntyNAIFTY\n]*")
+
+
+def _parse_plain_scores(np: Any, text: str) -> np.ndarray | None:
+    """The scores of a file holding one number per line and nothing else, parsed in C; else None.
+
+    Without spaces, tabs or blank lines every line holds at most one value, so the
+    file is plain exactly when numpy reads as many values as there are lines.
+    """
+    if not text or text[0] == "\n" or "\n\n" in text or _PLAIN_SCORES.fullmatch(text) is None:
+        return None
+    lines = text.count("\n") + (not text.endswith("\n"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+    return values if values.size == lines else None
+
+
 def read_scores(path: PathLike, notes: list[str] | None = None) -> np.ndarray:
     """Read a ``.scores`` file (see :func:`parse_scores`); a missing file gives an empty array.
 
@@ -485,6 +520,8 @@ def read_scores(path: PathLike, notes: list[str] | None = None) -> np.ndarray:
     try:
         raw = read_bytes(path)
     except FileNotFoundError:
+        import numpy as np
+
         return np.empty(0, dtype=np.float64)
     return parse_scores(raw, path, notes)
 
@@ -798,6 +835,8 @@ def numpy_safe_globals() -> list[Any]:
     names are listed, bound to the functions of the numpy installed now. Only the
     bool, integer, float and complex dtype classes are listed.
     """
+    import numpy as np
+
     reconstruct = np.empty(0).__reduce__()[0]
     scalar = np.float64(0).__reduce__()[0]
     allowed: list[Any] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]

@@ -4,31 +4,38 @@ An :class:`Experiment` is one run directory. Its attributes come from the files
 (``hermes.info``, ``exec_arguments``) or, for runs loaded through the index, from
 the index without reading files; file-backed methods (``scores()``, ``result``,
 logs, state dicts) always read the disk.
+
+Dependencies point one way: this module uses :mod:`pyhermes.index` (SQL, rows)
+and :mod:`pyhermes.rundir` (files); neither imports it. :class:`Catalog` is the
+index (:class:`pyhermes.index.catalog.Index`) plus the methods that turn its
+rows into :class:`Experiment` objects. Nothing heavy is imported here: numpy,
+pandas, torch and SQLAlchemy load when a method needs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import operator
 import os
 import shutil
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
 from pyhermes import rundir
-from pyhermes.errors import RunFormatError
-from pyhermes.summary import ScoreSummary, summarize
+from pyhermes.errors import QueryError, RunFormatError
+from pyhermes.index.catalog import Index, path_is
+from pyhermes.index.query import Filter, as_filter, under
 
 if TYPE_CHECKING:
-    from pyhermes.index.catalog import Catalog
-    from pyhermes.index.query import Filter
+    import numpy as np
 
-__all__ = ["Experiment", "ExperimentList", "ExperimentFrame"]
+    from pyhermes.summary import ScoreSummary
+
+__all__ = ["Experiment", "ExperimentList", "ExperimentFrame", "Catalog"]
 
 PathLike = rundir.PathLike
 
@@ -213,8 +220,6 @@ class Experiment:
             raise FileNotFoundError(f"no such directory: {root}")
         if index is False:
             return _scan(root, recursive)
-        from pyhermes.index.catalog import Catalog
-
         index = None if index is True else index
         if sync == "none":  # answers from an existing index only
             catalog = Catalog.open(root, index=index, sync="none")
@@ -321,6 +326,13 @@ class Experiment:
 
         write_through(self, index)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the run's values, not its index: what came from the index is filled in first."""
+        if self._batch is not None:
+            for what in ("info", "args", "summary"):
+                self._batch.fill(what)
+        return {**self.__dict__, "_catalog": None, "_batch": None, "_run_id": None}
+
     # ------------------------------------------------------------------ attributes
 
     def get_identifier(self) -> str:
@@ -408,6 +420,8 @@ class Experiment:
         if self._summary is None and self._batch is not None:
             self._batch.fill("summary")
         if self._summary is None:
+            from pyhermes.summary import summarize
+
             self._summary = summarize(self.scores())
         return self._summary
 
@@ -609,64 +623,174 @@ def _latest_key(experiment: Experiment) -> tuple[int, float]:
     return (0, 0.0) if start is None else (1, start.timestamp())
 
 
+class _Pool:
+    """The Experiment objects built from one index for one folder, by run id, while it is unchanged.
+
+    Lists answered by the index for the same folder reuse these objects, so a
+    run is one object however many lists hold it.
+    """
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.runs: dict[int, Experiment] = {}
+
+
+class _Query:
+    """What a bound list is the answer of: the runs of ``catalog`` matching ``scope``, in order.
+
+    ``token`` is the index's change token the answer holds for. Should the index
+    change before the list is read, the list gives what it would have held then:
+    a list from :meth:`Catalog.load_runs` or :meth:`Catalog.find` the runs of
+    ``ids`` (taken when it was made); a list derived from another, ``derive``
+    applied in memory to that list.
+    """
+
+    __slots__ = ("catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive")
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        scope: Filter,
+        order_by: Sequence[str],
+        limit: int | None,
+        pool: _Pool,
+        token: str | None,
+        ids: Sequence[int] = (),
+        derive: Callable[[], list[Experiment]] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.scope = scope
+        self.order_by = order_by
+        self.limit = limit
+        self.pool = pool
+        self.token = token
+        self.ids = ids
+        self.derive = derive
+
+    def _runs_held(self) -> Filter:
+        """The scope of exactly the runs of this answer (a top(n) is those n runs)."""
+        return self.scope if self.limit is None else self.catalog.ids_in(self.ids_now())
+
+    def narrowed(self, condition: Filter, derive: Callable[[], list[Experiment]]) -> _Query:
+        return _Query(self.catalog, self._runs_held() & condition, self.order_by, None, self.pool,
+                      self.token, derive=derive)
+
+    def ordered(
+        self, order_by: Sequence[str], limit: int | None, derive: Callable[[], list[Experiment]]
+    ) -> _Query:
+        return _Query(self.catalog, self._runs_held(), order_by, limit, self.pool, self.token, derive=derive)
+
+    def ids_now(self) -> list[int]:
+        """The ids of the answer, from the index (the token is still the list's)."""
+        return self.catalog.run_ids(self.scope, self.order_by, self.limit)
+
+    def stale_answer(self) -> list[Experiment]:
+        """The runs the list held when it was made (the index changed since)."""
+        if self.derive is not None:
+            return self.derive()
+        return self.catalog._runs_by_ids(self.ids, self.pool)
+
+
 class ExperimentList(list):  # type: ignore[type-arg]
     """A list of :class:`Experiment` with selection helpers.
 
-    Lists from :meth:`Experiment.load_all` are backed by the index and answer
-    :meth:`filter_by_exec_args`, :meth:`latest`, :meth:`where`, :meth:`sort_by_score`
-    and :meth:`top` with SQL; a list built by hand (or changed after loading)
-    computes the same answers in memory.
+    Lists from :meth:`Experiment.load_all` and :meth:`Catalog.find` are bound to
+    the index: they are returned at once, and the Experiment objects are built
+    when the list is first read (iterated, indexed, ``len``...), for the index as
+    it is then. Until then, and afterwards while neither the list nor the index
+    has changed, :meth:`filter_by_exec_args`, :meth:`where`, :meth:`latest`,
+    :meth:`sort_by_score`, :meth:`top` and :meth:`to_frame` are SQL queries that
+    build objects only for their answer. A list built by hand (or changed after
+    it was read) computes the same answers in memory.
+
+    Every way of reading a list gives what an eager list would (``len``,
+    iteration, ``list(x)``, slicing, ``in``, ``sorted``, ``copy``, pickling,
+    ``pandas.DataFrame(x)``, comparisons); ``bool(x)`` asks the index whether
+    any run matches.
     """
+
+    # Class-level defaults: a list made by a list method (copy, slicing) skips __init__.
+    _source: _Query | None = None
+    _loaded: bool = True
+    _snapshot: tuple[Experiment, ...] | None = None
 
     def __init__(self, exp_iterable: Iterable[Experiment]) -> None:
         super().__init__(exp_iterable)
         for item in self:
             if not isinstance(item, Experiment):
                 raise TypeError(f"ExperimentList holds Experiment objects, not {type(item).__name__}")
-        self._catalog: Catalog | None = None
-        self._scope: Filter | None = None
-        self._snapshot: tuple[Experiment, ...] | None = None
-        self._token: str | None = None
-        self._by_id: dict[int | None, Experiment] = {}
+        self._source = None
+        self._loaded = True
 
-    def _bind(self, catalog: Catalog, scope: Filter, token: str | None = None) -> ExperimentList:
-        """Mark this list as the exact answer of ``scope`` in ``catalog``; return it.
+    @classmethod
+    def _bound(cls, source: _Query) -> ExperimentList:
+        """A list that is the answer of ``source``, read from the index when first used."""
+        bound = cls([])
+        bound._source = source
+        bound._loaded = False
+        return bound
 
-        ``token`` is the index's change token the answer was computed at (read when
-        not given).
-        """
-        self._catalog = catalog
-        self._scope = scope
-        self._token = token if token is not None else catalog.change_token()
-        self._snapshot = tuple(self)
-        self._by_id = {item._run_id: item for item in self}
-        return self
+    def _load(self) -> None:
+        """Fill the list from its query (once)."""
+        if self._loaded:
+            return
+        source = self._source
+        assert source is not None
+        if source.catalog.change_token() == source.token:
+            experiments = source.catalog._runs(
+                source.scope, source.order_by, source.limit, source.pool, source.token
+            )
+            self._snapshot = tuple(experiments)
+        else:
+            experiments = source.stale_answer()  # answers in memory from now on
+        list.extend(self, experiments)
+        self._loaded = True
 
     def _indexed(self) -> bool:
         """True while the list is the unchanged answer of its query in an unchanged index.
 
-        Otherwise (the list was edited, or the index changed since) answers are
-        computed in memory from the runs in the list.
+        A list not read yet is its query. Otherwise (the list was edited, or the
+        index changed since it was read) answers are computed in memory.
         """
-        return (
-            self._catalog is not None
-            and self._snapshot is not None
-            and len(self._snapshot) == len(self)
-            and all(map(operator.is_, self._snapshot, self))
-            and self._catalog.change_token() == self._token
-        )
+        source = self._source
+        if source is None:
+            return False
+        snapshot = self._snapshot
+        if self._loaded and not (
+            snapshot is not None
+            and len(snapshot) == list.__len__(self)
+            and all(map(operator.is_, snapshot, list.__iter__(self)))
+        ):
+            return False
+        return source.catalog.change_token() == source.token
 
-    def _subset(self, run_ids: Iterable[int], scope: Filter) -> ExperimentList:
-        wanted = set(run_ids)
-        assert self._catalog is not None
-        return ExperimentList(item for item in self if item._run_id in wanted)._bind(
-            self._catalog, scope, self._token
-        )
+    # ------------------------------------------------------------------ reading the list
 
-    def _ordered(self, run_ids: Sequence[int]) -> ExperimentList:
-        """The runs of this (indexed) list with the given ids, in that order."""
-        by_id = self._by_id
-        return ExperimentList(by_id[run_id] for run_id in run_ids if run_id in by_id)
+    def __bool__(self) -> bool:
+        if not self._loaded and self._indexed():
+            source = self._source
+            assert source is not None
+            return source.limit != 0 and source.catalog.any_in(source.scope)
+        self._load()
+        return list.__len__(self) > 0
+
+    def __radd__(self, other: Any) -> Any:
+        # `plain_list + this` reads this list's storage directly: fill it first.
+        self._load()
+        return NotImplemented
+
+    def __copy__(self) -> ExperimentList:
+        self._load()
+        copied = ExperimentList(list.__iter__(self))
+        copied._source, copied._snapshot = self._source, self._snapshot
+        return copied
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Pickled as a plain ExperimentList of its runs (an index connection does not pickle).
+        self._load()
+        return (ExperimentList, (list(list.__iter__(self)),))
+
+    # ------------------------------------------------------------------ selection
 
     def filter_by_exec_args(self, *args: str) -> ExperimentList:
         """Return the runs whose exec-args set contains every one of ``args`` (e.g. ``"-lr 0.001"``)."""
@@ -674,9 +798,10 @@ class ExperimentList(list):  # type: ignore[type-arg]
         if self._indexed():
             from pyhermes.index.query import has_args
 
-            assert self._catalog is not None and self._scope is not None
-            scope = self._scope & has_args(*wanted)
-            return self._subset(self._catalog.run_ids(scope), scope)
+            assert self._source is not None
+            return ExperimentList._bound(
+                self._source.narrowed(has_args(*wanted), lambda: self.filter_by_exec_args(*args))
+            )
         return ExperimentList(item for item in self if wanted <= item.exec_args)
 
     def latest(self) -> Experiment:
@@ -685,13 +810,17 @@ class ExperimentList(list):  # type: ignore[type-arg]
         Raises:
             ValueError: the list is empty.
         """
-        if not self:
-            raise ValueError("latest() of an empty ExperimentList: no runs to choose from")
         if self._indexed():
-            assert self._catalog is not None and self._scope is not None
-            run_ids = self._catalog.run_ids(self._scope, order_by=["-start_time"], limit=1)
-            return self._ordered(run_ids)[0]
-        return max(self, key=_latest_key)
+            assert self._source is not None
+            answer = ExperimentList._bound(
+                self._source.ordered(["-start_time"], 1, lambda: [self.latest()])
+            )
+            answer._load()
+            if list.__len__(answer):
+                return list.__getitem__(answer, 0)
+        elif self:
+            return max(self, key=_latest_key)
+        raise ValueError("latest() of an empty ExperimentList: no runs to choose from")
 
     def where(self, condition: Filter | str) -> ExperimentList:
         """Return the runs matching ``condition`` (a filter object or expression text, see the README).
@@ -699,13 +828,10 @@ class ExperimentList(list):  # type: ignore[type-arg]
         Raises:
             QueryError: the expression is malformed or names an unknown column.
         """
-        from pyhermes.index.query import as_filter
-
         condition = as_filter(condition)
         if self._indexed():
-            assert self._catalog is not None and self._scope is not None
-            scope = self._scope & condition
-            return self._subset(self._catalog.run_ids(scope), scope)
+            assert self._source is not None
+            return ExperimentList._bound(self._source.narrowed(condition, lambda: self.where(condition)))
         return ExperimentList(item for item in self if condition.matches(item))
 
     def sort_by_score(self, summary: str = "final_mean", descending: bool = True) -> ExperimentList:
@@ -718,9 +844,11 @@ class ExperimentList(list):  # type: ignore[type-arg]
 
         check_summary_field(summary)
         if self._indexed():
-            assert self._catalog is not None and self._scope is not None
+            assert self._source is not None
             key = f"-{summary}" if descending else summary
-            return self._ordered(self._catalog.run_ids(self._scope, order_by=[key]))
+            return ExperimentList._bound(
+                self._source.ordered([key], None, lambda: self.sort_by_score(summary, descending))
+            )
         with_value = [e for e in self if getattr(e.score_summary, summary) is not None]
         without = [e for e in self if getattr(e.score_summary, summary) is None]
         with_value.sort(key=lambda e: getattr(e.score_summary, summary), reverse=descending)
@@ -734,23 +862,24 @@ class ExperimentList(list):  # type: ignore[type-arg]
             from pyhermes.index.query import check_summary_field
 
             check_summary_field(by)
-            assert self._catalog is not None and self._scope is not None
-            return self._ordered(self._catalog.run_ids(self._scope, order_by=[f"-{by}"], limit=n))
+            assert self._source is not None
+            return ExperimentList._bound(self._source.ordered([f"-{by}"], n, lambda: self.top(n, by)))
         return ExperimentList(self.sort_by_score(by)[:n])
 
     def to_frame(self) -> Any:
         """Return a pandas DataFrame of the runs (see :class:`ExperimentFrame`).
 
-        An indexed list gives the full frame (identifier, path, times, commit,
-        comments, one column per exec-arg key, one per score summary, and the
-        ``experiments`` column) with one SQL query.
+        A list bound to the index gives the full frame (identifier, path, times,
+        commit, comments, one column per exec-arg key, one per score summary, and
+        the ``experiments`` column) from one SQL query, columns straight into pandas.
 
         Raises:
             MissingDependencyError: pandas is not installed.
         """
         if self._indexed():
-            assert self._catalog is not None and self._scope is not None
-            return self._catalog.frame(self._scope, self)
+            source = self._source
+            assert source is not None
+            return source.catalog._frame(source, self if self._loaded else None)
         return ExperimentFrame(self)
 
     def plot_scores(
@@ -835,4 +964,223 @@ class ExperimentFrame:
         for key in keys:
             columns[key] = [args.get(key) for args in dicts]
         return pd.DataFrame(columns, index=range(len(runs)))
+
+
+def _reading(name: str) -> Any:
+    """A list method of ExperimentList that fills a bound list before doing what list does."""
+    method = getattr(list, name)
+
+    def read_first(self: ExperimentList, *args: Any, **kwargs: Any) -> Any:
+        self._load()
+        for arg in args:  # list's C code reads another list's storage directly (==, +)
+            if isinstance(arg, ExperimentList):
+                arg._load()
+        return method(self, *args, **kwargs)
+
+    read_first.__name__ = read_first.__qualname__ = name
+    read_first.__doc__ = method.__doc__
+    return read_first
+
+
+# Every list method that reads or changes the items (C code such as numpy's, which
+# reads a list's storage directly, first asks for the length).
+for _name in (
+    "__len__", "__iter__", "__reversed__", "__getitem__", "__contains__", "__eq__", "__ne__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__add__", "__iadd__", "__mul__",
+    "__rmul__", "__imul__", "__setitem__", "__delitem__", "__sizeof__", "append", "extend",
+    "insert", "remove", "pop", "clear", "index", "count", "sort", "reverse", "copy",
+):
+    setattr(ExperimentList, _name, _reading(_name))
+del _name
+
+
+class _Batch:
+    """Fills info, args and score summaries of many indexed runs, with one query each."""
+
+    def __init__(self, catalog: Catalog, members: dict[int, Experiment]) -> None:
+        self.catalog = catalog
+        self.members = members
+        self.filled: set[str] = set()
+
+    def fill(self, what: str) -> None:
+        if what in self.filled:
+            return
+        self.filled.add(what)
+        found = self.catalog.details(what, list(self.members))
+        if what == "summary":
+            from pyhermes.summary import ScoreSummary
+
+        for run_id, experiment in self.members.items():
+            if what == "info" and experiment._info is None:
+                experiment._info = found.get(run_id, {})
+            elif what == "args" and experiment._exec_arg_lines is None:
+                experiment._exec_arg_lines = found.get(run_id, [])
+            elif what == "summary" and experiment._summary is None and run_id in found:
+                fields = found[run_id]
+                fields["count"] = fields["count"] or 0
+                experiment._summary = ScoreSummary(**fields)
+
+
+def _renew(pool: _Pool, token: str | None) -> None:
+    """Empty ``pool`` unless its objects were built at the index state ``token``."""
+    if pool.token != token or token is None:
+        pool.runs = {}
+        pool.token = token
+
+
+# Runs built for a folder, by (index URL, root, folder, recursive): reused while the index is unchanged.
+_POOLS: dict[tuple[str, str, str, bool], _Pool] = {}
+
+
+class Catalog(Index):
+    """The index of the run directories below a folder, answering with runs.
+
+    Open it with :meth:`open`; query with :meth:`find`, :meth:`count` and
+    :meth:`sql`. (The SQL side is :class:`pyhermes.index.catalog.Index`.)
+    """
+
+    def load_runs(
+        self, path: PathLike, *, recursive: bool = False, sync: str = "quick"
+    ) -> ExperimentList:
+        """Sync the runs in ``path`` (its tree with ``recursive``) and return them, ordered by path.
+
+        The list is bound to the index (see :class:`ExperimentList`). While the
+        index is unchanged, lists of the same folder hold the same Experiment objects.
+        """
+        self.refresh(path, recursive=recursive, mode=sync)
+        rel = self._rel(path)
+        key = (self.url, str(self.root), rel, recursive)
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = _Pool()
+        return self._bound_list(under(rel, recursive), ["path"], None, pool)
+
+    def _bound_list(
+        self, scope: Filter, order_by: Sequence[str], limit: int | None, pool: _Pool
+    ) -> ExperimentList:
+        """A list bound to ``scope``, with the ids it holds now (its answer should the index change).
+
+        A list of at most ``limit`` runs is read at once (one query gives both).
+        """
+        token = self.change_token()
+        if limit is not None:
+            experiments = self._runs(scope, order_by, limit, pool, token)
+            ids = [experiment._run_id for experiment in experiments]
+            bound = ExperimentList._bound(_Query(self, scope, order_by, limit, pool, token, ids))
+            list.extend(bound, experiments)
+            bound._snapshot, bound._loaded = tuple(experiments), True
+            return bound
+        ids = self.run_ids(scope, order_by, limit)
+        return ExperimentList._bound(_Query(self, scope, order_by, limit, pool, token, ids))
+
+    def find(
+        self,
+        where: Filter | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> ExperimentList:
+        """Return the runs of the index (below the opened folder) matching ``where``.
+
+        ``where`` is a filter object or expression text (see the README);
+        ``order_by`` sort keys like ``"-final_mean"``, ``"start_time"`` or ``"-lr"``.
+        Without ``limit`` and ``offset`` the list is bound to the index: further
+        ``where``/``filter_by_exec_args``/``latest`` calls on it are SQL too.
+
+        Raises:
+            QueryError: a malformed expression, unknown column or bad sort key.
+        """
+        from pyhermes.index.query import sort_columns
+
+        if limit is not None and limit < 0:
+            raise QueryError(f"limit must be >= 0, got {limit}")
+        condition = self._scope() & as_filter(where)
+        keys = [part for part in order_by.split(",") if part.strip()] if isinstance(order_by, str) else list(order_by or [])
+        sort_columns(keys)  # a bad key fails here, not when the list is read
+        if offset:
+            return ExperimentList(self._runs(condition, keys, limit, _Pool(), None, offset))
+        return self._bound_list(condition, keys, limit, _Pool())
+
+    def get(self, run: str) -> Experiment:
+        """Return one run by path (absolute, or relative to the current directory) or identifier prefix.
+
+        Raises:
+            QueryError: no run, or more than one run, matches.
+        """
+        candidate = Path(run)
+        if candidate.is_dir():
+            scope = under(self._rel(candidate.parent), False) & path_is(self._rel(candidate))
+            found = self._runs(scope, [], None, _Pool(), None)
+        else:
+            from pyhermes.index.query import run as run_fields
+
+            found = list(self.find(run_fields.identifier.startswith(run), limit=3))
+        if not found:
+            raise QueryError(f"no run matches {run!r} in the index of {self.root}")
+        if len(found) > 1:
+            names = ", ".join(experiment.identifier for experiment in found[:3])
+            raise QueryError(f"{run!r} matches more than one run ({names}); give a longer prefix")
+        return found[0]
+
+    def _runs(
+        self,
+        condition: Filter,
+        order_by: Sequence[str],
+        limit: int | None,
+        pool: _Pool,
+        token: str | None,
+        offset: int = 0,
+    ) -> list[Experiment]:
+        """Build (or take from ``pool``) the Experiment objects of the matching runs, in order."""
+        rows = self.run_rows(condition, order_by, limit, offset)
+        _renew(pool, token)
+        return self._objects(rows, pool)
+
+    def _runs_by_ids(self, ids: Sequence[int], pool: _Pool) -> list[Experiment]:
+        """The runs of ``ids`` still in the index, in that order."""
+        if not ids:
+            return []
+        rows = {row[0]: row for row in self.run_rows(self.ids_in(ids))}
+        return self._objects((rows[run_id] for run_id in ids if run_id in rows), pool)
+
+    def _objects(self, rows: Iterable[tuple[Any, ...]], pool: _Pool) -> list[Experiment]:
+        known = pool.runs
+        members: dict[int, Experiment] = {}
+        batch = _Batch(self, members)
+        build = Experiment._indexed
+        experiments = []
+        # Building many objects at once triggers the cyclic garbage collector again and
+        # again, for nothing: none of them is garbage yet. Pause it for the loop.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for run_id, path, commit_hash, start_time in rows:
+                experiment = known.get(run_id)
+                if experiment is None:
+                    experiment = build(
+                        path, path.rpartition("/")[2], commit_hash, start_time, self, run_id, batch
+                    )
+                    members[run_id] = known[run_id] = experiment
+                experiments.append(experiment)
+        finally:
+            if collecting:
+                gc.enable()
+        return experiments
+
+    def _frame(self, source: _Query, loaded: ExperimentList | None) -> Any:
+        """The frame of a bound list (see :meth:`ExperimentList.to_frame`)."""
+        frame = self.frame(source.scope, source.order_by, source.limit)
+        run_ids = frame.pop("run_id").tolist()
+        if loaded is not None:
+            by_id = {item._run_id: item for item in list.__iter__(loaded)}
+            frame["experiments"] = [by_id[run_id] for run_id in run_ids]
+            return frame
+        _renew(source.pool, source.token)  # the caller checked that the index is at that token
+        rows = zip(
+            run_ids, frame["path"].tolist(), frame["commit_hash"].tolist(),
+            [None if value is None else value.to_pydatetime() for value in frame["start_time"].tolist()],
+            strict=True,
+        )
+        frame["experiments"] = self._objects(rows, source.pool)
+        return frame
 

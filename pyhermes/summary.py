@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the functions that compute (ScoreSummary needs none)
+    import numpy as np
 
 #: Length of the trailing window of ``final_mean`` and of the sliding window of ``best_window_mean``.
 SUMMARY_WINDOW = 100
@@ -68,6 +70,8 @@ def _finite_or_none(value: float) -> float | None:
 
 def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     """Return the :class:`ScoreSummary` of ``scores`` (NaNs ignored)."""
+    import numpy as np
+
     values = np.asarray(scores, dtype=np.float64).ravel()
     with np.errstate(all="ignore"):
         all_finite = bool(values.size) and bool(np.isfinite(values.sum()))
@@ -100,6 +104,8 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
 
 def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
     """The common case, all values finite: a few passes over the array, no masks."""
+    import numpy as np
+
     size = min(window, values.size)
     sums = np.cumsum(values)
     window_sums = sums[size - 1 :] - np.concatenate(([0.0], sums[: values.size - size]))
@@ -120,6 +126,8 @@ def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
 
 def _best_window_mean(values: np.ndarray, window: int) -> float:
     """Best mean of the non-NaN values over windows of ``window`` consecutive entries."""
+    import numpy as np
+
     size = min(window, values.size)
     if np.isinf(values).any():
         # Cumulative sums cannot subtract infinities; take those windows one by one.
@@ -139,6 +147,8 @@ def _best_window_mean(values: np.ndarray, window: int) -> float:
 
 
 def _nan_mean(values: np.ndarray) -> float:
+    import numpy as np
+
     present = values[~np.isnan(values)]
     return float(present.mean()) if present.size else math.nan
 
@@ -153,6 +163,8 @@ def summarize_chunks(chunks: Iterable[np.ndarray], window: int = SUMMARY_WINDOW)
     best-window means (the same running sums), and a mean and standard deviation
     equal to :func:`summarize`'s up to rounding (combined per chunk).
     """
+    import numpy as np
+
     pieces = (np.asarray(chunk, dtype=np.float64).ravel() for chunk in chunks)
     nonempty = (piece for piece in pieces if piece.size)
     first = next(nonempty, None)
@@ -173,6 +185,8 @@ class _Accumulator:
     """Running state of :func:`summarize_chunks` (the rules of :func:`summarize`, chunk by chunk)."""
 
     def __init__(self, window: int) -> None:
+        import numpy as np
+
         self.window = window
         self.count = 0
         self.valid = 0
@@ -197,6 +211,8 @@ class _Accumulator:
         self.best = math.nan
 
     def add(self, values: np.ndarray) -> None:
+        import numpy as np
+
         valid = ~np.isnan(values)
         numbers = values[valid] if not valid.all() else values
         start = self.count
@@ -219,6 +235,8 @@ class _Accumulator:
         self.valid += numbers.size
 
     def _combine(self, numbers: np.ndarray) -> None:
+        import numpy as np
+
         size = numbers.size
         mean = float(numbers.mean())
         m2 = float(np.square(numbers - mean).sum())
@@ -229,6 +247,8 @@ class _Accumulator:
         self.valid_finite = merged
 
     def _windows(self, values: np.ndarray, valid: np.ndarray) -> None:
+        import numpy as np
+
         window = self.window
         with np.errstate(all="ignore"):
             sums = np.cumsum(np.concatenate(([self.total], np.where(valid, values, 0.0))))[1:]
@@ -253,6 +273,8 @@ class _Accumulator:
 
     def _windows_one_by_one(self, buffer: np.ndarray) -> None:
         """Infinite scores: the means of the windows ending in the newest values, window by window."""
+        import numpy as np
+
         window = self.window
         first_end = max(window - 1, self.tail.size)  # windows that end in the new values
         for block_start in range(first_end, buffer.size, 10_000):
@@ -268,12 +290,16 @@ class _Accumulator:
             self._keep_best(means)
 
     def _keep_best(self, means: np.ndarray) -> None:
+        import numpy as np
+
         if means.size and not np.isnan(means).all():
             best = float(np.nanmax(means))
             if math.isnan(self.best) or best > self.best:
                 self.best = best
 
     def result(self) -> ScoreSummary:
+        import numpy as np
+
         if self.count <= self.window:
             return summarize(self.tail, self.window)
         if not self.valid:

@@ -60,8 +60,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
 
-    from pyhermes import present
-    from pyhermes.index.catalog import Catalog
+    from pyhermes import Catalog, present
     from pyhermes.web import create_app
 
     base = Path(options.dir)

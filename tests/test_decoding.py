@@ -22,8 +22,8 @@ from legacy import write_run
 
 from pyhermes import Experiment, rundir
 from pyhermes.cli import hermes_main, reindex_main
-from pyhermes.index.catalog import Catalog
 from pyhermes.rundir import RunFormatWarning, decode_text
+from pyhermes.storage import Catalog
 
 # --------------------------------------------------------------------------- the rule
 

@@ -19,7 +19,7 @@ import pytest
 from legacy import make_corpus
 
 from pyhermes import Experiment
-from pyhermes.index.catalog import Catalog
+from pyhermes.storage import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.DOTALL | re.MULTILINE)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from legacy import write_run
 
-from pyhermes.index.catalog import Catalog
+from pyhermes import Catalog
 from pyhermes.index.maintenance import check, describe_location, rebuild
 
 

@@ -34,7 +34,7 @@ from pyhermes import Experiment
 from pyhermes.cli import hermes_main, reindex_main
 from pyhermes.errors import IndexBusyError, RunFormatError
 from pyhermes.index import engine as engine_mod
-from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
+from pyhermes.index.catalog import RunFormatProblemsWarning
 from pyhermes.index.engine import (
     BrokenIndexWarning,
     NetworkFilesystemWarning,
@@ -44,6 +44,7 @@ from pyhermes.index.engine import (
 )
 from pyhermes.index.sync import disk_name, stored_name
 from pyhermes.rundir import RunFormatWarning
+from pyhermes.storage import Catalog
 from pyhermes.summary import summarize
 
 pytestmark = pytest.mark.slow

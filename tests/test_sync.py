@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import time
@@ -16,8 +17,9 @@ from hypothesis import strategies as st
 from legacy import make_corpus, write_run
 
 from pyhermes import CatalogError, Experiment, ReadOnlyQueryError, rundir
-from pyhermes.index.catalog import Catalog, RunFormatProblemsWarning
-from pyhermes.index.sync import relative
+from pyhermes.index.catalog import RunFormatProblemsWarning
+from pyhermes.index.rules import relative
+from pyhermes.storage import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -446,6 +448,15 @@ def test_index_at_postgres(corpus, pg_url):
         assert ids(indexed.filter_by_exec_args(*args)) == ids(plain.filter_by_exec_args(*args))
     assert indexed.latest().identifier == plain.latest().identifier
     assert [r.identifier for r in indexed.top(5)] == [r.identifier for r in plain.top(5)]
+    if importlib.util.find_spec("pandas") is not None:  # the frame's two queries on PostgreSQL
+        frame = Experiment.load_all(corpus, index=url).to_frame()
+        assert frame["identifier"].tolist() == ids(plain)
+        assert frame["--doubledqn"].tolist() == [
+            True if "--doubledqn" in run.exec_args else None for run in plain
+        ]
+        assert frame["final_mean"].tolist() == pytest.approx(
+            [run.score_summary.final_mean for run in plain], nan_ok=True
+        )
     catalog = Catalog.open(corpus, index=url, sync="none")
     assert catalog.sql("SELECT COUNT(*) FROM runs").rows == [(len(plain),)]
     assert catalog.count("--doubledqn and -lr < 0.01") == len(

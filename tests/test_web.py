@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 from legacy import make_corpus, write_run
 
-from pyhermes import Experiment
-from pyhermes.index.catalog import Catalog
+from pyhermes import Catalog, Experiment
 from pyhermes.present import MAX_PER_PAGE
 
 flask = pytest.importorskip("flask")

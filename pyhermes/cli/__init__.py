@@ -1,6 +1,6 @@
 """The command line: ``hermes`` (``ls``, ``show``, ``sql``, ``plot``, ``serve``, ``reindex``) and ``hermes-reindex``.
 
-A thin layer over the library (:class:`pyhermes.index.catalog.Catalog`,
+A thin layer over the library (:class:`pyhermes.Catalog`,
 :mod:`pyhermes.index.maintenance`, :mod:`pyhermes.present`), one module per
 command (:mod:`pyhermes.cli.ls`, ``show``, ``sql``, ``plot``, ``serve``,
 ``reindex``; shared helpers in :mod:`pyhermes.cli.common`, the entry points in

@@ -75,8 +75,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     bad group key or runs without scores, MissingDependencyError without matplotlib.
     """
     from pyhermes._optional import pyplot, require
-    from pyhermes.index.catalog import Catalog
     from pyhermes.index.query import as_filter
+    from pyhermes.storage import Catalog
 
     condition = as_filter(args.where)
     group_by = present.split_list(args.group_by) or None

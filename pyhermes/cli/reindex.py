@@ -1,6 +1,6 @@
 """``hermes-reindex`` and ``hermes reindex``: sync, rebuild or check the index.
 
-The work is done by :class:`~pyhermes.index.catalog.Catalog` (sync) and
+The work is done by :class:`pyhermes.Catalog` (sync) and
 :mod:`pyhermes.index.maintenance` (check, rebuild); this module parses the
 options, draws the progress bar and prints the summary.
 """
@@ -99,7 +99,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     Raises FileNotFoundError for a missing ROOT and what :meth:`Catalog.open` raises.
     """
     from pyhermes.index import maintenance
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     root = Path(args.root)
     if not root.is_dir():
@@ -208,7 +208,7 @@ def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
     if not warning_paths:
         return
     print(f"{len(warning_paths)} run(s) load with warnings (odd bytes or lines; no failure):")
-    from pyhermes.index.sync import disk_name
+    from pyhermes.index.rules import disk_name
 
     for path, notes in warning_paths.items():
         print(f"  {disk_name(path)}:")
@@ -219,7 +219,7 @@ def _print_warnings(warning_paths: Mapping[str, Sequence[str]]) -> None:
 
 
 def _print_drift(drift: dict[str, Any]) -> None:
-    from pyhermes.index.sync import disk_name
+    from pyhermes.index.rules import disk_name
 
     print(f"checked {drift['root']} against the index {drift['index']}")
     sections = (

@@ -53,7 +53,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     Raises QueryError when no run or several runs match, FileNotFoundError for a missing ROOT.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     candidate = Path(args.run)
     if args.root is not None:

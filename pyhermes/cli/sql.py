@@ -50,7 +50,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
     Raises ReadOnlyQueryError for a writing statement, QueryError for one the database rejects.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.storage import Catalog
 
     catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
     result = catalog.sql(args.query)

@@ -1,72 +1,58 @@
-"""The catalogue: an index of run directories, opened on a folder, answering queries in SQL.
+"""The index of run directories, opened on a folder: syncing it and answering in SQL.
 
-Storage contract: the run directories are the source of truth. A :class:`Catalog`
-reads them (never writes or deletes them) and keeps the index a faithful cache;
-objects it returns carry their values from the index, and file-backed methods
-of :class:`~pyhermes.storage.Experiment` still read the disk.
+Storage contract: the run directories are the source of truth. An :class:`Index`
+reads them (never writes or deletes them) and keeps the index a faithful cache.
+
+Dependencies point one way: ``pyhermes.storage`` -> ``pyhermes.index`` ->
+``pyhermes.rundir``. This package answers with rows, ids and DataFrames of
+columns and never imports :mod:`pyhermes.storage`; the documented
+:class:`pyhermes.Catalog` (in ``storage``) subclasses :class:`Index` and turns
+rows into :class:`~pyhermes.storage.Experiment` objects.
+
+Reads are SQL text from :mod:`pyhermes.index.query` run by a
+:mod:`pyhermes.index.reader`: the standard library's sqlite3 for a SQLite
+index at the current schema (SQLAlchemy is then not imported at all), else
+SQLAlchemy. Writes (sync, write-through, forget) open the SQLAlchemy engine.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, String, delete, func, select, text, type_coerce
-from sqlalchemy.exc import DBAPIError, StatementError
-
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
-from pyhermes.index.models import (
-    SUMMARY_COLUMNS,
-    arg_table,
-    info_table,
-    problem_table,
-    run_table,
-)
-from pyhermes.index.query import Filter, as_filter, everything, sort_columns, under
-from pyhermes.index.sync import (
-    SETTLE_SECONDS,
-    SYNC_MODES,
-    Syncer,
-    SyncReport,
-    bump_change_token,
-    disk_name,
-    read_change_token,
-    read_runs,
-    relative,
-    run_in_transaction,
+from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
+from pyhermes.index.query import ColumnCompare, Filter, Params, everything, select_runs, under
+from pyhermes.index.reader import (
+    EngineReader,
+    Reader,
+    SqliteReader,
+    open_sqlite_reader,
     to_datetime,
 )
-from pyhermes.summary import ScoreSummary
+from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, disk_name, relative
 
 if TYPE_CHECKING:
-    from pyhermes.storage import Experiment, ExperimentList
+    from sqlalchemy import Engine
 
-__all__ = ["Catalog", "SqlResult", "write_through"]
+    from pyhermes.index.engine import IndexLocation
+    from pyhermes.index.sync import SyncReport
 
-# start_time is fetched untyped: SQLAlchemy's SQLite DateTime parsing costs more than the query;
-# to_datetime() parses SQLite's ISO text in C (PostgreSQL hands back datetimes).
-_RUN_COLUMNS = (
-    run_table.c.id,
-    run_table.c.path,
-    run_table.c.commit_hash,
-    type_coerce(run_table.c.start_time, String).label("start_time"),
-)
+__all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "RUN_ROW"]
 
+#: The columns of a run row (:meth:`Index.run_rows`): enough to build a run object.
+RUN_ROW = ("id", "path", "commit_hash", "start_time")
 
-# Lists answered by load_runs, by (url, root, folder, recursive): (change token, runs).
-_LOADED: OrderedDict[tuple[str, str, str, bool], tuple[str, tuple[Experiment, ...]]] = OrderedDict()
-_LOADED_SIZE = 8
 # Refresh the planner's statistics after a sync that added or removed this many runs.
 _ANALYZE_AFTER = 500
-
+#: SQLite page cache of a syncing connection, in KiB.
+SYNC_CACHE_KIB = 65536
 
 class RunFormatProblemsWarning(UserWarning):
     """Some runs could not be read during a sync; ``hermes-reindex --check`` lists them."""
@@ -90,80 +76,56 @@ class SqlResult:
         return sql_html(self.columns, self.rows)
 
 
-class _Batch:
-    """Loads info, args and score summaries for many indexed runs with one query each."""
-
-    def __init__(self, catalog: Catalog, members: Mapping[int, Experiment]) -> None:
-        self.catalog = catalog
-        self.members = members
-        self.filled: set[str] = set()
-
-    def _ids_clause(self, column: Any) -> Any:
-        ids = list(self.members)
-        if len(ids) <= 500:
-            return column.in_(ids)
-        return column.between(min(ids), max(ids))
-
-    def fill(self, what: str) -> None:
-        if what in self.filled:
-            return
-        self.filled.add(what)
-        with self.catalog.engine.connect() as conn:
-            if what == "info":
-                self._fill_info(conn)
-            elif what == "args":
-                self._fill_args(conn)
-            else:
-                self._fill_summary(conn)
-
-    def _fill_info(self, conn: Any) -> None:
-        infos: dict[int, dict[str, str]] = {run_id: {} for run_id in self.members}
-        query = select(info_table.c.run_id, info_table.c.key, info_table.c.value).where(
-            self._ids_clause(info_table.c.run_id)
-        )
-        for run_id, key, value in conn.execute(query):
-            if run_id in infos:
-                infos[run_id][key] = value
-        for run_id, experiment in self.members.items():
-            if experiment._info is None:
-                experiment._info = infos[run_id]
-
-    def _fill_args(self, conn: Any) -> None:
-        lines: dict[int, list[str]] = {run_id: [] for run_id in self.members}
-        query = (
-            select(arg_table.c.run_id, arg_table.c.raw)
-            .where(self._ids_clause(arg_table.c.run_id))
-            .order_by(arg_table.c.run_id, arg_table.c.position)
-        )
-        for run_id, raw in conn.execute(query):
-            if run_id in lines:
-                lines[run_id].append(raw)
-        for run_id, experiment in self.members.items():
-            if experiment._exec_arg_lines is None:
-                experiment._exec_arg_lines = lines[run_id]
-
-    def _fill_summary(self, conn: Any) -> None:
-        columns = [run_table.c[column] for column in SUMMARY_COLUMNS.values()]
-        query = select(run_table.c.id, *columns).where(self._ids_clause(run_table.c.id))
-        for run_id, *values in conn.execute(query):
-            experiment = self.members.get(run_id)
-            if experiment is not None and experiment._summary is None:
-                fields = dict(zip(SUMMARY_COLUMNS, values, strict=False))
-                fields["count"] = fields["count"] or 0
-                experiment._summary = ScoreSummary(**fields)
-
-
-class Catalog:
+class Index:
     """An index of the run directories below a root folder.
 
-    Open it with :meth:`open`; query with :meth:`find`, :meth:`count` and :meth:`sql`.
+    Open it with :meth:`open`; :class:`pyhermes.Catalog` adds the methods that
+    return runs. ``engine`` (SQLAlchemy) is opened on first use: reads of a SQLite
+    index at the current schema do not need it.
     """
 
-    def __init__(self, engine: Engine, root: Path, location: Any = None) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        engine: Engine | None,
+        root: Path,
+        location: IndexLocation | None = None,
+        *,
+        reader: Reader | None = None,
+    ) -> None:
+        self._engine = engine
         self.root = root
         self.location = location
+        self._reader = reader
         self.settle_seconds = SETTLE_SECONDS
+        self._folder: Path | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine of the index (opened, and the schema checked, on first use)."""
+        if self._engine is None:
+            from pyhermes.index.engine import open_engine
+
+            assert self.location is not None
+            if isinstance(self._reader, SqliteReader):
+                # Its connection made SQLite's -wal file; closed, the file is as the
+                # opening's integrity check last saw it (see engine.quick_check).
+                self._reader.close()
+            self._engine = open_engine(self.location)
+        return self._engine
+
+    @property
+    def reader(self) -> Reader:
+        """What runs the read queries (see :mod:`pyhermes.index.reader`)."""
+        if self._reader is None:
+            self._reader = EngineReader(self.engine)
+        return self._reader
+
+    @property
+    def url(self) -> str:
+        """The URL of the index (an SQLAlchemy URL)."""
+        if self.location is not None:
+            return self.location.url
+        return self.engine.url.render_as_string(hide_password=False)
 
     # ------------------------------------------------------------------ opening
 
@@ -173,12 +135,12 @@ class Catalog:
         path: str | os.PathLike[str] = ".",
         index: str | os.PathLike[str] | None = None,
         sync: str = "quick",
-    ) -> Catalog:
+    ) -> Any:
         """Open the index serving ``path`` and sync the whole tree below ``path`` into it.
 
         ``index`` is a SQLite file path or an SQLAlchemy URL; ``None`` applies the
         rule of the README ("Where the index lives"). ``sync`` is ``"quick"``,
-        ``"full"`` or ``"none"``.
+        ``"full"`` or ``"none"``. Returns an instance of ``cls``.
 
         Raises:
             FileNotFoundError: ``path`` is not a directory.
@@ -198,30 +160,55 @@ class Catalog:
                 f"load it once with sync='quick', or run: hermes-reindex {folder}"
             )
         catalog = cls.open_index(folder, index)
-        if sync != "none":
-            catalog.sync(folder, mode=sync)
+        catalog.refresh(folder, recursive=True, mode=sync)
         return catalog
 
     @classmethod
-    def open_index(cls, folder: Path, index: str | os.PathLike[str] | None = None) -> Catalog:
+    def open_index(cls, folder: Path, index: str | os.PathLike[str] | None = None) -> Any:
         """Open the index serving ``folder`` without syncing; create or migrate it as needed.
 
-        Used by ``hermes-reindex`` and ``load_all``, which sync right after.
+        Used by ``hermes-reindex`` and ``load_all``, which sync right after. A SQLite
+        index at the current schema is opened for reading with the standard library only.
         """
-        from pyhermes.index.engine import index_root, open_engine, resolve_index
+        from pyhermes.index.engine import resolve_index
 
-        location = resolve_index(folder.resolve(), index)
-        engine = open_engine(location)
-        catalog = cls(engine, Path(index_root(engine, location, folder.resolve())), location)
-        catalog._folder = folder.resolve()
+        resolved = folder.resolve()
+        location = resolve_index(resolved, index)
+        served = open_sqlite_reader(location)
+        if served is not None:
+            reader, root = served
+            catalog = cls(None, root, location, reader=reader)
+        else:
+            from pyhermes.index.engine import index_root, open_engine
+
+            engine = open_engine(location)
+            catalog = cls(engine, Path(index_root(engine, location, resolved)), location)
+        catalog._folder = resolved
         return catalog
-
-    _folder: Path | None = None
 
     def _rel(self, path: str | os.PathLike[str]) -> str:
         return relative(self.root, Path(path).resolve())
 
     # ------------------------------------------------------------------ syncing
+
+    def refresh(self, path: str | os.PathLike[str], *, recursive: bool, mode: str) -> None:
+        """Sync ``path`` in ``mode`` unless a quick sync is sure to find nothing to do.
+
+        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) needs no SQLAlchemy;
+        it is made on the standard-library read path of a SQLite index.
+        """
+        _check_mode(mode)
+        if mode == "none":
+            return
+        if mode == "quick" and isinstance(self._reader, SqliteReader):
+            # Only for the standard-library read path: through SQLAlchemy (PostgreSQL,
+            # or an index just opened with it) the sync itself is as cheap, and its
+            # transaction handles a busy database.
+            from pyhermes.index.unchanged import nothing_to_sync
+
+            if nothing_to_sync(self.reader, self.root, self._rel(path), recursive):
+                return
+        self.sync(path, recursive=recursive, mode=mode)
 
     def sync(
         self,
@@ -238,6 +225,8 @@ class Catalog:
         Returns the :class:`SyncReport`. With ``warn``, one warning names how many
         runs could not be read and how to see them.
         """
+        from pyhermes.index.sync import Syncer, SyncReport, run_in_transaction
+
         _check_mode(mode)
         folder = Path(path) if path is not None else (self._folder or self.root)
         if mode == "none":
@@ -245,11 +234,18 @@ class Catalog:
         rel = self._rel(folder)
 
         def work(conn: Any) -> SyncReport:
+            if conn.dialect.name == "sqlite":
+                # A first build inserts into indexes larger than SQLite's default 2 MiB
+                # page cache: a bigger one keeps their pages in memory.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
             report = Syncer(conn, self.root, self.settle_seconds, progress).run(
                 rel, recursive, mode, reread
             )
             if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("ANALYZE")  # fresh statistics for the planner
+                # Fresh statistics for the planner, from a sample of each index
+                # (a full ANALYZE reads every index: seconds at 100,000 runs).
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
             return report
 
         # Another process may sync or write the same runs: a transaction that lost
@@ -272,32 +268,26 @@ class Catalog:
             )
         return report
 
-    def load_runs(
-        self, path: str | os.PathLike[str], *, recursive: bool = False, sync: str = "quick"
-    ) -> ExperimentList:
-        """Sync the runs in ``path`` (its tree with ``recursive``) and return them, ordered by path.
-
-        When the index has not changed since the same folder was last loaded in this
-        process, the same Experiment objects are returned again (in a new list).
-        """
-        from pyhermes.storage import ExperimentList
-
-        self.sync(path, recursive=recursive, mode=sync)
-        scope = under(self._rel(path), recursive)
-        key = (str(self.engine.url), str(self.root), self._rel(path), recursive)
-        token = self.change_token()
-        cached = _LOADED.get(key)
-        if cached is not None and token is not None and cached[0] == token:
-            _LOADED.move_to_end(key)
-            return ExperimentList(cached[1])._bind(self, scope)
-        experiments = self._experiments(scope, order_by=["path"])
-        if token is not None:
-            _LOADED[key] = (token, tuple(experiments))
-            while len(_LOADED) > _LOADED_SIZE:
-                _LOADED.popitem(last=False)
-        return experiments
-
     # ------------------------------------------------------------------ queries
+
+    def run_rows(
+        self,
+        where: Filter,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        """Return ``(id, absolute path, commit_hash, start_time)`` of the matching runs, in order.
+
+        Raises:
+            QueryError: a bad sort key.
+        """
+        sql, params = select_runs(RUN_ROW, where, order_by, limit, offset)
+        prefix = str(self.root).rstrip(os.sep) + os.sep
+        return [
+            (run_id, prefix + disk_name(path), commit_hash, to_datetime(start))
+            for run_id, path, commit_hash, start in self.reader.rows(sql, params)
+        ]
 
     def run_ids(
         self,
@@ -307,104 +297,84 @@ class Catalog:
         offset: int = 0,
     ) -> list[int]:
         """Return the ids of the matching runs, in order."""
-        query = select(run_table.c.id).where(as_filter(where).clause())
-        query = query.order_by(*sort_columns(order_by)).offset(offset or None)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+        from pyhermes.index.query import as_filter
 
-    def find(
-        self,
-        where: Filter | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> ExperimentList:
-        """Return the runs of the index (below the opened folder) matching ``where``.
-
-        ``where`` is a filter object or expression text (see the README);
-        ``order_by`` sort keys like ``"-final_mean"``, ``"start_time"`` or ``"-lr"``.
-        The list is indexed: further ``where``/``filter_by_exec_args``/``latest``
-        calls on it are SQL too.
-
-        Raises:
-            QueryError: a malformed expression, unknown column or bad sort key.
-        """
-        if limit is not None and limit < 0:
-            raise QueryError(f"limit must be >= 0, got {limit}")
-        condition = self._scope() & as_filter(where)
-        return self._experiments(condition, order_by=order_by, limit=limit, offset=offset)
+        sql, params = select_runs(["id"], as_filter(where), order_by or [], limit, offset)
+        return [run_id for (run_id,) in self.reader.rows(sql, params)]
 
     def count(self, where: Filter | str | None = None) -> int:
         """Return how many runs (below the opened folder) match ``where``."""
-        condition = self._scope() & as_filter(where)
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(run_table).where(condition.clause())).scalar_one()
-            )
+        from pyhermes.index.query import as_filter
+
+        return self.count_in(self._scope() & as_filter(where))
+
+    def count_in(self, condition: Filter) -> int:
+        """Return how many runs match ``condition`` (no folder scope added)."""
+        sql, params = select_runs(["COUNT(*)"], condition)
+        return int(self.reader.rows(sql, params)[0][0])
+
+    def any_in(self, condition: Filter) -> bool:
+        """Return True when some run matches ``condition``."""
+        sql, params = select_runs(["id"], condition, limit=1)
+        return bool(self.reader.rows(sql, params))
+
+    def ids_in(self, run_ids: Iterable[int]) -> Filter:
+        """The filter of the runs with these index ids."""
+        from pyhermes.index.query import RunIds
+
+        return RunIds(tuple(run_ids))
 
     def _scope(self) -> Filter:
         if self._folder is None:
             return everything
         return under(self._rel(self._folder), True)
 
-    def _experiments(
-        self,
-        condition: Filter,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> ExperimentList:
-        from pyhermes.storage import Experiment, ExperimentList
+    def details(self, what: str, run_ids: Sequence[int]) -> dict[int, Any]:
+        """Return, per run id, its ``"info"`` dict, ``"args"`` lines or ``"summary"`` fields.
 
-        query = select(*_RUN_COLUMNS).where(condition.clause()).order_by(*sort_columns(order_by))
-        if limit is not None:
-            query = query.limit(limit)
-        if offset:
-            query = query.offset(offset)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        root = str(self.root)
-        members: dict[int, Experiment] = {}
-        batch = _Batch(self, members)
-        build = Experiment._indexed
-        prefix = root.rstrip(os.sep) + os.sep
-        # Building many objects at once triggers the cyclic garbage collector again and
-        # again, for nothing: none of them is garbage yet. Pause it for the loop.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for run_id, stored, commit_hash, start_time in rows:
-                path = disk_name(stored)
-                members[run_id] = build(
-                    prefix + path,
-                    path.rpartition("/")[2],
-                    commit_hash,
-                    to_datetime(start_time),
-                    self,
-                    run_id,
-                    batch,
-                )
-        finally:
-            if collecting:
-                gc.enable()
-        experiments = list(members.values())
-        result = ExperimentList(experiments)
-        if limit is None and not offset:
-            result._bind(self, condition)
-        return result
+        Runs without any get an empty dict or list (``"summary"``: a dict of the
+        summary fields, ``None`` where unknown).
+        """
+        params = Params()
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        if len(ids) <= 500:
+            wanted = "IN (" + ", ".join(params.bind(run_id) for run_id in ids) + ")"
+        else:
+            wanted = f"BETWEEN {params.bind(min(ids))} AND {params.bind(max(ids))}"
+        if what == "info":
+            infos: dict[int, Any] = {run_id: {} for run_id in ids}
+            sql = f"SELECT run_id, key, value FROM hermes_info WHERE run_id {wanted}"
+            for run_id, key, value in self.reader.rows(sql, params.values):
+                if run_id in infos:
+                    infos[run_id][key] = value
+            return infos
+        if what == "args":
+            lines: dict[int, Any] = {run_id: [] for run_id in ids}
+            sql = f"SELECT run_id, raw FROM hermes_arg WHERE run_id {wanted} ORDER BY run_id, position"
+            for run_id, raw in self.reader.rows(sql, params.values):
+                if run_id in lines:
+                    lines[run_id].append(raw)
+            return lines
+        columns = ", ".join(SUMMARY_COLUMNS.values())
+        sql = f"SELECT id, {columns} FROM hermes_run WHERE id {wanted}"
+        summaries: dict[int, Any] = {}
+        for run_id, *values in self.reader.rows(sql, params.values):
+            summaries[run_id] = dict(zip(SUMMARY_COLUMNS, values, strict=True))
+        return summaries
 
     def change_token(self) -> str | None:
         """The token of the index's last change to its runs (lists bound to another are stale)."""
-        with self.engine.connect() as conn:
-            return read_change_token(conn)
+        rows = self.reader.rows(
+            "SELECT value FROM hermes_meta WHERE key = :key", {"key": CHANGE_TOKEN_KEY}
+        )
+        return rows[0][0] if rows else None
 
     def problems(self) -> list[tuple[str, str]]:
         """Return (path relative to the root, reason) of every run that could not be read."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(problem_table.c.path, problem_table.c.reason).order_by(problem_table.c.path))
-            return [(path, reason) for path, reason in rows]
+        rows = self.reader.rows("SELECT path, reason FROM hermes_problem ORDER BY path")
+        return [(path, reason) for path, reason in rows]
 
     def run_warnings(self) -> list[tuple[str, list[str]]]:
         """Return (path relative to the root, notes) of every indexed run read with warnings.
@@ -414,13 +384,10 @@ class Catalog:
         bytes dropped, a line without ``:`` skipped (see
         :func:`pyhermes.rundir.decode_text`).
         """
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(run_table.c.path, run_table.c.warnings)
-                .where(run_table.c.warnings.is_not(None))
-                .order_by(run_table.c.path)
-            )
-            return [(path, notes.split("\n")) for path, notes in rows]
+        rows = self.reader.rows(
+            "SELECT path, warnings FROM hermes_run WHERE warnings IS NOT NULL ORDER BY path"
+        )
+        return [(path, notes.split("\n")) for path, notes in rows]
 
     def sql(self, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> SqlResult:
         """Run one read-only SQL statement with bound parameters; return its columns and rows.
@@ -432,6 +399,9 @@ class Catalog:
             ReadOnlyQueryError: the statement would write (or is not a single statement).
             QueryError: the database rejected the statement; the message is its error.
         """
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError, StatementError
+
         _check_read_only(query)
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
@@ -453,107 +423,35 @@ class Catalog:
                     conn.exec_driver_sql("PRAGMA query_only = OFF")
         return SqlResult(columns, rows)
 
-    def frame(self, scope: Filter, experiments: Sequence[Experiment] | None = None) -> Any:
-        """Return a pandas DataFrame of the runs matching ``scope``, built from the index.
+    def frame(
+        self,
+        scope: Filter,
+        order_by: Sequence[str] | str | None = ("path",),
+        limit: int | None = None,
+    ) -> Any:
+        """Return a pandas DataFrame of the runs matching ``scope``, from one SQL query.
 
         Columns: identifier, path, start_time, end_time, execution_time, finished,
         commit_hash, comments, one per exec-arg key (numbers as numbers, flags as
-        True, multi-values as text), one per score summary, and ``experiments``.
+        True, multi-values as text, a repeated key as the list of its values), one
+        per score summary; and ``run_id``, the index id of each row's run; the
+        first ``limit`` runs in ``order_by`` when a limit is given. The
+        query joins runs and arguments; pandas pivots the arguments into columns.
 
         Raises:
             MissingDependencyError: pandas is not installed.
         """
-        from pyhermes._optional import require
+        from pyhermes.index.frame import build_frame
 
-        pd = require("pandas")
-        if experiments is None:
-            experiments = self._experiments(scope, order_by=["path"])
-        ids = [experiment._run_id for experiment in experiments]
-        fields = [
-            "identifier", "path", "start_time", "end_time", "execution_time", "finished",
-            "commit_hash", "comments",
-        ]
-        query = (
-            select(
-                run_table.c.id,
-                *(run_table.c[name] for name in fields),
-                *(run_table.c[column].label(name) for name, column in SUMMARY_COLUMNS.items()),
-                arg_table.c.key,
-                arg_table.c.value,
-                arg_table.c.num,
-            )
-            .select_from(run_table.outerjoin(arg_table, arg_table.c.run_id == run_table.c.id))
-            .where(scope.clause())
-            .order_by(run_table.c.id, arg_table.c.position)
-        )
-        base: dict[int, dict[str, Any]] = {}
-        run_args: dict[int, dict[str, Any]] = {}
-        arg_keys: dict[str, None] = {}
-        with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                if row.id not in base:
-                    record = {name: getattr(row, name) for name in (*fields, *SUMMARY_COLUMNS)}
-                    record["path"] = os.path.join(str(self.root), disk_name(record["path"]))
-                    record["identifier"] = disk_name(record["identifier"])
-                    record["start_time"] = to_datetime(record["start_time"])
-                    record["end_time"] = to_datetime(record["end_time"])
-                    record["finished"] = bool(record["finished"])
-                    base[row.id] = record
-                    run_args[row.id] = {}
-                if row.key is None:
-                    continue
-                arg_keys.setdefault(row.key)
-                values = run_args[row.id]
-                value = _frame_value(row.value)
-                if row.key not in values:
-                    values[row.key] = value
-                elif isinstance(values[row.key], _Repeated):
-                    values[row.key].append(value)
-                else:
-                    values[row.key] = _Repeated([values[row.key], value])
-        reserved = {*fields, *SUMMARY_COLUMNS, "experiments"}
-        columns: dict[str, list[Any]] = {name: [] for name in fields}
-        # An exec-arg key that is also a column name (a positional "path") gets a prefix.
-        arg_columns = {key: f"arg:{key}" if key in reserved else key for key in arg_keys}
-        for column in arg_columns.values():
-            columns[column] = []
-        for name in SUMMARY_COLUMNS:
-            columns[name] = []
-        for run_id in ids:
-            record = base.get(run_id, {})
-            values = run_args.get(run_id, {})
-            for name in (*fields, *SUMMARY_COLUMNS):
-                columns[name].append(record.get(name))
-            for key, column in arg_columns.items():
-                value = values.get(key)
-                columns[column].append(list(value) if isinstance(value, _Repeated) else value)
-        columns["experiments"] = list(experiments)
-        return pd.DataFrame(columns, index=range(len(ids)))
+        return build_frame(self, scope, order_by, limit)
 
-    # ------------------------------------------------------------------ single runs
+    def forget(self, experiment: Any) -> None:
+        """Drop one run (anything with a ``path_to_experiment``) from the index, after its erase."""
+        from sqlalchemy import delete, select
 
-    def get(self, run: str) -> Experiment:
-        """Return one run by path (absolute, or relative to the current directory) or identifier prefix.
+        from pyhermes.index.models import arg_table, info_table, run_table
+        from pyhermes.index.sync import bump_change_token, run_in_transaction
 
-        Raises:
-            QueryError: no run, or more than one run, matches.
-        """
-        candidate = Path(run)
-        if candidate.is_dir():
-            found = self._experiments(under(self._rel(candidate.parent), False) & _path_is(self._rel(candidate)))
-        else:
-            from pyhermes.index.query import run as run_fields
-
-            found = self.find(run_fields.identifier.startswith(run), limit=3)
-        if not found:
-            raise QueryError(f"no run matches {run!r} in the index of {self.root}")
-        if len(found) > 1:
-            names = ", ".join(experiment.identifier for experiment in found[:3])
-            raise QueryError(f"{run!r} matches more than one run ({names}); give a longer prefix")
-        return found[0]
-
-    def forget(self, experiment: Experiment) -> None:
-        """Drop one run from the index (after its directory was erased)."""
         rel = self._rel(experiment.path_to_experiment)
 
         def work(conn: Any) -> None:
@@ -573,6 +471,8 @@ class Catalog:
         syncs and other write-throughs of the same run. Raises what
         :func:`~pyhermes.index.sync.run_in_transaction` raises.
         """
+        from pyhermes.index.sync import Syncer, bump_change_token, read_runs, run_in_transaction
+
         results = read_runs(str(self.root), [self._rel(run_dir)], self.settle_seconds)
 
         def work(conn: Any) -> None:
@@ -582,22 +482,11 @@ class Catalog:
         run_in_transaction(self.engine, work, "write-through")
 
 
-def _path_is(rel: str) -> Filter:
+def path_is(rel: str) -> Filter:
     """The run stored at ``rel`` (internal: users do not filter on paths)."""
-    from pyhermes.index.query import ColumnCompare
-
     return ColumnCompare("path", "==", rel)
 
 
-class _Repeated(list):  # type: ignore[type-arg]
-    """The values of an exec-arg key that repeats (told apart from a value that is a list)."""
-
-
-def _frame_value(value: str | None) -> Any:
-    """A frame cell for an exec arg: ``True`` for a flag, the converted value, or the text."""
-    if value is None:
-        return True
-    return rundir.convert_value(value) if " " not in value else value
 
 
 def _check_mode(mode: str) -> None:
@@ -638,7 +527,7 @@ def _existing_index_for(folder: Path) -> Path | None:
     return None
 
 
-def write_through(experiment: Experiment, index: Any) -> None:
+def write_through(experiment: Any, index: Any) -> None:
     """Store a run just written by pyhermes in the index serving it, if one exists.
 
     Used by :meth:`Experiment.create`, ``finish`` and ``store_comments``. Without
@@ -662,7 +551,7 @@ def write_through(experiment: Experiment, index: Any) -> None:
                 serving = found
             location = resolve_index(serving, explicit)
             engine = open_engine(location)
-            catalog = Catalog(engine, Path(index_root(engine, location, serving)), location)
+            catalog = Index(engine, Path(index_root(engine, location, serving)), location)
             experiment._catalog = catalog
         catalog.upsert(run_dir)
     except Exception as exc:  # noqa: BLE001 - the run on disk is what matters

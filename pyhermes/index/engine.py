@@ -32,16 +32,19 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from pyhermes.errors import CatalogError
 from pyhermes.index.schema import SchemaUnknownError, _file_lock, ensure_schema
 from pyhermes.rundir import INFO_FILE
+
+# SQLAlchemy is imported by the functions that open an engine: finding an index
+# (resolve_index, find_index) needs only the standard library, so the read path
+# of pyhermes.index.reader never imports it.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.exc import DatabaseError
 
 __all__ = [
     "ENV_VAR",
@@ -149,8 +152,12 @@ class IndexLocation:
 
 
 def _sqlite_url(file: Path) -> str:
-    """Return the SQLAlchemy URL of the SQLite file ``file``."""
-    return URL.create("sqlite", database=str(file)).render_as_string(hide_password=False)
+    """Return the SQLAlchemy URL of the SQLite file ``file``.
+
+    The same text as ``URL.create("sqlite", database=...).render_as_string()``,
+    without importing SQLAlchemy.
+    """
+    return "sqlite:///" + quote(str(file), safe=" +/")
 
 
 def _normalize_url(url: str) -> str:
@@ -158,6 +165,8 @@ def _normalize_url(url: str) -> str:
 
     Raises :class:`CatalogError` when ``url`` is not an SQLAlchemy URL.
     """
+    from sqlalchemy.engine import make_url
+
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     try:
@@ -180,6 +189,8 @@ def _explicit(index: str | os.PathLike[str]) -> IndexLocation:
     """Return the location named by an ``index`` argument or ``HERMES_INDEX`` value."""
     value = os.fspath(index)
     if "://" in value:
+        from sqlalchemy.engine import make_url
+
         url = _normalize_url(value)
         parsed = make_url(url)
         file: Path | None = None
@@ -440,6 +451,9 @@ def _sqlite_pragmas(file: Path | None) -> tuple[str, ...]:
 
 def _create_sqlite_engine(location: IndexLocation) -> Engine:
     """Return a new engine on the SQLite database of ``location``, with the pragmas set."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
+
     if location.file is not None:
         url: URL | str = URL.create("sqlite+pysqlite", database=str(location.file))
     else:
@@ -524,6 +538,9 @@ def integrity_check(file: Path, limit: int = 100) -> list[str]:
 
 def _create_engine(location: IndexLocation) -> Engine:
     """Return a new engine for ``location`` (not yet checked or migrated)."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
     if make_url(location.url).get_backend_name() == "sqlite":
         return _create_sqlite_engine(location)
     engine = create_engine(location.url, pool_pre_ping=True)
@@ -594,6 +611,8 @@ def _open_sqlite_file(location: IndexLocation) -> Engine:
     with a :class:`BrokenIndexWarning` and replaced by a fresh index.
     Raises :class:`IndexVersionError` for an index of a newer pyhermes.
     """
+    from sqlalchemy.exc import DatabaseError
+
     assert location.file is not None
     file = location.file
     seen = _identity(file)
@@ -715,12 +734,18 @@ def open_engine(location: IndexLocation) -> Engine:
 
 
 def dispose_engines() -> None:
-    """Dispose of every cached engine and empty the cache; return None (for tests and tools)."""
+    """Dispose of every cached engine and empty the cache; return None (for tests and tools).
+
+    The standard-library readers of :mod:`pyhermes.index.reader` are closed too.
+    """
+    from pyhermes.index.reader import close_readers
+
     with _ENGINES_LOCK:
         cached = list(_ENGINES.values())
         _ENGINES.clear()
     for entry in cached:
         entry.engine.dispose()
+    close_readers()
 
 
 def _forget_engines_after_fork() -> None:
@@ -738,7 +763,7 @@ if hasattr(os, "register_at_fork"):
 
 def _drop_hermes_objects(engine: Engine) -> None:
     """Drop the stable views, the ``hermes_`` tables and ``alembic_version`` of a database."""
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect, text
 
     with engine.begin() as conn:
         insp = inspect(conn)
@@ -794,6 +819,9 @@ def index_root(
     """
     if location.root is not None:
         return location.root
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
     # One explicit index file or database may serve many trees: its run paths are
     # stored relative to the filesystem root, i.e. absolute, and never hold "..".
     select = text("""SELECT "value" FROM hermes_meta WHERE "key" = 'root'""")

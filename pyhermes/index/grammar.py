@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhermes.errors import QueryError
-from pyhermes.index.models import SUMMARY_COLUMNS
+from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.query import (
     COMPARISONS,
     RUN_FIELDS,

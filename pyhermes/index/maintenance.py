@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pyhermes.errors import CatalogError
 
 if TYPE_CHECKING:
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.index.catalog import Index
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
 
@@ -39,9 +39,13 @@ def describe_location(location: IndexLocation | None) -> str:
 
 
 def rebuild(
-    catalog: Catalog, progress: Callable[[int], None] | None = None
-) -> tuple[SyncReport, Catalog]:
+    catalog: Index, progress: Callable[[int], None] | None = None
+) -> tuple[SyncReport, Index]:
     """Fill a new index with the runs it serves; swap it in; return (report, catalog).
+
+    ``catalog`` is an :class:`~pyhermes.index.catalog.Index` (a
+    :class:`pyhermes.Catalog` in practice); the one returned is of the same class,
+    opened on the new index.
 
     A ``.hermes`` or cache index serves its whole root, so every run below the
     root is read. An explicit file or database (``--index``, ``HERMES_INDEX``)
@@ -55,7 +59,8 @@ def rebuild(
     before the sync, in one go.
     """
     from pyhermes.index import engine as engine_mod
-    from pyhermes.index.catalog import Catalog
+
+    index_class = type(catalog)  # the caller's class: pyhermes.Catalog, which returns runs
 
     location = catalog.location
     root = catalog.root
@@ -68,7 +73,7 @@ def rebuild(
         raise CatalogError("this catalog was not opened on an index location; cannot rebuild it")
     if location.file is None:
         engine = engine_mod.rebuild_index(location)
-        fresh = Catalog(engine, engine_mod.index_root(engine, location, root), location)
+        fresh = index_class(engine, engine_mod.index_root(engine, location, root), location)
         fresh.settle_seconds = settle
         report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         return report, fresh
@@ -86,7 +91,7 @@ def rebuild(
             engine_mod.index_root(engine, temporary_location, root)
         # Otherwise the root comes from where the file lives (.hermes/index.sqlite, cache):
         # the temporary name does not tell it, and nothing is stored, as in the old file.
-        fresh = Catalog(engine, root, temporary_location)
+        fresh = index_class(engine, root, temporary_location)
         fresh.settle_seconds = settle
         report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         engine_mod.dispose_engines()
@@ -105,7 +110,7 @@ def rebuild(
             os.unlink(f"{temporary}.lock")
     _remove_sqlite_file(temporary)  # leftovers of the temporary's -wal/-shm, if any
     engine = engine_mod.open_engine(location)
-    return report, Catalog(engine, root, location)
+    return report, index_class(engine, root, location)
 
 
 def _checkpoint(file: Path) -> None:
@@ -152,10 +157,10 @@ def check(
     Raises:
         IndexVersionError: the index was written by a newer pyhermes.
     """
-    from pyhermes.index.catalog import Catalog
+    from pyhermes.index.catalog import Index
     from pyhermes.index.check import compute_drift
     from pyhermes.index.engine import find_index, index_root, open_engine
-    from pyhermes.index.sync import relative
+    from pyhermes.index.rules import relative
 
     started = time.perf_counter()
     folder = Path(root).resolve()
@@ -174,7 +179,7 @@ def check(
     if location is not None:
         engine = open_engine(location)
         root_of_index = index_root(engine, location, folder, store=False)
-        catalog = Catalog(engine, Path(root_of_index), location)
+        catalog = Index(engine, Path(root_of_index), location)
         result = catalog.sql(
             "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "
             "scores_size, scores_mtime_ns FROM hermes_run"

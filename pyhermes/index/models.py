@@ -1,18 +1,21 @@
-"""SQLAlchemy models of the index.
+"""SQLAlchemy tables of the index, built from :mod:`pyhermes.index.layout`.
 
 The index is a cache of the run directories; every value here can be rebuilt
 from disk. Tables are prefixed ``hermes_``; the stable views for ad-hoc SQL
 (``runs``, ``run_args``, ``run_info``) are defined in :mod:`pyhermes.index.schema`
-and created by the migrations. Paths are POSIX paths relative to the index root.
+and created by the migrations. These are SQLAlchemy Core tables (no ORM): the
+writers (sync) and the migrations use them; reads use the SQL text that
+:mod:`pyhermes.index.query` builds from the same layout.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -20,9 +23,24 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pyhermes.index import layout
+from pyhermes.index.layout import SUMMARY_COLUMNS
+
+__all__ = [
+    "Base",
+    "NAMING_CONVENTION",
+    "SUMMARY_COLUMNS",
+    "run_table",
+    "arg_table",
+    "info_table",
+    "problem_table",
+    "folder_table",
+    "meta_table",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,137 +50,49 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-#: Score-summary fields and the ``hermes_run`` column holding each.
-SUMMARY_COLUMNS = {
-    "count": "score_count",
-    "first": "score_first",
-    "last": "score_last",
-    "min": "score_min",
-    "max": "score_max",
-    "mean": "score_mean",
-    "std": "score_std",
-    "argmax": "score_argmax",
-    "final_mean": "score_final_mean",
-    "best_window_mean": "score_best_window_mean",
+_TYPES: dict[str, Any] = {
+    "int": Integer,
+    "bigint": BigInteger,
+    "float": Float,
+    "bool": Boolean,
+    "text": Text,
+    "string": lambda: String(255),
+    "string64": lambda: String(64),
+    "datetime": DateTime,
 }
 
 
-class Base(DeclarativeBase):
+class Base:
+    """Holds the :class:`~sqlalchemy.MetaData` of the index (``Base.metadata``)."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Run(Base):
-    """One run directory."""
-
-    __tablename__ = "hermes_run"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
-    parent: Mapped[str] = mapped_column(Text, index=True)
-    identifier: Mapped[str] = mapped_column(String(255), index=True)
-    script_name: Mapped[str | None] = mapped_column(String(255))
-    experiment_name: Mapped[str | None] = mapped_column(String(255))
-    job_idx: Mapped[int | None] = mapped_column(Integer)
-    commit_hash: Mapped[str | None] = mapped_column(Text)
-    start_time: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    end_time: Mapped[datetime | None] = mapped_column(DateTime)
-    execution_time: Mapped[float | None] = mapped_column(Float)
-    comments: Mapped[str | None] = mapped_column(Text)
-    finished: Mapped[bool] = mapped_column(Boolean)
-
-    score_count: Mapped[int | None] = mapped_column(Integer)
-    score_first: Mapped[float | None] = mapped_column(Float)
-    score_last: Mapped[float | None] = mapped_column(Float)
-    score_min: Mapped[float | None] = mapped_column(Float)
-    score_max: Mapped[float | None] = mapped_column(Float)
-    score_mean: Mapped[float | None] = mapped_column(Float)
-    score_std: Mapped[float | None] = mapped_column(Float)
-    score_argmax: Mapped[int | None] = mapped_column(Integer)
-    score_final_mean: Mapped[float | None] = mapped_column(Float, index=True)
-    score_best_window_mean: Mapped[float | None] = mapped_column(Float)
-
-    # What sync compares to detect change: sizes and mtimes (ns) of the files read.
-    info_size: Mapped[int | None] = mapped_column(BigInteger)
-    info_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
-    args_size: Mapped[int | None] = mapped_column(BigInteger)
-    args_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
-    scores_size: Mapped[int | None] = mapped_column(BigInteger)
-    scores_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
-    read_at: Mapped[float] = mapped_column(Float)
-    settled: Mapped[bool] = mapped_column(Boolean, index=True)
-    # What was irregular in the files when the run was last read, one note per
-    # line (see pyhermes.rundir.decode_text), NULL when nothing was.
-    warnings: Mapped[str | None] = mapped_column(Text)
-
-
-class RunArg(Base):
-    """One line of a run's ``exec_arguments``: raw, and parsed into key and value."""
-
-    __tablename__ = "hermes_arg"
-
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("hermes_run.id", ondelete="CASCADE"), primary_key=True
-    )
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    raw: Mapped[str] = mapped_column(Text)
-    key: Mapped[str] = mapped_column(String(255))
-    value: Mapped[str | None] = mapped_column(Text)
-    num: Mapped[float | None] = mapped_column(Float)
-
-    __table_args__ = (
-        Index("ix_hermes_arg_raw_run", "raw", "run_id"),
-        Index("ix_hermes_arg_key_num", "key", "num"),
-        Index("ix_hermes_arg_key_value", "key", "value"),
+def _column(spec: layout.Column) -> Column[Any]:
+    args: list[Any] = [_TYPES[spec.kind]()]
+    if spec.references is not None:
+        args.append(ForeignKey(spec.references, ondelete="CASCADE"))
+    return Column(
+        spec.name,
+        *args,
+        primary_key=spec.primary_key,
+        nullable=spec.nullable and not spec.primary_key,
+        index=spec.indexed or None,
+        unique=spec.unique or None,
+        default=spec.default,
     )
 
 
-class RunInfo(Base):
-    """One ``key:value`` of a run's ``hermes.info`` (the last value of a repeated key)."""
-
-    __tablename__ = "hermes_info"
-
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("hermes_run.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (Index("ix_hermes_info_key_value", "key", "value"),)
+def _table(spec: layout.TableSpec) -> Table:
+    table = Table(spec.name, Base.metadata, *(_column(column) for column in spec.columns))
+    for name, columns in spec.indexes:
+        Index(name, *(table.c[column] for column in columns))
+    return table
 
 
-class Problem(Base):
-    """A run directory that could not be read, with the reason."""
-
-    __tablename__ = "hermes_problem"
-
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
-    reason: Mapped[str] = mapped_column(Text)
-    seen_at: Mapped[float] = mapped_column(Float)
-
-
-class Folder(Base):
-    """A folder whose listing the index knows (for the quick sync's mtime shortcut)."""
-
-    __tablename__ = "hermes_folder"
-
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    listed_at: Mapped[float] = mapped_column(Float)
-    subfolders: Mapped[str] = mapped_column(Text, default="")
-
-
-class Meta(Base):
-    """Facts about the index itself: ``schema_generation``, ``root``."""
-
-    __tablename__ = "hermes_meta"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-run_table = Run.__table__
-arg_table = RunArg.__table__
-info_table = RunInfo.__table__
-problem_table = Problem.__table__
-folder_table = Folder.__table__
-meta_table = Meta.__table__
+run_table = _table(layout.RUN)
+arg_table = _table(layout.ARG)
+info_table = _table(layout.INFO)
+problem_table = _table(layout.PROBLEM)
+folder_table = _table(layout.FOLDER)
+meta_table = _table(layout.META)

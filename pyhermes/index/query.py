@@ -1,5 +1,12 @@
 """Filters over runs: Python objects that compile to one SQL condition with bound parameters.
 
+This module is the one query builder of pyhermes: filters and sort keys render
+SQL text (with named parameters, ``:name``) over the tables of
+:mod:`pyhermes.index.layout`, the same text for SQLite and PostgreSQL. It does
+not import SQLAlchemy: the standard library's ``sqlite3`` runs that text on the
+read path (:mod:`pyhermes.index.reader`), and :meth:`Filter.clause` wraps it for
+SQLAlchemy statements.
+
 Build them with :func:`arg`, :func:`flag`, :func:`info`, :data:`score`, :data:`run`
 and combine them with ``&``, ``|`` and ``~``::
 
@@ -13,19 +20,17 @@ its negation true.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, false, not_, or_, select, true
-from sqlalchemy.sql.elements import ColumnElement
-
 from pyhermes import rundir
 from pyhermes.errors import QueryError
-from pyhermes.index.models import SUMMARY_COLUMNS, arg_table, info_table, run_table
+from pyhermes.index import layout
+from pyhermes.index.layout import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
     from pyhermes.storage import Experiment
@@ -44,7 +49,69 @@ __all__ = [
     "sort_columns",
     "check_summary_field",
     "RUN_FIELDS",
+    "Params",
+    "select_runs",
 ]
+
+RUN = layout.RUN.name
+ARG = layout.ARG.name
+INFO = layout.INFO.name
+_RUN_COLUMNS = frozenset(layout.column_names(layout.RUN))
+_ARG_COLUMNS = frozenset(layout.column_names(layout.ARG))
+_INFO_COLUMNS = frozenset(layout.column_names(layout.INFO))
+
+
+def _run_col(name: str) -> str:
+    assert name in _RUN_COLUMNS, name
+    return f"{RUN}.{name}"
+
+
+def _arg_col(name: str) -> str:
+    assert name in _ARG_COLUMNS, name
+    return f"{ARG}.{name}"
+
+
+def _info_col(name: str) -> str:
+    assert name in _INFO_COLUMNS, name
+    return f"{INFO}.{name}"
+
+
+class Params:
+    """The bound parameters of one SQL statement, named ``:<prefix><n>``.
+
+    Values stay Python values (a datetime is a datetime); the reader adapts them
+    to its database.
+    """
+
+    def __init__(self, prefix: str = "p", *, correlated: bool = False) -> None:
+        self.prefix = prefix
+        self.values: dict[str, Any] = {}
+        #: Write argument conditions as correlated EXISTS (see :func:`_arg_exists`).
+        self.correlated = correlated
+
+    def bind(self, value: Any) -> str:
+        """Return the placeholder of a new parameter holding ``value``."""
+        name = f"{self.prefix}{len(self.values)}"
+        self.values[name] = value
+        return ":" + name
+
+
+_SQL_OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_CLAUSE_NUMBERS = itertools.count()
+
+
+def _like_escape(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped by ``/`` (matches ``ESCAPE '/'``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _text_condition(column: str, op: str, value: str, params: Params) -> str:
+    """``column op value`` for text; ``op`` may also be ``startswith`` or ``contains``."""
+    if op == "startswith":
+        return f"{column} LIKE {params.bind(_like_escape(value) + '%')} ESCAPE '/'"
+    if op == "contains":
+        return f"{column} LIKE {params.bind('%' + _like_escape(value) + '%')} ESCAPE '/'"
+    return f"{column} {_SQL_OPS[op]} {params.bind(value)}"
 
 COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
@@ -87,9 +154,17 @@ def check_summary_field(name: str) -> str:
 class Filter:
     """A condition on runs. Combine with ``&``, ``|`` and ``~``."""
 
-    def clause(self) -> ColumnElement[bool]:
-        """Return the SQL condition on ``hermes_run`` (correlated subqueries for args and info)."""
+    def sql(self, params: Params) -> str:
+        """Return the SQL condition on ``hermes_run``; its values go into ``params``."""
         raise NotImplementedError
+
+    def clause(self) -> Any:
+        """Return the condition as a SQLAlchemy clause (for statements built with SQLAlchemy)."""
+        from sqlalchemy import bindparam, text
+
+        params = Params(f"q{next(_CLAUSE_NUMBERS)}_")
+        sql = self.sql(params)
+        return text(f"({sql})").bindparams(*(bindparam(k, v) for k, v in params.values.items()))
 
     def matches(self, experiment: Experiment) -> bool:
         """Evaluate the condition in memory for one run (reads its files if needed)."""
@@ -111,10 +186,34 @@ class Filter:
         )
 
 
-@dataclass(frozen=True, eq=False)
-class _Everything(Filter):
-    def clause(self) -> ColumnElement[bool]:
-        return true()
+class _Node(Filter):
+    """A filter whose fields (``_fields``) are set once, by the constructor.
+
+    What ``@dataclass(frozen=True, eq=False)`` gave, without generating code when
+    the module is imported (that cost ~2 ms per class, on every fresh process).
+    """
+
+    _fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values = dict(zip(self._fields, args, strict=False))
+        values.update(kwargs)
+        if set(values) != set(self._fields):
+            raise TypeError(f"{type(self).__name__} takes the fields {', '.join(self._fields)}")
+        for name in self._fields:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a {type(self).__name__} filter cannot be changed")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class _Everything(_Node):
+    def sql(self, params: Params) -> str:
+        return "1 = 1"
 
     def matches(self, experiment: Experiment) -> bool:
         return True
@@ -129,12 +228,12 @@ class _Everything(Filter):
 everything: Filter = _Everything()
 
 
-@dataclass(frozen=True, eq=False)
-class And(Filter):
+class And(_Node):
+    _fields = ('parts',)
     parts: tuple[Filter, ...]
 
-    def clause(self) -> ColumnElement[bool]:
-        return and_(*(part.clause() for part in self.parts))
+    def sql(self, params: Params) -> str:
+        return "(" + " AND ".join(part.sql(params) for part in _flat(self)) + ")"
 
     def matches(self, experiment: Experiment) -> bool:
         return all(part.matches(experiment) for part in self.parts)
@@ -143,12 +242,20 @@ class And(Filter):
         return "(" + " and ".join(map(repr, self.parts)) + ")"
 
 
-@dataclass(frozen=True, eq=False)
-class Or(Filter):
+def _flat(node: And | Or) -> list[Filter]:
+    """The parts of a chain of one operator, nested chains of it inlined (``(a and b) and c``)."""
+    parts: list[Filter] = []
+    for part in node.parts:
+        parts.extend(_flat(part) if type(part) is type(node) else [part])  # type: ignore[arg-type]
+    return parts
+
+
+class Or(_Node):
+    _fields = ('parts',)
     parts: tuple[Filter, ...]
 
-    def clause(self) -> ColumnElement[bool]:
-        return or_(*(part.clause() for part in self.parts))
+    def sql(self, params: Params) -> str:
+        return "(" + " OR ".join(part.sql(params) for part in _flat(self)) + ")"
 
     def matches(self, experiment: Experiment) -> bool:
         return any(part.matches(experiment) for part in self.parts)
@@ -157,12 +264,12 @@ class Or(Filter):
         return "(" + " or ".join(map(repr, self.parts)) + ")"
 
 
-@dataclass(frozen=True, eq=False)
-class Not(Filter):
+class Not(_Node):
+    _fields = ('part',)
     part: Filter
 
-    def clause(self) -> ColumnElement[bool]:
-        return not_(self.part.clause())
+    def sql(self, params: Params) -> str:
+        return f"NOT ({self.part.sql(params)})"
 
     def matches(self, experiment: Experiment) -> bool:
         return not self.part.matches(experiment)
@@ -205,18 +312,30 @@ def _arg_values(experiment: Experiment, key: str) -> list[tuple[str | None, floa
     return occurrences
 
 
-def _arg_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    # An uncorrelated IN lets the database use the (raw, run_id) / (key, num) indexes once,
-    # instead of probing the argument table for every run.
-    return run_table.c.id.in_(select(arg_table.c.run_id).where(condition))
+def _arg_exists(condition: str, params: Params) -> str:
+    """The runs having an argument that meets ``condition``.
+
+    An uncorrelated IN lets the database use the (raw, run_id) / (key, num) indexes
+    once, instead of probing the argument table for every run: the better plan for a
+    whole answer. A query that wants the first few runs in index order
+    (``hermes ls --limit``) probes instead (``params.correlated``): the walk stops
+    after a few runs, where the IN would first collect every run having the
+    argument (50,000 of 100,000 for a common flag).
+    """
+    if params.correlated:
+        return (
+            f"EXISTS (SELECT 1 FROM {ARG} WHERE {_arg_col('run_id')} = {_run_col('id')} "
+            f"AND {condition})"
+        )
+    return f"{_run_col('id')} IN (SELECT {_arg_col('run_id')} FROM {ARG} WHERE {condition})"
 
 
-@dataclass(frozen=True, eq=False)
-class ArgPresent(Filter):
+class ArgPresent(_Node):
+    _fields = ('key',)
     key: str
 
-    def clause(self) -> ColumnElement[bool]:
-        return _arg_exists(arg_table.c.key == self.key)
+    def sql(self, params: Params) -> str:
+        return _arg_exists(f"{_arg_col('key')} = {params.bind(self.key)}", params)
 
     def matches(self, experiment: Experiment) -> bool:
         return bool(_arg_values(experiment, self.key))
@@ -232,25 +351,24 @@ def _numeric_operand(value: Any) -> float | None:
     return None
 
 
-@dataclass(frozen=True, eq=False)
-class ArgCompare(Filter):
+class ArgCompare(_Node):
     """``key op value``: a Python number compares with the option's number, anything else
     (strings, lists for multi-value options) with its text."""
 
+    _fields = ('key', 'op', 'value')
     key: str
     op: str
     value: Any
 
-    def clause(self) -> ColumnElement[bool]:
-        compare = COMPARISONS[self.op]
+    def sql(self, params: Params) -> str:
+        key = f"{_arg_col('key')} = {params.bind(self.key)}"
         number = _numeric_operand(self.value)
         if number is not None and not math.isnan(number):
-            condition = and_(arg_table.c.num.is_not(None), compare(arg_table.c.num, number))
+            column, operand = _arg_col("num"), number
         else:
-            condition = and_(
-                arg_table.c.value.is_not(None), compare(arg_table.c.value, _arg_text(self.value))
-            )
-        return _arg_exists(and_(arg_table.c.key == self.key, condition))
+            column, operand = _arg_col("value"), _arg_text(self.value)
+        condition = f"{column} IS NOT NULL AND {column} {_SQL_OPS[self.op]} {params.bind(operand)}"
+        return _arg_exists(f"{key} AND {condition}", params)
 
     def matches(self, experiment: Experiment) -> bool:
         compare = COMPARISONS[self.op]
@@ -267,15 +385,15 @@ class ArgCompare(Filter):
         return f"{self.key} {self.op} {self.value!r}"
 
 
-@dataclass(frozen=True, eq=False)
-class ArgIn(Filter):
+class ArgIn(_Node):
+    _fields = ('key', 'values')
     key: str
     values: tuple[Any, ...]
 
-    def clause(self) -> ColumnElement[bool]:
+    def sql(self, params: Params) -> str:
         if not self.values:
-            return false()
-        return or_(*(ArgCompare(self.key, "==", value).clause() for value in self.values))
+            return "1 = 0"
+        return "(" + " OR ".join(ArgCompare(self.key, "==", v).sql(params) for v in self.values) + ")"
 
     def matches(self, experiment: Experiment) -> bool:
         return any(ArgCompare(self.key, "==", value).matches(experiment) for value in self.values)
@@ -284,16 +402,19 @@ class ArgIn(Filter):
         return f"{self.key} in {self.values!r}"
 
 
-@dataclass(frozen=True, eq=False)
-class HasArgs(Filter):
+class HasArgs(_Node):
     """The run's exec-args set contains every one of ``raws`` (lines like ``-lr 0.001``)."""
 
+    _fields = ('raws',)
     raws: frozenset[str]
 
-    def clause(self) -> ColumnElement[bool]:
+    def sql(self, params: Params) -> str:
         if not self.raws:
-            return true()
-        return and_(*(_arg_exists(arg_table.c.raw == raw) for raw in sorted(self.raws)))
+            return "1 = 1"
+        parts = (
+            _arg_exists(f"{_arg_col('raw')} = {params.bind(raw)}", params) for raw in sorted(self.raws)
+        )
+        return "(" + " AND ".join(parts) + ")"
 
     def matches(self, experiment: Experiment) -> bool:
         return self.raws <= experiment.exec_args
@@ -364,30 +485,19 @@ def flag(key: str) -> Filter:
 # --------------------------------------------------------------------------- info
 
 
-@dataclass(frozen=True, eq=False)
-class InfoCompare(Filter):
+class InfoCompare(_Node):
     """A ``hermes.info`` value: ``op`` is a comparison, ``startswith`` or ``contains`` (text)."""
 
+    _fields = ('key', 'op', 'value')
     key: str
     op: str
     value: str
 
-    def _condition(self, column: Any) -> ColumnElement[bool]:
-        if self.op == "startswith":
-            return column.startswith(self.value, autoescape=True)
-        if self.op == "contains":
-            return column.contains(self.value, autoescape=True)
-        return COMPARISONS[self.op](column, self.value)
-
-    def clause(self) -> ColumnElement[bool]:
-        return exists(
-            select(1)
-            .select_from(info_table)
-            .where(
-                info_table.c.run_id == run_table.c.id,
-                info_table.c.key == self.key,
-                self._condition(info_table.c.value),
-            )
+    def sql(self, params: Params) -> str:
+        condition = _text_condition(_info_col("value"), self.op, self.value, params)
+        return (
+            f"EXISTS (SELECT 1 FROM {INFO} WHERE {_info_col('run_id')} = {_run_col('id')} "
+            f"AND {_info_col('key')} = {params.bind(self.key)} AND {condition})"
         )
 
     def matches(self, experiment: Experiment) -> bool:
@@ -450,11 +560,12 @@ def run_value(experiment: Experiment, name: str) -> Any:
     return getattr(experiment, name)
 
 
-def _column(name: str) -> Any:
+def _column(name: str) -> str:
+    """The SQL column of a run field or score summary."""
     if name in SUMMARY_COLUMNS:
-        return run_table.c[SUMMARY_COLUMNS[name]]
+        return _run_col(SUMMARY_COLUMNS[name])
     if name in RUN_FIELDS:
-        return run_table.c[name]
+        return _run_col(name)
     raise QueryError(
         f"unknown column {name!r}; expected a score summary ({', '.join(SUMMARY_COLUMNS)}) "
         f"or a run field ({', '.join(RUN_FIELDS)})"
@@ -489,23 +600,21 @@ def _coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True, eq=False)
-class ColumnCompare(Filter):
+class ColumnCompare(_Node):
     """A run field or score summary compared with a value (``startswith``/``contains`` for text)."""
 
+    _fields = ('name', 'op', 'value')
     name: str
     op: str
     value: Any
 
-    def clause(self) -> ColumnElement[bool]:
+    def sql(self, params: Params) -> str:
         column = _column(self.name)
-        if self.op == "startswith":
-            condition = column.startswith(str(self.value), autoescape=True)
-        elif self.op == "contains":
-            condition = column.contains(str(self.value), autoescape=True)
+        if self.op in {"startswith", "contains"}:
+            condition = _text_condition(column, self.op, str(self.value), params)
         else:
-            condition = COMPARISONS[self.op](column, _coerce(self.name, self.value))
-        return and_(column.is_not(None), condition)
+            condition = f"{column} {_SQL_OPS[self.op]} {params.bind(_coerce(self.name, self.value))}"
+        return f"({column} IS NOT NULL AND {condition})"
 
     def matches(self, experiment: Experiment) -> bool:
         actual = run_value(experiment, self.name)
@@ -581,26 +690,47 @@ run = _Fields(RUN_FIELDS, "run")
 # --------------------------------------------------------------------------- scopes
 
 
-@dataclass(frozen=True, eq=False)
-class Under(Filter):
+class Under(_Node):
     """Runs whose directory lies in the folder ``parent`` (relative to the index root)."""
 
+    _fields = ('parent', 'recursive')
     parent: str
     recursive: bool
 
-    def clause(self) -> ColumnElement[bool]:
-        direct = run_table.c.parent == self.parent
+    def sql(self, params: Params) -> str:
+        if self.recursive and self.parent == "":
+            return "1 = 1"
+        direct = f"{_run_col('parent')} = {params.bind(self.parent)}"
         if not self.recursive:
             return direct
-        if self.parent == "":
-            return true()
-        return or_(direct, run_table.c.parent.startswith(self.parent + "/", autoescape=True))
+        below = _text_condition(_run_col("parent"), "startswith", self.parent + "/", params)
+        return f"({direct} OR {below})"
 
     def matches(self, experiment: Experiment) -> bool:  # pragma: no cover - scopes are SQL only
         raise QueryError("a folder scope is answered by the index only")
 
     def __repr__(self) -> str:
         return f"under({self.parent!r}, recursive={self.recursive})"
+
+
+class RunIds(_Node):
+    """The runs with these index ids (internal: lists answering for the runs they hold)."""
+
+    _fields = ('ids',)
+    ids: tuple[int, ...]
+
+    def sql(self, params: Params) -> str:
+        if not self.ids:
+            return "1 = 0"
+        # Ids are integers from the index itself, written as literals: a list may hold more
+        # runs than a statement may have parameters.
+        return f"{_run_col('id')} IN ({', '.join(str(int(run_id)) for run_id in self.ids)})"
+
+    def matches(self, experiment: Experiment) -> bool:
+        return experiment._run_id in self.ids
+
+    def __repr__(self) -> str:
+        return f"run ids ({len(self.ids)})"
 
 
 def under(parent: str, recursive: bool) -> Filter:
@@ -645,18 +775,15 @@ def _parse_sort_key(key: str) -> tuple[str, bool]:
     return key, descending
 
 
-def _arg_sort_value(key: str, column: Any) -> Any:
+def _arg_sort_value(key: str, column: str, params: Params) -> str:
     return (
-        select(column)
-        .where(arg_table.c.run_id == run_table.c.id, arg_table.c.key == key)
-        .order_by(arg_table.c.position)
-        .limit(1)
-        .scalar_subquery()
+        f"(SELECT {_arg_col(column)} FROM {ARG} WHERE {_arg_col('run_id')} = {_run_col('id')} "
+        f"AND {_arg_col('key')} = {params.bind(key)} ORDER BY {_arg_col('position')} LIMIT 1)"
     )
 
 
-def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
-    """Return ORDER BY clauses for sort keys.
+def sort_columns(keys: Sequence[str] | str | None, params: Params | None = None) -> list[str]:
+    """Return the SQL terms of ORDER BY for sort keys (values of arg keys go into ``params``).
 
     A key is a score summary or run field (``final_mean``, ``start_time``) or an
     exec-arg option key (``-lr``: numbers before texts, numbers compared as numbers).
@@ -667,24 +794,63 @@ def sort_columns(keys: Sequence[str] | str | None) -> list[Any]:
     Raises:
         QueryError: a key is neither a field nor an exec-arg key.
     """
+    if params is None:
+        params = Params()
     if isinstance(keys, str):
         keys = [part for part in keys.split(",") if part.strip()]
-    clauses: list[Any] = []
+    terms: list[str] = []
     descending = False
     for key in keys or ():
         name, descending = _parse_sort_key(key)
         if name in SUMMARY_COLUMNS or name in RUN_FIELDS:
             columns = [_column(name)]
         elif name.startswith("-") and len(name.split()) == 1:
-            columns = [_arg_sort_value(name, arg_table.c.num), _arg_sort_value(name, arg_table.c.value)]
+            columns = [_arg_sort_value(name, "num", params), _arg_sort_value(name, "value", params)]
         else:
             raise QueryError(
                 f"unknown sort key {key!r}; expected a score summary ({', '.join(SUMMARY_COLUMNS)}), "
                 f"a run field ({', '.join(RUN_FIELDS)}) or an exec-arg key like -lr"
             )
         for column in columns:
-            clauses.append((column.desc() if descending else column.asc()).nulls_last())
+            terms.append(f"{column} {'DESC' if descending else 'ASC'} NULLS LAST")
     # The id breaks ties in the direction of the last key, so that an index on that key
     # (which orders equal keys by id) can serve the whole ORDER BY.
-    clauses.append(run_table.c.id.desc() if descending else run_table.c.id.asc())
-    return clauses
+    terms.append(f"{_run_col('id')} {'DESC' if descending else 'ASC'}")
+    return terms
+
+
+#: Up to this many runs wanted, argument conditions probe per run (see :func:`_arg_exists`).
+_PROBE_LIMIT = 100
+
+
+def select_runs(
+    columns: Sequence[str],
+    where: Filter,
+    order_by: Sequence[str] | str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[str, dict[str, Any]]:
+    """Return the SQL and parameters of ``SELECT columns FROM hermes_run WHERE ... ORDER BY ...``.
+
+    ``columns`` are ``hermes_run`` column names, or SQL expressions over them
+    (given with a table prefix or a parenthesis). ``order_by`` is a list of sort keys
+    (see :func:`sort_columns`); ``None`` leaves the order to the database.
+
+    Raises:
+        QueryError: a bad sort key.
+    """
+    # In index order (no sort key: by id, which the folder index also follows) a few
+    # runs are found by probing the first runs; a sort key on another column makes
+    # SQLite walk the folder index and sort, so the IN plan is better there.
+    probe = limit is not None and limit <= _PROBE_LIMIT and not order_by
+    params = Params(correlated=probe)
+    selected = ", ".join(c if ("." in c or "(" in c) else _run_col(c) for c in columns)
+    sql = f"SELECT {selected} FROM {RUN} WHERE {where.sql(params)}"
+    if order_by is not None:
+        sql += " ORDER BY " + ", ".join(sort_columns(order_by, params))
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if offset:
+        # SQLite takes OFFSET only after a LIMIT; the largest 64-bit integer reads as "all".
+        sql += (" LIMIT 9223372036854775807" if limit is None else "") + f" OFFSET {int(offset)}"
+    return sql, params.values

@@ -24,13 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import Connection
-
 from pyhermes.errors import CatalogError, IndexVersionError
 
+# SQLAlchemy is imported by the functions that use it: the revision constants and
+# SchemaUnknownError are read on the standard-library read path (pyhermes.index.reader).
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection
 
 __all__ = [
     "HEAD_REVISION",
@@ -116,6 +117,8 @@ def _where(engine: Engine) -> str:
 
 def _read_revisions(conn: Connection) -> list[str] | None:
     """Return the rows of ``alembic_version``, or ``None`` when that table does not exist."""
+    from sqlalchemy import inspect, text
+
     if not inspect(conn).has_table(_VERSION_TABLE):
         return None
     return [row[0] for row in conn.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}"))]
@@ -123,6 +126,8 @@ def _read_revisions(conn: Connection) -> list[str] | None:
 
 def _read_generation(conn: Connection) -> int | None:
     """Return ``hermes_meta.schema_generation`` as an int, or ``None`` if absent or not a number."""
+    from sqlalchemy import inspect, text
+
     if not inspect(conn).has_table("hermes_meta"):
         return None
     value = conn.execute(
@@ -136,6 +141,8 @@ def _read_generation(conn: Connection) -> int | None:
 
 def _has_hermes_objects(conn: Connection) -> bool:
     """Return True when the database holds a ``hermes_`` table or one of the view names."""
+    from sqlalchemy import inspect
+
     insp = inspect(conn)
     names = set(insp.get_table_names()) | set(insp.get_view_names())
     return any(name.startswith("hermes_") or name in VIEW_COLUMNS for name in names)
@@ -258,6 +265,8 @@ def _file_lock(lock_path: Path | None) -> Iterator[None]:
 @contextlib.contextmanager
 def _pg_advisory_lock(engine: Engine) -> Iterator[None]:
     """Hold the PostgreSQL advisory lock :data:`PG_LOCK_KEY` on a dedicated connection."""
+    from sqlalchemy import text
+
     with engine.connect() as lock_conn:
         lock_conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
         lock_conn.commit()

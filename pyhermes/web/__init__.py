@@ -7,7 +7,7 @@ it with :func:`serve`. Flask is an optional dependency (the ``web`` extra); the
 charts are drawn in the browser by plotly.js, served from the ``plotly`` package.
 
 Front end only: every answer comes from :mod:`pyhermes.present` and
-:class:`~pyhermes.index.catalog.Catalog`, the same calls as the CLI and the
+:class:`pyhermes.Catalog`, the same calls as the CLI and the
 notebook views.
 """
 

@@ -26,8 +26,7 @@ from pyhermes.errors import CatalogError, HermesError, QueryError, UntrustedFile
 if TYPE_CHECKING:
     from flask import Flask, Response
 
-    from pyhermes.index.catalog import Catalog
-    from pyhermes.storage import Experiment
+    from pyhermes.storage import Catalog, Experiment
 
 __all__ = ["HermesApp", "create_app", "serve", "PathRefused", "NotFound", "MAX_COMPARE", "SQL_MAX_ROWS"]
 
@@ -67,7 +66,7 @@ class HermesApp:
             FileNotFoundError: ``root`` is not a directory.
             CatalogError: ``sync="none"`` and no index serves ``root`` yet.
         """
-        from pyhermes.index.catalog import Catalog
+        from pyhermes.storage import Catalog
 
         self.root = Path(root)
         if sync == "none":

@@ -104,7 +104,7 @@ def parse_sort_key(key: str) -> tuple[str, bool]:
 
 
 def _sortable(name: str) -> bool:
-    from pyhermes.index.models import SUMMARY_COLUMNS
+    from pyhermes.index.layout import SUMMARY_COLUMNS
     from pyhermes.index.query import RUN_FIELDS
 
     return name in SUMMARY_COLUMNS or name in RUN_FIELDS or (

@@ -1,0 +1,171 @@
+"""Running the read queries of the index: the standard library's sqlite3, or SQLAlchemy.
+
+Every read of pyhermes is SQL text built by :mod:`pyhermes.index.query` over the
+tables of :mod:`pyhermes.index.layout`, with named parameters. A SQLite index
+file that is already at the current schema is read with :mod:`sqlite3` alone
+(:class:`SqliteReader`): importing SQLAlchemy costs more than answering a
+question from 100,000 runs, and a fresh ``python script.py`` pays it. Other
+databases (PostgreSQL), and indexes that must first be created or migrated,
+go through SQLAlchemy (:class:`EngineReader`), which runs the same text.
+
+Writes (sync, write-through) always go through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from pyhermes.index.engine import IndexLocation
+
+__all__ = [
+    "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
+    "to_datetime",
+]
+
+
+class Reader(Protocol):
+    """Runs one read-only statement and returns its rows as tuples."""
+
+    dialect: str
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+
+def sqlite_value(value: Any) -> Any:
+    """``value`` as SQLite stores it: a datetime as SQLAlchemy writes it, as text."""
+    # SQLAlchemy stores DateTime in SQLite as this text; comparisons must use the same.
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A database value as a datetime (SQLite hands back ISO text, PostgreSQL datetimes)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+class SqliteReader:
+    """Reads a SQLite index file with the standard library (one connection per process)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._identity: tuple[int, int] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        status = os.stat(self.file)
+        identity = (status.st_dev, status.st_ino)
+        if self._connection is not None and self._pid == os.getpid() and self._identity == identity:
+            return self._connection
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.close()
+        # Autocommit: each SELECT sees the index as last committed.
+        connection = sqlite3.connect(self.file, timeout=30.0, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=30000")
+        connection.execute("PRAGMA query_only=ON")
+        self._connection, self._pid, self._identity = connection, os.getpid(), identity
+        return connection
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` with ``params``; return its rows.
+
+        Raises:
+            sqlite3.Error: the database refused the statement or cannot be read.
+        """
+        values = {key: sqlite_value(value) for key, value in (params or {}).items()}
+        with self._lock:
+            return self._connect().execute(sql, values).fetchall()
+
+    def close(self) -> None:
+        """Close the connection (a later read opens it again)."""
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+
+class EngineReader:
+    """Runs the same SQL text through a SQLAlchemy engine (PostgreSQL, or SQLite via SQLAlchemy)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` with ``params``; return its rows.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database refused the statement.
+        """
+        from sqlalchemy import text
+
+        values = dict(params or {})
+        if self.dialect == "sqlite":
+            values = {key: sqlite_value(value) for key, value in values.items()}
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), values)]
+
+
+_READERS: dict[Path, SqliteReader] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def close_readers() -> None:
+    """Close every cached reader's connection (with the last one, SQLite removes its ``-wal``)."""
+    with _READERS_LOCK:
+        readers = list(_READERS.values())
+    for reader in readers:
+        reader.close()
+
+
+def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | None:
+    """Return a reader of the SQLite index at ``location`` and its root folder, when it can serve.
+
+    It can when the file exists, was found sound by ``quick_check`` in its present
+    state (:mod:`pyhermes.index.engine` notes that beside it), its schema is the
+    one this pyhermes writes (:data:`~pyhermes.index.schema.HEAD_REVISION`) and
+    its root is known. ``None``
+    otherwise: the caller opens it through SQLAlchemy, which creates, migrates or
+    sets aside a broken file.
+    """
+    from pyhermes.index.engine import _checked_state, _file_state
+    from pyhermes.index.schema import HEAD_REVISION
+
+    file = location.file
+    if file is None or not file.is_file():
+        return None
+    if _checked_state(file) != _file_state(file):
+        return None  # not found sound by quick_check as it is now: SQLAlchemy's opening checks it
+    with _READERS_LOCK:
+        reader = _READERS.get(file)
+        if reader is None:
+            reader = _READERS[file] = SqliteReader(file)
+    try:
+        revisions = [row[0] for row in reader.rows("SELECT version_num FROM alembic_version")]
+        if revisions != [HEAD_REVISION]:
+            return None
+        root = location.root
+        if root is None:
+            stored = reader.rows("SELECT value FROM hermes_meta WHERE key = 'root'")
+            if not stored:
+                return None
+            root = Path(stored[0][0])
+    except sqlite3.Error:
+        return None
+    return reader, root
