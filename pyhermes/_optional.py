@@ -14,6 +14,9 @@ _EXTRA_OF = {
     "matplotlib.pyplot": "plot",
     "psycopg": "postgres",
     "tqdm": "progress",
+    "flask": "web",
+    "plotly": "web",
+    "werkzeug": "web",
 }
 
 

@@ -68,6 +68,8 @@ __all__ = [
     "group_runs",
     "group_label",
     "group_curve",
+    "grouped_curves",
+    "band_limits",
     "plot_grouped_scores",
 ]
 
@@ -321,6 +323,66 @@ def group_curve(
     return GroupCurve(mean=mean, std=std, sample_std=sample_std, counts=counts)
 
 
+def grouped_curves(
+    experiments: Iterable[RunLike],
+    group_by: str | Sequence[str] | None = None,
+    window: int = 100,
+    min_runs: int | None = None,
+) -> list[tuple[tuple[Any, ...], int, GroupCurve]]:
+    """Read the runs' scores and return one curve per group, by the rules of the module docstring.
+
+    Runs without scores are skipped and not counted.
+
+    Returns:
+        ``[(values, n, curve), ...]`` ordered by ``values`` (see :func:`group_runs`),
+        ``n`` being the number of the group's runs with scores.
+
+    Raises:
+        ValueError: no run has scores ("no scores to plot ..."), ``group_by`` names no
+            key or a key that none of the runs with scores has, ``window`` or
+            ``min_runs`` is smaller than 1.
+        TypeError: ``window`` or ``min_runs`` is not an integer.
+        RunFormatError: a run's scores file does not parse.
+    """
+    window = _check_window(window)
+    min_runs = _check_min_runs(min_runs)
+    keys = parse_group_by(group_by)
+    runs = list(experiments)
+    with_scores: list[tuple[RunLike, np.ndarray]] = []
+    for run in runs:
+        scores = np.asarray(run.scores(), dtype=np.float64)
+        if scores.size:
+            with_scores.append((run, scores))
+    if not with_scores:
+        raise ValueError(f"no scores to plot: none of the {len(runs)} runs given has any scores")
+    grouped = _group_indices([run.exec_args_dict for run, _ in with_scores], keys)
+    return [
+        (
+            values,
+            len(positions),
+            group_curve([with_scores[i][1] for i in positions], window, min_runs),
+        )
+        for values, positions in grouped
+    ]
+
+
+def band_limits(curve: GroupCurve, band: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the ``(low, high)`` arrays of a group's band (see the module docstring), or ``None``.
+
+    ``None`` for ``band=None`` and for a ``"ci95"`` band of a group where no episode
+    has two runs.
+    """
+    if band == "std":
+        return curve.mean - curve.std, curve.mean + curve.std
+    if band == "ci95":
+        if not (curve.counts > 1).any():
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            half = _Z95 * curve.sample_std / np.sqrt(curve.counts)
+        return curve.mean - half, curve.mean + half
+    return None
+
+
 # --------------------------------------------------------------------------- plot
 
 
@@ -379,23 +441,7 @@ def plot_grouped_scores(
     min_runs = _check_min_runs(min_runs)
     keys = parse_group_by(group_by)
 
-    runs = list(experiments)
-    with_scores: list[tuple[RunLike, np.ndarray]] = []
-    for run in runs:
-        scores = np.asarray(run.scores(), dtype=np.float64)
-        if scores.size:
-            with_scores.append((run, scores))
-    if not with_scores:
-        raise ValueError(f"no scores to plot: none of the {len(runs)} runs given has any scores")
-    grouped = _group_indices([run.exec_args_dict for run, _ in with_scores], keys)
-    curves = [
-        (
-            values,
-            len(positions),
-            group_curve([with_scores[i][1] for i in positions], window, min_runs),
-        )
-        for values, positions in grouped
-    ]
+    curves = grouped_curves(experiments, keys, window, min_runs)
 
     fig, axes = figure_and_axes(ax, figsize, dpi)
 
@@ -404,15 +450,10 @@ def plot_grouped_scores(
         x = np.arange(len(curve.mean))
         (line,) = axes.plot(x, curve.mean, label=group_label(keys, values, n))
         handles.append(line)
-        if band == "std":
-            low, high = curve.mean - curve.std, curve.mean + curve.std
-        elif band == "ci95":
-            if not (curve.counts > 1).any():
-                continue
-            half = _Z95 * curve.sample_std / np.sqrt(curve.counts)
-            low, high = curve.mean - half, curve.mean + half
-        else:
+        limits = band_limits(curve, band)
+        if limits is None:
             continue
+        low, high = limits
         axes.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
 
     axes.set_xlabel("episode")

@@ -561,6 +561,12 @@ class Experiment:
     def __repr__(self) -> str:
         return f"Experiment({self.identifier!r}, {str(self.path_to_experiment)!r})"
 
+    def _repr_html_(self) -> str:
+        """The notebook view: the run's fields, arguments and score summary (the web page's tables)."""
+        from pyhermes.present import experiment_html
+
+        return experiment_html(self)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Experiment):
             return NotImplemented
@@ -896,6 +902,42 @@ class ExperimentList(list):  # type: ignore[type-arg]
         return plot_grouped_scores(
             self, group_by=group_by, window=window, band=band, ax=ax, path=path, min_runs=min_runs
         )
+
+
+    def plot(
+        self,
+        *,
+        group_by: str | Sequence[str] | None = None,
+        band: str | None = "std",
+        window: int = 100,
+        min_runs: int | None = None,
+        ax: Any = None,
+    ) -> Any:
+        """Draw the grouped learning curves (the Compare page's chart); return the matplotlib Figure.
+
+        The notebook shortcut of :meth:`plot_scores`: the same rules
+        (:mod:`pyhermes.curves`), keyword arguments only. Without ``ax`` the figure is
+        not registered with pyplot (no window opens; a notebook shows the returned
+        figure inline, once).
+
+        Raises:
+            ValueError: see :func:`pyhermes.curves.plot_grouped_scores`.
+            MissingDependencyError: matplotlib is not installed.
+        """
+        if ax is None:
+            from pyhermes._optional import require
+
+            figure = require("matplotlib.figure").Figure(figsize=(10, 6), layout="constrained")
+            ax = figure.add_subplot()
+        return self.plot_scores(
+            group_by=group_by, window=window, band=band, ax=ax, min_runs=min_runs
+        )
+
+    def _repr_html_(self) -> str:
+        """The notebook view: a table of the first 20 runs (the web page's columns) and a count."""
+        from pyhermes.present import experiments_html
+
+        return experiments_html(self)
 
 
 class ExperimentFrame:

@@ -44,6 +44,25 @@ class ScoreSummary:
         """Return the summary as a plain dict."""
         return asdict(self)
 
+    def __repr__(self) -> str:
+        """``ScoreSummary(count=1000, final_mean=212.4, best_window_mean=230.1, max=260 at 874, ...)``.
+
+        Numbers have 6 significant digits; a summary without scores says so.
+        """
+        if self.count == 0:
+            return "ScoreSummary(count=0, no scores)"
+        if self.max is None:
+            return f"ScoreSummary(count={self.count}, no numbers: every score is NaN)"
+        parts = [f"count={self.count}"]
+        for name in ("final_mean", "best_window_mean", "max", "min", "mean", "std", "first", "last"):
+            value = getattr(self, name)
+            if value is not None:
+                text = f"{name}={value:.6g}"
+                if name == "max" and self.argmax is not None:
+                    text += f" at {self.argmax}"
+                parts.append(text)
+        return f"ScoreSummary({', '.join(parts)})"
+
 
 def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) else float(value)

@@ -1,4 +1,4 @@
-"""The main job on sample data: generate runs, index them, rank them, plot the best.
+"""The main job on sample data: generate runs, index them, rank them, plot the best; name the web page.
 
 Run with ``make demo`` (which installs everything first) or, in an environment
 where pyhermes is installed, ``python scripts/demo.py [OUT_DIR]``.
@@ -48,6 +48,10 @@ def main(out_dir: str = "demo-output", runs: int = 2000) -> int:
     plot_path = out / "best_run.png"
     plot_training_progress_from_experiment(best[0], path=str(plot_path))
     print(f"4. training plot of the best run saved to {plot_path}")
+    beside_python = Path(sys.executable).parent / "hermes"
+    hermes = str(beside_python) if beside_python.exists() else "hermes"
+    print("5. to browse, filter, rank and compare these runs in your web browser, run:")
+    print(f"   {hermes} serve {corpus} --open")
     return 0
 
 

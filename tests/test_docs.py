@@ -89,6 +89,9 @@ def test_demo_runs(tmp_path):
                           env={**os.environ, "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the ten best by final mean" in done.stdout
+    command = done.stdout.strip().splitlines()[-1].split()
+    assert command[1:] == ["serve", str(out / "corpus"), "--open"]
+    assert Path(command[0]).name == "hermes"
     assert (out / "best_run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -643,3 +643,65 @@ def test_quick_check_runs_once_per_state_of_the_file(tmp_path: Path, monkeypatch
     dispose_engines()
     assert len(Experiment.load_all(folder)) == 2  # a changed file: checked again
     assert len(checks) == 2
+
+
+UNPRIVILEGED_UID = 65534  # nobody
+
+
+def _as_unprivileged(argv: list[str]) -> list[str]:
+    """``argv`` run as an unprivileged user: root reads any file whatever its mode."""
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", f"--reuid={UNPRIVILEGED_UID}", f"--regid={UNPRIVILEGED_UID}",
+            "--clear-groups", *argv]
+
+
+@pytest.mark.sqlite_only  # reading files; the unprivileged user reaches no PostgreSQL role
+def test_files_that_cannot_be_read_are_a_problem_or_a_warning() -> None:
+    """A mode-000 hermes.info or exec_arguments makes its run a problem, a scores file a warning."""
+    base = Path(tempfile.mkdtemp(prefix="hermes-noperm-"))
+    try:
+        base.chmod(0o755)
+        folder = base / "exp"
+        _make_run(folder, "2024_01_01_120000000000_0_abcde")
+        unreadable = {
+            "noperm_info": "hermes.info",
+            "noperm_args": "exec_arguments",
+            "noperm_scores": "noperm_scores.scores",
+        }
+        for name, file in unreadable.items():
+            (_make_run(folder, name) / file).chmod(0)
+        index_dir = base / "index"
+        index_dir.mkdir()
+        if os.geteuid() == 0:
+            os.chown(index_dir, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+        before = tree_hash(base / "exp")
+        code = ("import sys; from pyhermes.cli import reindex_main; "
+                "sys.exit(reindex_main(sys.argv[1:]))")
+        probe = subprocess.run(_as_unprivileged([sys.executable, "-c", "import pyhermes"]),
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"cannot run this Python as an unprivileged user: {probe.stderr[-300:]}")
+        index = str(index_dir / "index.sqlite")
+        done = subprocess.run(
+            _as_unprivileged([sys.executable, "-c", code, str(folder), "--index", index, "--json"]),
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["added"] == 2 and report["problems"] == 2 and report["warnings"] == 1
+        assert {Path(p).name for p in report["problem_paths"]} == {"noperm_info", "noperm_args"}
+        assert {Path(p).name for p in report["warning_paths"]} == {"noperm_scores"}
+        check = subprocess.run(
+            _as_unprivileged([sys.executable, "-c", code, str(folder), "--index", index,
+                              "--check", "--json"]),
+            capture_output=True, text=True, timeout=120,
+        )
+        assert check.returncode == 1, check.stderr  # unreadable runs are problems
+        assert json.loads(check.stdout)["problems"] == 2
+        assert tree_hash(base / "exp") == before
+    finally:
+        for path in base.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(0o700)
+        subprocess.run(["rm", "-rf", str(base)], check=False)

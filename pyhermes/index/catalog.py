@@ -80,6 +80,12 @@ class SqlResult:
         """Return the rows as dicts keyed by column name."""
         return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
 
+    def _repr_html_(self) -> str:
+        """The notebook view: a table of the first 50 rows and a count."""
+        from pyhermes.present import sql_html
+
+        return sql_html(self.columns, self.rows)
+
 
 class Index:
     """An index of the run directories below a root folder.

@@ -30,13 +30,20 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyhermes.errors import CatalogError
-from pyhermes.index.schema import SchemaUnknownError, _file_lock, ensure_schema
+from pyhermes.index.schema import (
+    SchemaUnknownError,
+    _file_lock,
+    _needs_upgrade,
+    _where,
+    ensure_schema,
+)
 from pyhermes.rundir import INFO_FILE
 
 # SQLAlchemy is imported by the functions that open an engine: finding an index
@@ -641,24 +648,52 @@ def _open_sqlite_file(location: IndexLocation) -> Engine:
         reason = f"it is not a readable SQLite database ({exc.orig})"
     except SchemaUnknownError as exc:
         engine.dispose()
-        reason = str(exc)
+        # Another process may have been creating the schema (SQLite commits DDL as it
+        # runs, before the revision row): judge again once that process is done.
+        return _replace_broken(location, seen, str(exc), still_broken=_schema_unknown)
     except BaseException:
         engine.dispose()
         raise
     return _replace_broken(location, seen, reason)
 
 
-def _replace_broken(location: IndexLocation, seen: tuple[int, int] | None, reason: str) -> Engine:
+def _schema_unknown(location: IndexLocation) -> bool:
+    """Return True when the SQLite file of ``location`` still holds a schema pyhermes does not know.
+
+    Called under the index's file lock, so no other pyhermes is migrating it.
+    """
+    engine = _create_sqlite_engine(location)
+    try:
+        with engine.connect() as conn:
+            _needs_upgrade(conn, _where(engine))
+        return False
+    except SchemaUnknownError:
+        return True
+    finally:
+        engine.dispose()
+
+
+def _replace_broken(
+    location: IndexLocation,
+    seen: tuple[int, int] | None,
+    reason: str,
+    still_broken: Callable[[IndexLocation], bool] | None = None,
+) -> Engine:
     """Move the broken SQLite file of ``location`` aside, warn, and return a fresh index.
 
     ``seen`` is the identity of the file found broken: if another process has
-    already replaced it, the new file is left alone. Raises like :func:`open_engine`.
+    already replaced it, the new file is left alone; so is a file that
+    ``still_broken`` (asked under the lock, when given) no longer finds broken.
+    Raises like :func:`open_engine`.
     """
     assert location.file is not None
     file = location.file
     with _file_lock(location.lock_path):
         # Another process may have set it aside (and made a fresh one) meanwhile.
-        moved = _move_aside(file) if seen is not None and _identity(file) == seen else None
+        moved = None
+        if seen is not None and _identity(file) == seen:
+            if still_broken is None or still_broken(location):
+                moved = _move_aside(file)
     if moved is not None:
         warnings.warn(
             f"The index {file} could not be used: {reason.rstrip('.')}. It was moved to {moved}, and a "

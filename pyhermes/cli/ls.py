@@ -1,0 +1,101 @@
+"""``hermes ls``: the runs below ROOT that match a filter, as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from pyhermes import present
+from pyhermes.cli.common import (
+    _EXIT_CODES_QUERY,
+    EXIT_INPUT,
+    EXIT_OK,
+    _add_format_argument,
+    _add_index_argument,
+    _add_sync_argument,
+    _non_negative_int,
+    _write_rows,
+)
+from pyhermes.errors import QueryError
+
+
+def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """Add the ``ls`` command to the ``hermes`` parser (``command`` makes a subparser)."""
+    ls = command(
+        "ls",
+        "list the runs below ROOT that match a filter",
+        """\
+examples:
+  hermes ls /data/runs
+  hermes ls --where="--doubledqn and -lr < 0.01 and final_mean > 200" --sort=-final_mean
+  hermes ls --where="commit_hash startswith ab12" --limit 5 --format json
+  hermes ls --columns=identifier,final_mean,-lr,-gamma --format csv > runs.csv
+
+Columns: run fields (identifier, path, script_name, experiment_name, job_idx,
+commit_hash, comments, start_time, end_time, execution_time, finished), score
+summaries (count, first, last, min, max, mean, std, argmax, final_mean,
+best_window_mean), args (all arguments as one text), info.KEY (a hermes.info
+value) and exec-arg keys (-lr, --doubledqn, or a positional like train).
+Default: identifier, start_time, finished, final_mean and one column per
+exec-arg key. Sort keys: a field, a summary or an exec-arg key; -final_mean or
+final_mean:desc sorts descending (default: start_time).
+
+"""
+        + _EXIT_CODES_QUERY,
+    )
+    ls.add_argument(
+        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
+    )
+    ls.add_argument(
+        "--where", metavar="EXPR", default=None, help="filter expression; write --where=EXPR"
+    )
+    ls.add_argument(
+        "--sort", metavar="KEY[,KEY]", default="start_time", help="sort keys (default start_time)"
+    )
+    ls.add_argument(
+        "--limit", metavar="N", type=_non_negative_int, default=None, help="at most N runs"
+    )
+    ls.add_argument(
+        "--columns", metavar="COL,...", default=None, help="columns to show, comma-separated"
+    )
+    _add_format_argument(ls)
+    _add_index_argument(ls)
+    _add_sync_argument(ls)
+    ls.set_defaults(handler=_cmd_ls, input_code=EXIT_INPUT)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    """``hermes ls``: print the matching runs; return 0.
+
+    Raises QueryError for a bad expression, sort key or column, FileNotFoundError
+    for a missing ROOT.
+    """
+    from pyhermes.index.query import as_filter, sort_columns
+    from pyhermes.storage import Catalog
+
+    column_getter = present.column_getter
+    condition = as_filter(args.where)
+    sort_keys = present.split_list(args.sort)
+    sort_columns(sort_keys)
+    requested = present.split_list(args.columns) if args.columns is not None else None
+    if requested is not None and not requested:
+        raise QueryError("--columns names no column")
+    for name in requested or ():
+        column_getter(name, None)
+    catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
+    experiments = catalog.find(condition, order_by=sort_keys, limit=args.limit)
+    if requested is None:
+        names = list(present.DEFAULT_LS_COLUMNS)
+        getters = [column_getter(name, catalog) for name in names]
+        for experiment in experiments:
+            for key in experiment.exec_args_dict:
+                if key not in names:
+                    names.append(key)
+                    getters.append(column_getter(key, None))
+    else:
+        names = requested
+        getters = [column_getter(name, catalog) for name in names]
+    rows = [[getter(experiment) for getter in getters] for experiment in experiments]
+    _write_rows(names, rows, args.format)
+    return EXIT_OK
+

@@ -1,0 +1,74 @@
+"""``hermes serve``: the web pages of :mod:`pyhermes.web`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from pyhermes.cli.common import (
+    _EXIT_CODES_QUERY,
+    EXIT_INPUT,
+    EXIT_OK,
+    _add_index_argument,
+    _add_sync_argument,
+    _non_negative_int,
+)
+
+
+def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """Add the ``serve`` command to the ``hermes`` parser (``command`` makes a subparser)."""
+    serve = command(
+        "serve",
+        "browse, filter, rank and compare the runs below ROOT in a local web page",
+        """\
+examples:
+  hermes serve /data/runs                    then open http://127.0.0.1:8765/
+  hermes serve /data/runs --port 9000 --open
+  hermes serve --host 0.0.0.0 /data/runs     reachable from other machines: no login!
+
+The index is kept in step with the disk by a quick sync at start and on the
+page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
+
+"""
+        + _EXIT_CODES_QUERY,
+    )
+    serve.add_argument(
+        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only); another address "
+        "lets anyone who reaches it browse the runs and query the index, with no login",
+    )
+    serve.add_argument(
+        "--port", type=_non_negative_int, default=8765, help="port (default 8765; 0: any free one)"
+    )
+    serve.add_argument("--open", action="store_true", help="open the page in a web browser")
+    _add_index_argument(serve)
+    _add_sync_argument(serve)
+    serve.set_defaults(handler=_cmd_serve, input_code=EXIT_INPUT)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """``hermes serve``: serve the web pages until interrupted; return 0.
+
+    Raises MissingDependencyError without Flask, FileNotFoundError for a missing ROOT,
+    OSError when the port is taken.
+    """
+    from pyhermes._optional import require
+
+    require("flask")
+    require("plotly")
+    from pyhermes.web import serve
+
+    serve(
+        args.root,
+        index=args.index,
+        host=args.host,
+        port=args.port,
+        open_browser=args.open,
+        sync=args.sync,
+    )
+    return EXIT_OK
+

@@ -1,0 +1,18 @@
+"""``hermes serve``: a local web application over the catalogue.
+
+Pages (server-rendered HTML): Runs (``/runs``), Run (``/run/<path>``), Compare
+(``/compare``) and SQL (``/sql``); a JSON API under ``/api/...`` that the pages
+use for their charts and downloads. Build the app with :func:`create_app`, serve
+it with :func:`serve`. Flask is an optional dependency (the ``web`` extra); the
+charts are drawn in the browser by plotly.js, served from the ``plotly`` package.
+
+Front end only: every answer comes from :mod:`pyhermes.present` and
+:class:`pyhermes.Catalog`, the same calls as the CLI and the
+notebook views.
+"""
+
+from __future__ import annotations
+
+from pyhermes.web.app import HermesApp, create_app, serve
+
+__all__ = ["HermesApp", "create_app", "serve"]
