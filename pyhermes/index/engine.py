@@ -788,8 +788,17 @@ def _forget_engines_after_fork() -> None:
     global _ENGINES_LOCK
     _ENGINES_LOCK = threading.RLock()  # another thread of the parent may have held it
     for entry in _ENGINES.values():
+        # Keep the parent's pool alive: dropped, its idle connections would be freed,
+        # and sqlite3 closes a connection it frees. A child closing the last connection
+        # it knows of to a WAL-mode file checkpoints and deletes the parent's -wal
+        # (the parent then reads "disk I/O error").
+        _INHERITED_POOLS.append(entry.engine.pool)
         entry.engine.dispose(close=False)
     _ENGINES.clear()
+
+
+#: In a forked child, the pools of the parent's engines (never used, never closed).
+_INHERITED_POOLS: list[Any] = []
 
 
 if hasattr(os, "register_at_fork"):
