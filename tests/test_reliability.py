@@ -468,8 +468,14 @@ def test_a_locked_index_is_retried_then_named(tmp_path: Path, backend: str, monk
 def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str, slice_runs: int | None) -> None:
     make_corpus(tmp_path, 400, scores_per_run=200, script="s", experiment="e")
     folder = tmp_path / "experiments" / "s" / "e"
-    # In slices: the runs are written 60 at a time, each slice in its own transaction.
-    setup = "" if slice_runs is None else f"from pyhermes.index import sync\nsync.SLICE_RUNS = {slice_runs}\n"
+    # In slices: the runs are written 60 at a time, each slice in its own transaction;
+    # the sync says when it wrote one, and is killed soon after (between slices or in one).
+    setup = "" if slice_runs is None else (
+        f"from pyhermes.index import sync\nsync.SLICE_RUNS = {slice_runs}\n"
+        "write = sync.Syncer._write_slice\n"
+        "def announced(self, *args):\n    write(self, *args)\n    print('slice', flush=True)\n"
+        "sync.Syncer._write_slice = announced\n"
+    )
     script = (
         f"import sys\nfrom pyhermes import Experiment\n{setup}"
         "Experiment.load_all(sys.argv[1], sync='full')\nprint('done', flush=True)\n"
@@ -477,8 +483,17 @@ def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str, slice_run
     chooser = random.Random(9)
     kills = 0
     for _ in range(6):
+        if slice_runs is not None:  # every run to read again: the sync writes slices
+            for run in sorted(folder.iterdir()):
+                if run.name != ".hermes":
+                    os.utime(run / "hermes.info")
         process = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE)
-        time.sleep(chooser.uniform(0.3, 2.5))
+        if slice_runs is None:
+            time.sleep(chooser.uniform(0.3, 2.5))
+        else:
+            assert process.stdout is not None
+            process.stdout.readline()  # the first slice is written
+            time.sleep(chooser.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += process.returncode == -signal.SIGKILL
