@@ -470,7 +470,15 @@ def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str, slice_run
     folder = tmp_path / "experiments" / "s" / "e"
     # In slices: the runs are written 60 at a time, each slice in its own transaction;
     # the sync says when it wrote one, and is killed soon after (between slices or in one).
-    setup = "" if slice_runs is None else (
+    # In one transaction: the sync says when it starts writing and when it has written
+    # everything (then waits before the commit), and is killed in its writes or before
+    # the commit.
+    setup = (
+        "import time\nfrom pyhermes.index import sync\nstore = sync.Syncer.store\n"
+        "def announced(self, *args, **kwargs):\n    print('writing', flush=True)\n"
+        "    store(self, *args, **kwargs)\n    print('written', flush=True)\n    time.sleep(5)\n"
+        "sync.Syncer.store = announced\n"
+    ) if slice_runs is None else (
         f"from pyhermes.index import sync\nsync.SLICE_RUNS = {slice_runs}\n"
         "write = sync.Syncer._write_slice\n"
         "def announced(self, *args):\n    write(self, *args)\n    print('slice', flush=True)\n"
@@ -483,15 +491,18 @@ def test_a_sync_killed_at_random_moments(tmp_path: Path, backend: str, slice_run
     chooser = random.Random(9)
     kills = 0
     for _ in range(6):
-        if slice_runs is not None:  # every run to read again: the sync writes slices
-            for run in sorted(folder.iterdir()):
-                if run.name != ".hermes":
-                    os.utime(run / "hermes.info")
+        # Every run to read again: each sync writes (in slices, or in one transaction).
+        for run in sorted(folder.iterdir()):
+            if run.name != ".hermes":
+                os.utime(run / "hermes.info")
         process = subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE)
+        assert process.stdout is not None
         if slice_runs is None:
-            time.sleep(chooser.uniform(0.3, 2.5))
+            process.stdout.readline()  # "writing"
+            if chooser.random() < 0.5:
+                process.stdout.readline()  # "written": killed before the commit
+            time.sleep(chooser.uniform(0.0, 0.05))
         else:
-            assert process.stdout is not None
             process.stdout.readline()  # the first slice is written
             time.sleep(chooser.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
