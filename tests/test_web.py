@@ -465,7 +465,6 @@ def _escape(text: str) -> str:
 
 def test_hermes_serve_command_serves_and_warns_off_loopback(corpus):
     import os
-    import signal
     import urllib.request
 
     hermes = Path(sys.executable).parent / "hermes"
@@ -486,7 +485,9 @@ def test_hermes_serve_command_serves_and_warns_off_loopback(corpus):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs?per_page=1", timeout=30) as answer:
             assert answer.status == 200 and "total" in json.loads(answer.read())
     finally:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a shell without job control starts background jobs
+        # (and so this server) with SIGINT ignored.
+        process.terminate()
         process.communicate(timeout=30)
 
 
