@@ -96,28 +96,25 @@ def postgres_server() -> Iterator[str]:
 
 
 
-def new_database(server_url: str) -> str:
-    """Create a new, empty database on the server of ``server_url``; return its URL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+def _admin_sql(server_url: str, statement: str) -> None:
+    """Run one statement that cannot run in a transaction (CREATE/DROP DATABASE) on the server."""
     admin = create_engine(
         server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
     )
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            conn.exec_driver_sql(statement)
     finally:
         admin.dispose()
+
+
+def new_database(server_url: str) -> str:
+    """Create a new, empty database on the server of ``server_url``; return its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _admin_sql(server_url, f"CREATE DATABASE {name}")
     return server_url.replace("/postgres?", f"/{name}?")
 
 
 def drop_database(server_url: str, url: str) -> None:
     """Drop the database of ``url`` (made by :func:`new_database`), closing its sessions."""
-    name = make_url(url).database
-    admin = create_engine(
-        server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        admin.dispose()
+    _admin_sql(server_url, f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)")
