@@ -137,6 +137,19 @@ def _wait(driver, condition, timeout: float = 90):
         ) from None
 
 
+def _then_new_page(driver, action) -> None:
+    """Do ``action`` (a click or key that submits a form) and wait until the page it loads replaced this one.
+
+    Without this, a wait for an element that both pages have could find it on the old page.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    _wait(driver, expected_conditions.staleness_of(old))
+
+
 def _count(driver) -> int:
     from selenium.webdriver.common.by import By
 
@@ -177,7 +190,8 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     expression = "--doubledqn and -gamma == 0.99"
     box = driver.find_element(By.ID, "where")
     box.clear()
-    box.send_keys(expression, Keys.ENTER)
+    box.send_keys(expression)
+    _then_new_page(driver, lambda: box.send_keys(Keys.ENTER))
     _wait(driver, lambda d: d.find_elements(By.ID, "count"))
     expected = on_disk.where(expression)
     assert _count(driver) == len(expected) > 0
@@ -242,7 +256,8 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # SQL: an example one click away, then a query typed in.
     driver.find_element(By.ID, "nav-sql").click()
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0].click()
+    example = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0]
+    _then_new_page(driver, example.click)
     table = _wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
     assert len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10
     query = driver.find_element(By.ID, "query")
@@ -252,7 +267,7 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
         "FROM runs r JOIN run_args a ON a.run_id = r.id AND a.key = '-lr' "
         "GROUP BY a.value ORDER BY mean_final DESC"
     )
-    driver.find_element(By.ID, "run-query").click()
+    _then_new_page(driver, driver.find_element(By.ID, "run-query").click)
     table = _wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     lr_counts: dict[str, int] = {}
