@@ -65,6 +65,7 @@ from pyhermes import rundir
 from pyhermes.errors import IndexBusyError, RunFormatError
 from pyhermes.index.build import map_chunks, parallel_workers
 from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
+from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -914,19 +915,9 @@ def _postgresql_holders(engine: Engine) -> list[str]:
     ]
 
 
-CHANGE_TOKEN_KEY = "change_token"
-
-
 def bump_change_token(connection: Connection) -> None:
     """Record that the runs stored in the index changed (a new random token)."""
     _upsert(connection, meta_table, ["key"], [{"key": CHANGE_TOKEN_KEY, "value": uuid.uuid4().hex}])
-
-
-def read_change_token(connection: Connection) -> str | None:
-    """The token of the last change to the runs stored in the index (``None`` before any)."""
-    return connection.execute(
-        select(meta_table.c.value).where(meta_table.c.key == CHANGE_TOKEN_KEY)
-    ).scalar()
 
 
 def _join(folder: str, name: str) -> str:
