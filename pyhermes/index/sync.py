@@ -38,11 +38,12 @@ row, whatever bytes its name holds.
 from __future__ import annotations
 
 import copy
+import operator
 import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +66,7 @@ from pyhermes import rundir
 from pyhermes.errors import IndexBusyError, RunFormatError
 from pyhermes.index.build import map_chunks, parallel_workers
 from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
-from pyhermes.index.layout import CHANGE_TOKEN_KEY
+from pyhermes.index.layout import CHANGE_TOKEN_KEY, DEFERRED_INDEXES_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -131,13 +132,24 @@ class SyncReport:
         }
 
 
+#: The ``hermes_arg`` columns of :attr:`RunRecord.args` tuples, in order (``run_id`` goes first).
+ARG_FIELDS = ("position", "raw", "key", "value", "num")
+#: The ``hermes_info`` columns of :attr:`RunRecord.info` tuples, in order (``run_id`` goes first).
+INFO_FIELDS = ("key", "value")
+
+
 @dataclass
 class RunRecord:
-    """Everything the index stores about one run, read from its directory."""
+    """Everything the index stores about one run, read from its directory.
+
+    ``row`` is the ``hermes_run`` row; ``args`` and ``info`` are plain tuples of
+    :data:`ARG_FIELDS` and :data:`INFO_FIELDS` (cheap to send from a reading
+    worker and to insert).
+    """
 
     row: dict[str, Any]
-    args: list[dict[str, Any]]
-    info: list[dict[str, Any]]
+    args: list[tuple[Any, ...]]
+    info: list[tuple[str, str]]
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -214,17 +226,8 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     args = []
     for position, line in enumerate(arg_lines):
         key, texts = rundir.split_arg(line)
-        args.append(
-            {
-                "position": position,
-                "raw": line,
-                "key": key,
-                "value": " ".join(texts) if texts else None,
-                "num": rundir.numeric_value(texts),
-            }
-        )
-    info_rows = [{"key": key, "value": value} for key, value in info.items()]
-    return RunRecord(row, args, info_rows)
+        args.append((position, line, key, " ".join(texts) if texts else None, rundir.numeric_value(texts)))
+    return RunRecord(row, args, list(info.items()))
 
 
 @dataclass
@@ -418,6 +421,7 @@ class Syncer:
         folder listings, the change token; return the report."""
         pending = self._pending
         assert pending is not None, "finish() follows run()"
+        restore_indexes(self.connection)
         self._write(pending.plan, pending.folder_rows)
         self._forget_folders(pending.folders, pending.listed_folders, pending.recursive)
         if self._changed:
@@ -445,6 +449,7 @@ class Syncer:
         pending = self._pending
         assert pending is not None, "write_slices() follows run()"
         plan = pending.plan
+        self._transaction(engine, lambda: defer_indexes(self.connection), "sync")
         batch: list[ReadResult] = []
         results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
         for result in results:
@@ -611,10 +616,7 @@ class Syncer:
                 for path, record in chunk
                 if path in stored and stored[path][1] == record.row["read_at"]
             ]
-            id_list = [run_id for run_id, _ in mine]
-            conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(id_list)))
-            conn.execute(delete(info_table).where(info_table.c.run_id.in_(id_list)))
-            self._insert_children(mine)
+            self._replace_children(mine)
             conn.execute(delete(problem_table).where(problem_table.c.path.in_(paths)))
             for path, record in chunk:
                 if record.row["warnings"] is not None:
@@ -665,16 +667,41 @@ class Syncer:
         for chunk in _chunks(params, 1000):
             self.connection.execute(statement, chunk)
 
-    def _insert_children(self, pairs: Iterable[tuple[int, RunRecord]]) -> None:
-        args: list[dict[str, Any]] = []
-        infos: list[dict[str, Any]] = []
-        for run_id, record in pairs:
-            args.extend({**item, "run_id": run_id} for item in record.args)
-            infos.extend({**item, "run_id": run_id} for item in record.info)
-        if args:
-            self.connection.execute(insert(arg_table), args)
-        if infos:
-            self.connection.execute(insert(info_table), infos)
+    def _replace_children(self, pairs: list[tuple[int, RunRecord]]) -> None:
+        """Store the args and info of the runs ``(run_id, record)``, rewriting only what changed.
+
+        A run read again is most often unchanged but for its scores (a job still
+        writing, or files touched): its stored args and info rows are compared
+        with the new ones and left alone when equal, so a full sync after a few
+        runs changed does not rewrite (and dirty the index pages of) their rows.
+        """
+        conn = self.connection
+        ids = [run_id for run_id, _ in pairs]
+        for table, fields, order, new_rows in (
+            (arg_table, ARG_FIELDS, "position", lambda record: record.args),
+            (info_table, INFO_FIELDS, "key", lambda record: sorted(record.info)),
+        ):
+            stored: dict[int, list[tuple[Any, ...]]] = {}
+            columns = [table.c.run_id, *(table.c[name] for name in fields)]
+            for chunk in _chunks(ids, 1000):
+                rows = conn.execute(
+                    select(*columns).where(table.c.run_id.in_(chunk)).order_by(table.c.run_id, table.c[order])
+                )
+                for run_id, *values in rows:
+                    stored.setdefault(run_id, []).append(tuple(values))
+            stale: list[int] = []
+            inserts: list[tuple[Any, ...]] = []
+            for run_id, record in pairs:
+                wanted = new_rows(record)
+                before = stored.get(run_id)
+                if before == wanted or (before is None and not wanted):
+                    continue
+                if before is not None:
+                    stale.append(run_id)
+                inserts.extend([(run_id, *row) for row in wanted])
+            for chunk in _chunks(stale, 500):
+                conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+            _execute_many(conn, insert(table), ("run_id", *fields), inserts)
 
     # ------------------------------------------------------------------ index reads
 
@@ -716,6 +743,69 @@ class Syncer:
 
 #: Runs read and written per transaction by a sync with many runs to read.
 SLICE_RUNS = 4000
+
+#: The tables whose secondary indexes a first build creates after the insert.
+_DEFERRED_TABLES = (run_table.name, arg_table.name, info_table.name)
+
+
+def defer_indexes(connection: Connection) -> bool:
+    """Before the first build of an empty SQLite index: drop the secondary indexes of the run,
+    arg and info tables, remembering them (:data:`DEFERRED_INDEXES_KEY`); return whether it did.
+
+    Inserting 100,000 runs into tables without them and creating each index in
+    one sorted pass afterwards (:func:`restore_indexes`, at the end of the sync)
+    is ~2x faster than keeping six indexes of random keys up to date row by row.
+    The statements are taken from the database itself, so the indexes come back
+    exactly as the migrations made them. Unique constraints stay (a sync looks
+    runs up by path). A build killed midway leaves the statements in
+    ``hermes_meta``: the next sync creates the indexes (queries meanwhile are
+    right, only slower). Does nothing on PostgreSQL or when the index holds runs.
+    """
+    if connection.dialect.name != "sqlite":
+        return False
+    if connection.execute(select(run_table.c.id).limit(1)).first() is not None:
+        return False
+    marks = ", ".join("?" for _ in _DEFERRED_TABLES)
+    found = connection.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks}) ORDER BY name",
+        _DEFERRED_TABLES,
+    ).all()
+    if not found:
+        return False
+    import json
+
+    earlier = connection.execute(
+        select(meta_table.c.value).where(meta_table.c.key == DEFERRED_INDEXES_KEY)
+    ).scalar()
+    statements = [*(json.loads(earlier) if earlier else []), *(sql for _, sql in found)]
+    _upsert(connection, meta_table, ["key"], [{"key": DEFERRED_INDEXES_KEY, "value": json.dumps(statements)}])
+    for name, _ in found:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    return True
+
+
+def restore_indexes(connection: Connection) -> None:
+    """Create the indexes :func:`defer_indexes` dropped, if any are still missing (see there)."""
+    if connection.dialect.name != "sqlite":
+        return
+    saved = connection.execute(
+        select(meta_table.c.value).where(meta_table.c.key == DEFERRED_INDEXES_KEY)
+    ).scalar()
+    if saved is None:
+        return
+    import json
+
+    from pyhermes.index.build import worker_count
+
+    existing = {name for (name,) in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    # SQLite sorts the keys of a new index on this many threads.
+    connection.exec_driver_sql(f"PRAGMA threads={min(worker_count(), 8)}")
+    for statement in json.loads(saved):
+        name = statement.split("INDEX", 1)[1].split("ON", 1)[0].strip().strip('"')
+        if name not in existing:
+            connection.exec_driver_sql(statement)
+    connection.execute(delete(meta_table).where(meta_table.c.key == DEFERRED_INDEXES_KEY))
 
 
 @dataclass
@@ -774,7 +864,8 @@ def _upsert(
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     statement = dialect_insert(table)
-    columns = [name for name in rows[0] if name not in keys]
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    columns = [name for name in names if name not in keys]
     if columns:
         statement = statement.on_conflict_do_update(
             index_elements=keys,
@@ -783,7 +874,49 @@ def _upsert(
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(statement, rows)
+    values = operator.itemgetter(*names)
+    _execute_many(conn, statement, names, [values(row) for row in rows] if len(names) > 1 else [(row[names[0]],) for row in rows])
+
+
+def _execute_many(
+    conn: Connection, statement: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Execute the INSERT ``statement`` once per row of ``rows`` (values of ``columns``, in order).
+
+    On SQLite the statement is compiled once and the rows go to the driver's
+    ``executemany`` as tuples, only the columns whose type needs it (datetimes)
+    converted: SQLAlchemy's processing of each row's parameters cost more than
+    SQLite's insert itself in a first build (~13 us a row). Elsewhere it is
+    SQLAlchemy's ``executemany`` (batched multi-row VALUES on PostgreSQL).
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    dialect = conn.dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    order = [columns.index(name) for name in compiled.positiontup or ()]
+    table = statement.table
+    converters = [
+        (at, process)
+        for at, process in (
+            (at, dialect.type_descriptor(table.c[columns[source]].type).bind_processor(dialect))
+            for at, source in enumerate(order)
+        )
+        if process is not None
+    ]
+    if order != list(range(len(columns))) or not isinstance(rows[0], tuple):
+        rows = [tuple(row[source] for source in order) for row in rows]
+    if converters:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for at, process in converters:
+                values[at] = process(values[at])
+            converted.append(tuple(values))
+        rows = converted
+    conn.exec_driver_sql(compiled.string, rows)
 
 
 # --------------------------------------------------------------------------- retrying
