@@ -291,7 +291,8 @@ def test_frame_is_one_query_without_file_reads(catalog, truth, monkeypatch):
     finally:
         event.remove(catalog.engine, "before_cursor_execute", count)
     # One query of the runs, one of their arguments (pivoted by numpy), and the change token.
-    assert sum(sql.startswith("SELECT run_id, key, value FROM hermes_arg") for sql in statements) == 1
+    assert sum(sql.startswith("SELECT hermes_run.id") for sql in statements) == 1
+    assert sum(sql.startswith("SELECT") and " FROM hermes_arg WHERE run_id IN" in sql for sql in statements) == 1
     assert len(statements) <= 3
     assert len(frame) == len(runs)
     for column in ["identifier", "path", "start_time", "end_time", "commit_hash", "comments",

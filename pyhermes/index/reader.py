@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pyhermes.index.engine import IndexLocation
 
 __all__ = [
-    "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
+    "Query", "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
     "to_datetime",
 ]
 
@@ -38,6 +38,39 @@ class Reader(Protocol):
     dialect: str
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]: ...
+
+
+#: One read statement and its parameters.
+Query = tuple[str, "Mapping[str, Any] | None"]
+
+
+def _together(first: Callable[[Query], list[tuple[Any, ...]]], others: Callable[[Query], list[tuple[Any, ...]]],
+              queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each of ``queries``: the first run by ``first`` in this thread, each other
+    by ``others`` in a thread of its own, at the same time (the databases' drivers let other
+    threads run while the database works). The first exception raised propagates."""
+    results: list[Any] = [None] * len(queries)
+
+    def run(at: int) -> None:
+        try:
+            results[at] = others(queries[at])
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            results[at] = exc
+
+    threads = [threading.Thread(target=run, args=(at,), daemon=True) for at in range(1, len(queries))]
+    for thread in threads:
+        thread.start()
+    try:
+        results[0] = first(queries[0])
+    finally:
+        for thread in threads:
+            thread.join()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def sqlite_value(value: Any) -> Any:
@@ -92,6 +125,28 @@ class SqliteReader:
         with self._lock:
             return self._connect().execute(sql, values).fetchall()
 
+    def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        """Run several statements at once (see :func:`_together`), each but the first on a
+        connection of its own; return their rows. Each statement sees the index as last
+        committed when it starts, as consecutive calls of :meth:`rows` would.
+
+        Raises:
+            sqlite3.Error: the database refused a statement or cannot be read.
+        """
+
+        def alone(query: Query) -> list[tuple[Any, ...]]:
+            connection = sqlite3.connect(self.file, timeout=30.0, isolation_level=None,
+                                         check_same_thread=False)
+            try:
+                connection.execute("PRAGMA busy_timeout=30000")
+                connection.execute("PRAGMA query_only=ON")
+                values = {key: sqlite_value(value) for key, value in (query[1] or {}).items()}
+                return connection.execute(query[0], values).fetchall()
+            finally:
+                connection.close()
+
+        return _together(lambda query: self.rows(*query), alone, queries)
+
     def close(self) -> None:
         """Close the connection (a later read opens it again)."""
         with self._lock:
@@ -124,6 +179,15 @@ class EngineReader:
                 values = {key: sqlite_value(value) for key, value in values.items()}
                 return conn.exec_driver_sql(sql, values).cursor.fetchall()
             return [tuple(row) for row in conn.execute(text(sql), values).all()]
+
+    def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        """Run several statements at once (see :func:`_together`), each on a connection of
+        the engine's pool; return their rows.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database refused a statement.
+        """
+        return _together(lambda query: self.rows(*query), lambda query: self.rows(*query), queries)
 
 
 _READERS: dict[Path, SqliteReader] = {}
