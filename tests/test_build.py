@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from legacy import make_corpus
 
 from pyhermes import Catalog, Experiment
-from pyhermes.index import build
+from pyhermes.index import build, layout
+from pyhermes.index import sync as sync_module
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,8 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
             return super().submit(fn, *args, **kwargs)
 
     monkeypatch.setattr(build, "ProcessPoolExecutor", CountingPool)
+    # Written in slices: the first build of an empty index, its indexes created after the insert.
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
     parallel = tmp_path / "parallel.sqlite"
     seen: list[int] = []
     catalog = Catalog.open_index(corpus, parallel)
@@ -53,6 +58,87 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
     assert seen == list(range(1, 62))  # progress for every run, in order
     assert submitted == [7] * 8 + [5]  # 61 runs in chunks of 7, read by the pool's workers
     assert _contents(corpus, parallel) == _contents(corpus, serial)
+    assert _schema(parallel) == _schema(serial)
+
+
+def _schema(index: Path) -> list[tuple]:
+    """The tables, indexes and views of a SQLite index as SQLite stores them, and its meta keys."""
+    with sqlite3.connect(index) as connection:
+        schema = connection.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        keys = [key for (key,) in connection.execute("SELECT key FROM hermes_meta ORDER BY key")]
+    return [*schema, ("meta keys", keys)]
+
+
+def test_a_first_build_stopped_midway_gets_its_indexes_at_the_next_sync(corpus, tmp_path, monkeypatch):
+    serial = tmp_path / "serial.sqlite"
+    with pytest.warns(UserWarning, match="read with warnings"):
+        Experiment.load_all(corpus, index=serial)
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+    write = sync_module.Syncer._write_slice
+    written: list[int] = []
+
+    def stopped_after_two(self, engine, batch, new):
+        if len(written) == 2:
+            raise KeyboardInterrupt("stopped")
+        write(self, engine, batch, new)
+        written.append(len(batch))
+
+    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped_after_two)
+    stopped = tmp_path / "stopped.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        Experiment.load_all(corpus, index=stopped)
+    with sqlite3.connect(stopped) as connection:
+        kept = connection.execute("SELECT count(*) FROM hermes_run").fetchone()[0]
+        deferred = connection.execute(
+            "SELECT value FROM hermes_meta WHERE key = ?", (layout.DEFERRED_INDEXES_KEY,)
+        ).fetchone()
+        indexes = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert kept == 40 and deferred is not None and "ix_hermes_arg_key_value" not in indexes
+    # Meanwhile the index answers (without those indexes).
+    assert len(Catalog.open(corpus, index=stopped, sync="none").find("--doubledqn")) > 0
+    monkeypatch.setattr(sync_module.Syncer, "_write_slice", write)
+    with pytest.warns(UserWarning, match="read with warnings"):
+        assert len(Experiment.load_all(corpus, index=stopped)) == 61
+    assert _schema(stopped) == _schema(serial)
+    assert _contents(corpus, stopped) == _contents(corpus, serial)
+
+
+def test_runs_found_changed_are_read_ahead_by_a_worker(corpus, tmp_path, monkeypatch):
+    corpus = Path(shutil.copytree(corpus, tmp_path / "sweep"))  # its runs change
+    index = tmp_path / "index.sqlite"
+    with pytest.warns(UserWarning, match="read with warnings"):
+        Experiment.load_all(corpus, index=index)
+    runs = sorted(path for path in corpus.iterdir() if (path / "hermes.info").is_file())
+    changed = runs[::3]
+    for run in changed:
+        (run / "exec_arguments").write_text((run / "exec_arguments").read_text() + "--touched\n")
+    monkeypatch.setattr(build, "AHEAD_FROM", 6)
+    monkeypatch.setattr(build, "AHEAD_CHUNK", 4)
+    monkeypatch.setenv("HERMES_BUILD_WORKERS", "3")
+    pools: list[int] = []
+
+    class CountingPool(build.ProcessPoolExecutor):
+        def __init__(self, max_workers, **kwargs):
+            pools.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(build, "ProcessPoolExecutor", CountingPool)
+    seen: list[int] = []
+    catalog = Catalog.open_index(corpus, index)
+    report = catalog.sync(corpus, recursive=False, mode="full", progress=seen.append, warn=False)
+    assert pools == [2]  # one worker per core but the one that goes on looking
+    assert report.updated == len(changed) and seen == list(range(1, len(changed) + 1))
+    touched = Catalog.open(corpus, index=index, sync="none").find("--touched")
+    assert sorted(run.identifier for run in touched) == [run.name for run in changed]
+    # The same index as a sync reading them in this process.
+    again = tmp_path / "again.sqlite"
+    monkeypatch.setattr(build, "ProcessPoolExecutor", None)  # a pool would fail
+    monkeypatch.setattr(build, "AHEAD_FROM", 10_000)
+    with pytest.warns(UserWarning, match="read with warnings"):
+        Experiment.load_all(corpus, index=again)
+    assert _contents(corpus, index) == _contents(corpus, again)
 
 
 def test_few_runs_are_read_in_this_process(corpus, monkeypatch):

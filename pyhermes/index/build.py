@@ -11,13 +11,17 @@ worker are pending at any time. Fewer runs are read in this process.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "map_chunks", "parallel_workers", "worker_count"]
+__all__ = [
+    "PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "AHEAD_FROM", "AHEAD_CHUNK", "ReadAhead", "map_chunks",
+    "parallel_workers", "worker_count",
+]
 
 #: Runs to read below which one process reads them (starting workers costs ~0.1 s).
 PARALLEL_FROM = 2000
@@ -25,6 +29,11 @@ PARALLEL_FROM = 2000
 CHUNK_RUNS = 250
 #: Tasks queued per worker ahead of the writer.
 CHUNKS_IN_FLIGHT = 3
+
+#: Runs to read, named while a sync still looks for changes, from which :class:`ReadAhead` reads them.
+AHEAD_FROM = 200
+#: Runs per task of a :class:`ReadAhead`.
+AHEAD_CHUNK = 50
 
 T = TypeVar("T")
 
@@ -46,6 +55,15 @@ def parallel_workers(items: int) -> int:
     return workers if items >= PARALLEL_FROM and workers >= 2 else 0
 
 
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # fork: the workers start at once with the modules already imported (no pickled state);
+    # gc.freeze in each worker: its collections then never walk the objects it shares
+    # with this process (touching them would copy their pages, copy-on-write).
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)
+
+
 def map_chunks(
     function: Callable[..., list[T]], head: tuple[Any, ...], items: Sequence[Any], tail: tuple[Any, ...]
 ) -> Iterator[T]:
@@ -56,11 +74,8 @@ def map_chunks(
     caller while the workers go on. ``function`` must be a module-level function.
     """
     workers = max(2, parallel_workers(len(items)))
-    # fork: the workers start at once with the modules already imported (no pickled state).
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
     chunks = (items[start : start + CHUNK_RUNS] for start in range(0, len(items), CHUNK_RUNS))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with _pool(workers) as pool:
         pending: list[Future[list[T]]] = []
         for chunk in chunks:
             pending.append(pool.submit(function, *head, chunk, *tail))
@@ -68,3 +83,75 @@ def map_chunks(
                 yield from pending.pop(0).result()
         for future in pending:
             yield from future.result()
+
+
+class ReadAhead:
+    """Runs ``function(*head, chunk, *tail)`` over items named one by one (:meth:`add`),
+    in a process pool, chunk by chunk as they come: the work overlaps what names them.
+
+    A full sync stats every run to find the changed ones; read ahead, the changed
+    runs are read on the other cores meanwhile. The pool starts only once
+    :data:`AHEAD_FROM` items were named (fewer are read faster in one process, by
+    :meth:`results`), with a worker per core but one (this process goes on
+    naming items meanwhile); not on one core. Past ``limit`` items it stops
+    (:attr:`overflowed`): the caller reads them its own way. ``function`` must be a
+    module-level function returning one result per item, in order.
+    """
+
+    def __init__(
+        self, function: Callable[..., list[T]], head: tuple[Any, ...], tail: tuple[Any, ...], limit: int
+    ) -> None:
+        self._function, self._head, self._tail, self._limit = function, head, tail, limit
+        self._items: list[Any] = []
+        self._submitted = 0
+        self._futures: list[tuple[Future[list[T]], list[Any]]] = []
+        self._executor: ProcessPoolExecutor | None = None
+        self.overflowed = False
+
+    def add(self, item: Any) -> None:
+        """Name one more item; a chunk full of them is handed to the pool."""
+        if self.overflowed:
+            return
+        self._items.append(item)
+        if len(self._items) > self._limit:
+            self.close()
+            self.overflowed = True
+        elif len(self._items) - self._submitted >= AHEAD_CHUNK and len(self._items) >= AHEAD_FROM:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._executor is None:
+            # One core is this process's, which goes on naming items meanwhile.
+            workers = worker_count() - 1
+            if workers < 1:
+                return
+            self._executor = _pool(workers)
+        chunk = self._items[self._submitted :]
+        self._futures.append((self._executor.submit(self._function, *self._head, chunk, *self._tail), chunk))
+        self._submitted = len(self._items)
+
+    def results(self) -> Iterator[T]:
+        """Yield the results of every item named, in order; the pool is closed at the end.
+
+        This process works on the items not handed to the pool (one by one) and on
+        the chunks no worker has started yet.
+        """
+        if self.overflowed:
+            raise RuntimeError("more items than the limit of this ReadAhead")
+        try:
+            if self._executor is not None and self._submitted < len(self._items):
+                self._submit()
+            for future, chunk in self._futures:
+                # A chunk no worker has started yet is done here: this process helps.
+                yield from self._function(*self._head, chunk, *self._tail) if future.cancel() else future.result()
+            for item in self._items[self._submitted :]:
+                yield from self._function(*self._head, [item], *self._tail)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the pool (pending work is dropped)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._futures = []

@@ -41,6 +41,7 @@ import copy
 import operator
 import os
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,7 +65,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pyhermes import rundir
 from pyhermes.errors import IndexBusyError, RunFormatError
-from pyhermes.index.build import map_chunks, parallel_workers
+from pyhermes.index.build import ReadAhead, map_chunks, parallel_workers
 from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
 from pyhermes.index.layout import CHANGE_TOKEN_KEY, DEFERRED_INDEXES_KEY
 from pyhermes.index.models import (
@@ -407,11 +408,28 @@ class Syncer:
                 )
             if recursive:
                 pending.extend(sorted(subfolder_paths, reverse=True))
-        plan = self._plan(known, listed_runs, new_runs, full, reread)
-        self._pending = _Pending(plan, folder_rows, folders, listed_folders, recursive, scope, started)
-        if slice_runs is not None and len(plan.to_read) > slice_runs:
-            return None  # many runs to read: the caller writes them slice by slice
-        results = read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+        # The runs to read are read on the other cores while the plan stats the rest;
+        # not when they will be more than a slice (a first build, a reread).
+        limit = sys.maxsize if slice_runs is None else slice_runs
+        ahead = None
+        if len(new_runs) <= limit and not (reread and len(known) > limit):
+            ahead = ReadAhead(read_runs, (self._root_text,), (self.settle_seconds,), limit)
+        try:
+            plan = self._plan(known, listed_runs, new_runs, full, reread, ahead)
+            self._pending = _Pending(plan, folder_rows, folders, listed_folders, recursive, scope, started)
+            if len(plan.to_read) > limit:
+                return None  # many runs to read: the caller writes them slice by slice
+            if ahead is not None:
+                results = []
+                for done, result in enumerate(ahead.results(), start=1):
+                    results.append(result)
+                    if self.progress is not None:
+                        self.progress(done)
+            else:
+                results = read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+        finally:
+            if ahead is not None:
+                ahead.close()
         # Everything above only read; the writes below go in one short transaction.
         self.store(results, new=plan.new)
         return self.finish()
@@ -513,13 +531,20 @@ class Syncer:
         new_runs: list[str],
         full: bool,
         reread: bool,
+        ahead: ReadAhead | None = None,
     ) -> _Plan:
-        """Decide, from what was read of the index and the disk, what to read and remove."""
+        """Decide, from what was read of the index and the disk, what to read and remove.
+
+        Each run to read is named to ``ahead`` as soon as it is known.
+        """
         now = time.time()
         plan = _Plan()
         plan.removed = [(row[1], row[0]) for path, row in known.items() if path not in listed_runs]
         plan.new = set(dict.fromkeys(new_runs))
-        to_read = list(plan.new)
+        to_read = sorted(plan.new)
+        if ahead is not None:
+            for path in to_read:
+                ahead.add(path)
         # The loop below runs once per run in a full sync: plain tuples and local names.
         settle_seconds = self.settle_seconds
         prefix = self._prefix
@@ -534,6 +559,8 @@ class Syncer:
             sig = signature(prefix + disk_name(path))
             if reread or sig != row[_SIGNATURE_START:]:
                 to_read.append(path)
+                if ahead is not None:
+                    ahead.add(path)
             elif not settled and _settled(finished, sig, now, settle_seconds):
                 newly_settled.append((path, sig))
         retried = plan.new
