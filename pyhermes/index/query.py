@@ -175,7 +175,8 @@ class Filter:
         raise NotImplementedError
 
     def __and__(self, other: Filter) -> Filter:
-        return And((self, as_filter(other)))
+        other = as_filter(other)
+        return self if isinstance(other, _Everything) else And((self, other))
 
     def __or__(self, other: Filter) -> Filter:
         return Or((self, as_filter(other)))
@@ -237,7 +238,12 @@ class And(_Node):
     parts: tuple[Filter, ...]
 
     def sql(self, params: Params) -> str:
-        return "(" + " AND ".join(part.sql(params) for part in _flat(self)) + ")"
+        # "1 = 1 AND 1 = 1" is not harmless: SQLite then walks an index of another
+        # column to sort a whole table (7x slower at 100,000 runs).
+        parts = [part for part in _flat(self) if not isinstance(part, _Everything)]
+        if not parts:
+            return everything.sql(params)
+        return "(" + " AND ".join(part.sql(params) for part in parts) + ")"
 
     def matches(self, experiment: Experiment) -> bool:
         return all(part.matches(experiment) for part in self.parts)
