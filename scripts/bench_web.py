@@ -87,6 +87,7 @@ def main() -> int:
         ({"sort": "-lr", "page": 1000}, "sort by an exec-arg key, page 1000"),
         ({"where": "--doubledqn and final_mean > 100", "sort": "-gamma:desc"},
          "filter, sort by an exec-arg key"),
+        ({"sort": "max:desc"}, "sort by a column without an index (max)"),
         ({"page": 1000}, "page 1000"),
         ({"per_page": 500}, "500 runs per page"),
     ]
