@@ -19,6 +19,7 @@ import re
 import stat
 import subprocess
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -848,13 +849,43 @@ def numpy_safe_globals() -> list[Any]:
     return allowed
 
 
+_ALLOWED_LOCK = threading.Lock()
+_ALLOWED_LOADS = 0
+_ALLOWED_CONTEXT: Any = None
+
+
+@contextlib.contextmanager
+def _numpy_globals_allowed(torch: Any) -> Iterator[None]:
+    """Allow-list :func:`numpy_safe_globals` while at least one safe load of this process runs.
+
+    torch keeps that allow-list in one list for the process: one thread leaving
+    ``safe_globals`` would take the globals from another thread still loading. So
+    the first load in adds them and the last one out removes them.
+    """
+    global _ALLOWED_LOADS, _ALLOWED_CONTEXT
+    with _ALLOWED_LOCK:
+        if _ALLOWED_LOADS == 0:
+            _ALLOWED_CONTEXT = torch.serialization.safe_globals(numpy_safe_globals())
+            _ALLOWED_CONTEXT.__enter__()
+        _ALLOWED_LOADS += 1
+    try:
+        yield
+    finally:
+        with _ALLOWED_LOCK:
+            _ALLOWED_LOADS -= 1
+            if _ALLOWED_LOADS == 0:
+                _ALLOWED_CONTEXT.__exit__(None, None, None)
+                _ALLOWED_CONTEXT = None
+
+
 def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False) -> Any:
     """Load a torch file (``.pth``/``.result``) with ``weights_only=True`` unless ``trusted``.
 
     Besides tensors and plain Python data, the safe load accepts numpy arrays,
     dtypes and numpy scalars (legacy ``.result`` files hold them): exactly the
     globals of :func:`numpy_safe_globals` are allow-listed with
-    ``torch.serialization.safe_globals``, for this load only.
+    ``torch.serialization.safe_globals`` while a safe load of pyhermes runs (in any
+    thread of the process).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -875,7 +906,7 @@ def load_torch(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fal
     if trusted:
         return torch.load(path, map_location=map_location, weights_only=False)
     try:
-        with torch.serialization.safe_globals(numpy_safe_globals()):
+        with _numpy_globals_allowed(torch):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UntrustedFileError(

@@ -84,6 +84,10 @@ def main() -> int:
         ({"where": "--doubledqn and -lr < 0.001 and final_mean > 100", "sort": "-final_mean"},
          "filter, sort by final_mean"),
         ({"sort": "-lr:desc"}, "sort by an exec-arg key"),
+        ({"sort": "-lr", "page": 1000}, "sort by an exec-arg key, page 1000"),
+        ({"where": "--doubledqn and final_mean > 100", "sort": "-gamma:desc"},
+         "filter, sort by an exec-arg key"),
+        ({"sort": "max:desc"}, "sort by a column without an index (max)"),
         ({"page": 1000}, "page 1000"),
         ({"per_page": 500}, "500 runs per page"),
     ]

@@ -318,8 +318,8 @@ def test_0002_adds_run_warnings_and_keeps_the_runs(engine: Engine, tmp_path: Pat
     assert "warnings" not in {c["name"] for c in inspect(engine).get_columns("hermes_run")}
 
     schema.ensure_schema(engine, tmp_path / "m.sqlite.lock")  # what opening an old index does
-    assert schema.current_revision(engine) == "0002" == schema.HEAD_REVISION
-    assert schema.stored_generation(engine) == 2
+    assert schema.current_revision(engine) == schema.HEAD_REVISION
+    assert schema.stored_generation(engine) == schema.HEAD_GENERATION
     assert _runs_at(engine) == [("e/r1", "r1", 3)]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT warnings FROM hermes_run")).scalar() is None
@@ -362,5 +362,63 @@ def test_0002_down_and_up_on_postgresql(pg_url: str) -> None:
             assert conn.execute(text("SELECT value FROM run_info")).scalar() == "gpu"
         _upgrade(pg)
         assert schema.current_revision(pg) == schema.HEAD_REVISION
+    finally:
+        pg.dispose()
+
+
+def _arg_indexes(engine: Engine) -> dict[str, list[str]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("hermes_arg")}
+
+
+def _check_0003_round_trip(engine: Engine) -> None:
+    """From 0002 with a run and its args: up to 0003, down to 0002, up again; rows kept."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        command.upgrade(schema.alembic_config(conn), "0002")
+        conn.commit()
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, settled) "
+            "VALUES (1, 'e/r1', 'e', 'r1', true, 0, true)"))
+        conn.execute(text(
+            "INSERT INTO hermes_arg VALUES (1, 0, '-lr 0.01', '-lr', '0.01', 0.01)"))
+    assert _arg_indexes(engine)["ix_hermes_arg_key_num"] == ["key", "num"]
+
+    _upgrade(engine)
+    indexes = _arg_indexes(engine)
+    assert "ix_hermes_arg_key_num" not in indexes
+    assert indexes["ix_hermes_arg_key_num_value_run"] == ["key", "num", "value", "run_id"]
+    assert indexes["ix_hermes_arg_run_key_num_value"] == ["run_id", "key", "num", "value"]
+    assert schema.stored_generation(engine) == 3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT key, num FROM run_args")).one() == ("-lr", 0.01)
+
+    with engine.connect() as conn:
+        command.downgrade(schema.alembic_config(conn), "0002")
+        conn.commit()
+    indexes = _arg_indexes(engine)
+    assert indexes["ix_hermes_arg_key_num"] == ["key", "num"]
+    assert "ix_hermes_arg_key_num_value_run" not in indexes
+    assert "ix_hermes_arg_run_key_num_value" not in indexes
+    assert schema.stored_generation(engine) == 2
+
+    _upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM run_args")).scalar() == "-lr 0.01"
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_object": _not_a_view}), Base.metadata
+        )
+    assert diff == []
+
+
+def test_0003_replaces_the_arg_index_on_sqlite(engine: Engine) -> None:
+    _check_0003_round_trip(engine)
+
+
+def test_0003_replaces_the_arg_index_on_postgresql(pg_url: str) -> None:
+    pg = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        _check_0003_round_trip(pg)
     finally:
         pg.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -357,3 +358,113 @@ def test_a_few_runs_in_one_column_order_agree_with_the_whole_order(catalog, corp
         assert names(matching) == expected_all
         if matching:
             assert catalog.find(text).latest().start_time == max(r.start_time for r in matching)
+
+
+# Each run's exec args, and where it sorts by -lr: ("numbers", number, text),
+# ("texts", None, text) or ("rest", None, None), by the first -lr of the run.
+LR_SORT_RUNS = [
+    (["-lr 0.01", "--doubledqn"], ("numbers", 0.01, "0.01")),
+    (["-lr 0.001"], ("numbers", 0.001, "0.001")),
+    (["-lr 1e-3", "--doubledqn"], ("numbers", 0.001, "1e-3")),  # the same number, another text
+    (["-lr 0.001", "--doubledqn"], ("numbers", 0.001, "0.001")),  # a tie: the run id decides
+    (["-lr 5"], ("numbers", 5.0, "5")),
+    (["-lr -2", "--doubledqn"], ("numbers", -2.0, "-2")),
+    (["-lr 0.5", "-lr 0.0001"], ("numbers", 0.5, "0.5")),  # only the first -lr counts
+    (["-lr high", "--doubledqn"], ("texts", None, "high")),
+    (["-lr low"], ("texts", None, "low")),
+    (["-lr high"], ("texts", None, "high")),
+    (["-lr 1 2"], ("texts", None, "1 2")),  # two values: a text
+    (["-lr", "--doubledqn"], ("rest", None, None)),  # a flag: no value
+    (["-lr", "-lr 3"], ("rest", None, None)),  # the first -lr has no value
+    (["--gamma 0.9"], ("rest", None, None)),
+    (["--gamma 0.9", "--doubledqn"], ("rest", None, None)),
+]
+
+
+def test_pages_sorted_by_one_arg_key_follow_the_whole_order(tmp_path):
+    """A page sorted by one exec-arg key is read part by part from the argument index
+    (numbers, texts, the rest): every page, in both directions and under a filter,
+    is the slice of the order that the rules give and that one ORDER BY gives."""
+    from legacy import write_run
+
+    from pyhermes.index.query import as_filter, select_runs
+
+    root = tmp_path / "sweep"
+    for job, (exec_args, _) in enumerate(LR_SORT_RUNS):
+        write_run(root, start=datetime(2024, 1, 1, 0, job), job_idx=job, exec_args=exec_args)
+    catalog = Catalog.open(root)
+    assert catalog.count() == len(LR_SORT_RUNS)
+    id_of = dict(catalog.sql("SELECT job_idx, id FROM runs").rows)
+    doubledqn = {job for job, (exec_args, _) in enumerate(LR_SORT_RUNS) if "--doubledqn" in exec_args}
+
+    for text, jobs in (("", set(range(len(LR_SORT_RUNS)))), ("--doubledqn", doubledqn)):
+        for descending in (False, True):
+            # Descending reverses the order inside each part, not the order of the parts.
+            by_rules = [
+                job
+                for part in ("numbers", "texts", "rest")
+                for job in sorted(
+                    (job for job in jobs if LR_SORT_RUNS[job][1][0] == part),
+                    key=lambda job: (*LR_SORT_RUNS[job][1][1:], id_of[job]) if part == "numbers"
+                    else (LR_SORT_RUNS[job][1][2], id_of[job]) if part == "texts"
+                    else (id_of[job],),
+                    reverse=descending,
+                )
+            ]
+            expected = [id_of[job] for job in by_rules]
+            order = "-lr:desc" if descending else "-lr"
+            whole = catalog.run_ids(text, order_by=order)
+            assert whole == expected, (text, order)
+            sql, params = select_runs(["id"], as_filter(text or None), order)
+            assert [row[0] for row in catalog.reader.rows(sql, params)] == expected
+            for limit in (1, 2, 3, 5, 50):
+                for offset in range(len(expected) + 2):
+                    page = expected[offset : offset + limit]
+                    # Walked part by part, or sorted by one ORDER BY: which one depends on
+                    # how many runs match; both must give the page.
+                    assert catalog.run_ids(text, order_by=order, limit=limit, offset=offset) == (
+                        page
+                    ), (text, order, limit, offset)
+                    walked = catalog._walk_by_arg(["id"], as_filter(text or None), order, limit, offset)
+                    assert [row[0] for row in walked] == page, (text, order, limit, offset)
+            assert catalog.run_ids(text, order_by=order, offset=4) == expected[4:]
+
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_plans_seek_a_runs_arguments_and_walk_the_sort_index(catalog):
+    """The plans the arg indexes of revision 0003 exist for: a probe "does this run have
+    that argument" seeks by run (not a scan of every run with the key), and a page
+    sorted by one key walks the (key, num, value, run_id) index without sorting."""
+    from pyhermes.index.query import select_runs, select_runs_by_arg
+
+    def plan(sql: str, params: dict[str, Any]) -> str:
+        return "\n".join(row[-1] for row in catalog.reader.rows("EXPLAIN QUERY PLAN " + sql, params))
+
+    probe = flag("--doubledqn") & (arg("-lr") < 0.01) & (arg("-gamma") == "high")
+    steps = plan(*select_runs(["id"], probe, limit=5))
+    assert steps.count("ix_hermes_arg_run_key_num_value (run_id=? AND key=?") == 3, steps
+    assert "ix_hermes_arg_key_num_value_run" not in steps, steps
+
+    for part in ("numbers", "texts"):
+        steps = plan(*select_runs_by_arg(["id"], probe, "-lr", True, part, 50))
+        assert re.search(r"SEARCH sort_arg USING (COVERING )?INDEX ix_hermes_arg_key_num_value_run \(key=\?", steps), steps
+        assert "TEMP B-TREE" not in steps, steps
+
+
+@pytest.mark.sqlite_only
+def test_conditions_that_hold_for_every_run_leave_no_trace_in_the_sql(catalog):
+    """``everything`` (the scope of a catalog opened on its root, an empty filter) adds
+    nothing to a condition: SQLite planned "1 = 1 AND 1 = 1" ORDER BY another column as
+    a walk of the final_mean index with a table lookup per run (7x slower)."""
+    from pyhermes.index.query import And, Params, as_filter, everything, select_runs
+
+    lr = arg("-lr") < 0.01
+    assert (lr & everything) is lr
+    assert (everything & lr) is lr
+    for condition in (And((everything, everything)), everything & as_filter(""), lr & everything):
+        sql, _ = select_runs(["id", "path"], condition, "max:desc", 50)
+        steps = [row[-1] for row in catalog.reader.rows("EXPLAIN QUERY PLAN " + sql, _)]
+        assert "score_final_mean" not in " ".join(steps), (condition, steps)
+    assert And((everything, everything)).sql(Params()) == "1 = 1"
+    assert And((everything, lr, everything)).sql(Params()) == "(" + lr.sql(Params()) + ")"

@@ -428,3 +428,25 @@ def test_a_runs_legacy_result_loads_without_trust(torch: Any, tmp_path: Path) ->
     result = Experiment.load(run_dir).result
     np.testing.assert_array_equal(result["q"], [[1.0, 2.0]])
     assert result["best"] == 2.0 and result.name == run_dir.name
+
+
+def test_safe_loads_in_threads_do_not_undo_each_others_allow_list(torch: Any, tmp_path: Path) -> None:
+    """torch keeps the allow-list of ``weights_only`` loads in one list for the process:
+    one thread leaving its safe load must not take the numpy globals from another
+    still loading (that gave a spurious UntrustedFileError), and the list is as
+    before once every load is done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyhermes import rundir
+
+    path = _legacy_save(torch, {"values": np.arange(50_000, dtype=np.float64), "n": np.int64(3)},
+                        tmp_path / "legacy.result")
+    before = list(torch.serialization.get_safe_globals())
+
+    def load(_: int) -> float:
+        return float(rundir.load_torch(path)["values"].sum())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sums = list(pool.map(load, range(400)))
+    assert sums == [float(np.arange(50_000).sum())] * 400
+    assert torch.serialization.get_safe_globals() == before

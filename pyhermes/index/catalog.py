@@ -17,6 +17,7 @@ SQLAlchemy. Writes (sync, write-through, forget) open the SQLAlchemy engine.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -29,11 +30,14 @@ from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
 from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
 from pyhermes.index.query import (
+    ARG_SORT_PARTS,
     ColumnCompare,
     Filter,
     Params,
+    arg_sort_key,
     everything,
     select_runs,
+    select_runs_by_arg,
     under,
     window_bound,
 )
@@ -317,6 +321,9 @@ class Index:
     ) -> list[tuple[Any, ...]]:
         """The rows of :func:`select_runs`; a few runs in the order of one indexed column are
         first looked for among the first runs in that order (see :func:`window_bound`)."""
+        by_arg = arg_sort_key(order_by)
+        if by_arg is not None:
+            return self._select_by_arg(columns, where, order_by, limit, offset)
         if limit is not None and limit <= WINDOW_LIMIT:
             bound_sql = window_bound(order_by)
             bound = self.reader.rows(bound_sql) if bound_sql is not None else []
@@ -330,6 +337,65 @@ class Index:
                     return rows
         sql, params = select_runs(columns, where, order_by, limit, offset)
         return self.reader.rows(sql, params)
+
+    def _select_by_arg(
+        self,
+        columns: Sequence[str],
+        where: Filter,
+        order_by: Sequence[str] | str,
+        limit: int | None,
+        offset: int,
+    ) -> list[tuple[Any, ...]]:
+        """The rows in the order of one exec-arg key (``order_by``).
+
+        A page is read part by part in the order of the arguments' index (see
+        :func:`select_runs_by_arg`) when enough runs match that the walk soon meets
+        the page: reaching the ``offset + limit``-th of ``m`` matches among ``n``
+        runs walks about ``(offset + limit) * n / m`` arguments, where sorting the
+        matches costs about ``m``; so the walk is taken for ``m`` above
+        ``sqrt((offset + limit) * n)``, which a count stopped there tells. Fewer
+        matches, or all of them, are sorted by one ORDER BY.
+        """
+        if limit is not None:
+            reach = offset + limit
+            (total,), = self.reader.rows(select_runs(["COUNT(*)"], everything)[0])
+            enough = math.isqrt(reach * int(total)) + 1
+            sql, params = select_runs(["id"], where, limit=enough)
+            (matches,), = self.reader.rows(f"SELECT COUNT(*) FROM ({sql}) AS page_reach", params)
+            if matches >= enough:
+                return self._walk_by_arg(columns, where, order_by, limit, offset)
+        sql, params = select_runs(columns, where, order_by, limit, offset)
+        return self.reader.rows(sql, params)
+
+    def _walk_by_arg(
+        self,
+        columns: Sequence[str],
+        where: Filter,
+        order_by: Sequence[str] | str,
+        limit: int,
+        offset: int,
+    ) -> list[tuple[Any, ...]]:
+        """A page in the order of one exec-arg key (``order_by``), read part by part: a
+        part is counted only when the page starts after it."""
+        by_arg = arg_sort_key(order_by)
+        assert by_arg is not None, order_by
+        key, descending = by_arg
+        rows: list[tuple[Any, ...]] = []
+        for number, part in enumerate(ARG_SORT_PARTS):
+            wanted = limit - len(rows)
+            if wanted == 0:
+                break
+            sql, params = select_runs_by_arg(columns, where, key, descending, part, wanted, offset)
+            found = self.reader.rows(sql, params)
+            rows += found
+            if found:
+                offset = 0  # the page started in this part: the next part is read from its start
+            elif offset and number < len(ARG_SORT_PARTS) - 1:
+                sql, params = select_runs_by_arg(
+                    ["COUNT(*)"], where, key, descending, part, ordered=False
+                )
+                offset = max(0, offset - int(self.reader.rows(sql, params)[0][0]))
+        return rows
 
     def run_ids(
         self,

@@ -99,7 +99,11 @@ ARG = TableSpec(
     ),
     (
         ("ix_hermes_arg_raw_run", ("raw", "run_id")),
-        ("ix_hermes_arg_key_num", ("key", "num")),
+        # The order of a sort by one key (see index.query.select_runs_by_arg).
+        ("ix_hermes_arg_key_num_value_run", ("key", "num", "value", "run_id")),
+        # "Does this run have that argument", from the index alone: else SQLite probes
+        # with the index above, which covers run_id too, scanning every run with the key.
+        ("ix_hermes_arg_run_key_num_value", ("run_id", "key", "num", "value")),
         ("ix_hermes_arg_key_value", ("key", "value")),
     ),
 )
