@@ -151,3 +151,42 @@ def test_few_runs_are_read_in_this_process(corpus, monkeypatch):
     assert [path for path, _ in outcomes] == names[:5]
     assert not any(isinstance(record, ReadFailure) for _, record in outcomes)
     assert build.parallel_workers(5) == 0 and build.parallel_workers(build.PARALLEL_FROM) == 2
+
+
+def test_a_stopped_first_build_is_migrated_with_its_indexes(corpus, tmp_path, monkeypatch):
+    """An index stopped midway by an older pyhermes (revision 0002) is upgraded: the indexes
+    its build dropped come back first, so that the migrations find what they change."""
+    import json
+
+    serial = tmp_path / "serial.sqlite"
+    with pytest.warns(UserWarning, match="read with warnings"):
+        Experiment.load_all(corpus, index=serial)
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+    write = sync_module.Syncer._write_slice
+
+    def stopped(self, engine, batch, new):
+        raise KeyboardInterrupt("stopped")
+
+    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped)
+    old = tmp_path / "old.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        Experiment.load_all(corpus, index=old)
+    monkeypatch.setattr(sync_module.Syncer, "_write_slice", write)
+    # As revision 0002 left it: its (key, num) index among those the build dropped.
+    with sqlite3.connect(old) as connection:
+        (saved,) = connection.execute(
+            "SELECT value FROM hermes_meta WHERE key = ?", (layout.DEFERRED_INDEXES_KEY,)
+        ).fetchone()
+        statements = [sql for sql in json.loads(saved) if "ix_hermes_arg_key_num_value_run" not in sql
+                      and "ix_hermes_arg_run_key_num_value" not in sql]
+        statements.append('CREATE INDEX ix_hermes_arg_key_num ON hermes_arg ("key", num)')
+        connection.execute("UPDATE hermes_meta SET value = ? WHERE key = ?",
+                           (json.dumps(statements), layout.DEFERRED_INDEXES_KEY))
+        connection.execute("UPDATE hermes_meta SET value = '2' WHERE key = 'schema_generation'")
+        connection.execute("UPDATE alembic_version SET version_num = '0002'")
+    from pyhermes.index.engine import dispose_engines
+
+    dispose_engines()
+    with pytest.warns(UserWarning, match="read with warnings"):
+        assert len(Experiment.load_all(corpus, index=old)) == 61
+    assert _schema(old) == _schema(serial)

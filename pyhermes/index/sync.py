@@ -813,9 +813,16 @@ def defer_indexes(connection: Connection) -> bool:
 
 
 def restore_indexes(connection: Connection) -> None:
-    """Create the indexes :func:`defer_indexes` dropped, if any are still missing (see there)."""
+    """Create the indexes :func:`defer_indexes` dropped, if any are still missing (see there).
+
+    Called at the end of every sync, and before the migrations (which may change them).
+    """
     if connection.dialect.name != "sqlite":
         return
+    if connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (meta_table.name,)
+    ).first() is None:
+        return  # an empty database, before the migrations
     saved = connection.execute(
         select(meta_table.c.value).where(meta_table.c.key == DEFERRED_INDEXES_KEY)
     ).scalar()
