@@ -7,6 +7,11 @@ of a sync (:func:`pyhermes.index.sync.read_runs`) reads them in a process pool
 (:func:`map_chunks`), in chunks of :data:`CHUNK_RUNS`; the records come back
 chunk by chunk, in order, and no more than :data:`CHUNKS_IN_FLIGHT` chunks per
 worker are pending at any time. Fewer runs are read in this process.
+
+A sync with fewer runs to read than a slice (a full sync after some runs
+changed) names them to a :class:`ReadAhead` while it still stats the others:
+from :data:`AHEAD_FROM` runs on, a worker per core but one reads them
+meanwhile, so that the reads cost little more than the stat loop.
 """
 
 from __future__ import annotations

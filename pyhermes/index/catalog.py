@@ -542,8 +542,9 @@ class Index:
         commit_hash, comments, one per exec-arg key (numbers as numbers, flags as
         True, multi-values as text, a repeated key as the list of its values), one
         per score summary; and ``run_id``, the index id of each row's run; the
-        first ``limit`` runs in ``order_by`` when a limit is given. The
-        query joins runs and arguments; pandas pivots the arguments into columns.
+        first ``limit`` runs in ``order_by`` when a limit is given. Two queries
+        run at once, the runs and their arguments; numpy pivots the arguments into
+        columns (see :mod:`pyhermes.index.frame`).
 
         Raises:
             MissingDependencyError: pandas is not installed.

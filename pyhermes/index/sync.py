@@ -16,9 +16,14 @@ mtime has not changed since it was listed (and was not changed within
 
 Many writers: a sync runs in three steps -- decide what to read (from the index
 and the folder listings), read those runs (:func:`read_runs`, no database
-access), then write everything in one short transaction; or, with more than
+access; read ahead by a worker while the first step still stats runs, see
+:class:`pyhermes.index.build.ReadAhead`), then write everything in one short
+transaction (a re-read run's args and info rows are rewritten only if they
+changed); or, with more than
 :data:`SLICE_RUNS` runs to read (a first build), write them slice by slice as
-they are read, each slice in its own short transaction, then the rest
+they are read, each slice in its own short transaction (into an empty SQLite
+index without its secondary indexes, created once the runs are in: see
+:func:`defer_indexes`), then the rest
 (removals, settle marks, folder listings) in a last one
 (:meth:`Syncer.write_slices`): memory stays bounded by a slice. Every write is keyed by
 the run's path and tolerates what another process wrote meanwhile (``INSERT ...
