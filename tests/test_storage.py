@@ -420,6 +420,24 @@ def test_scores_lines_hold_one_value(tmp_path):
             rundir.read_scores(path)
 
 
+_score_line = st.sampled_from(
+    ["1", "-2.5", "+3", "1e5", "-.5", "7.", "nan", "-inf", "Infinity", "NaN", "1 2", "", " 4",
+     "0x10", "1_0", "e", "--1", "1e", "٣", "4\t", "12345678901234567890"]
+)
+
+
+@given(st.lists(_score_line, min_size=1, max_size=12), st.booleans())
+def test_the_fast_scores_parse_agrees_with_numbers_line_by_line(lines, final_newline):
+    """Where the fast path answers, it gives what numpy gives for each line on its own."""
+    text = "\n".join(lines) + ("\n" if final_newline else "")
+    fast = rundir._parse_plain_scores(np, text)
+    if fast is None:
+        return
+    expected = np.array([float(line) for line in text.split("\n")[: fast.size]], dtype=np.float64)
+    assert len(text.rstrip("\n").split("\n")) == fast.size
+    np.testing.assert_array_equal(fast, expected)
+
+
 def test_only_newlines_end_info_lines(tmp_path):
     run_dir = write_run(tmp_path, start=datetime(2024, 1, 4),
                         info_text="commit_hash:abc\ncomments:a\x85b\u2028c\x0cd\n")
