@@ -74,9 +74,9 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
 
     values = np.asarray(scores, dtype=np.float64).ravel()
     with np.errstate(all="ignore"):
-        all_finite = bool(values.size) and bool(np.isfinite(values.sum()))
-    if all_finite:
-        return _summarize_finite(values, window)
+        total = np.add.reduce(values) if values.size else None
+    if total is not None and np.isfinite(total):
+        return _summarize_finite(values, window, total)
     valid = ~np.isnan(values)
     if not valid.any():
         return ScoreSummary(count=int(values.size))
@@ -102,14 +102,22 @@ def summarize(scores: np.ndarray, window: int = SUMMARY_WINDOW) -> ScoreSummary:
     )
 
 
-def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
-    """The common case, all values finite: a few passes over the array, no masks."""
+def _summarize_finite(values: np.ndarray, window: int, total: float) -> ScoreSummary:
+    """The common case, all values finite: a few passes over the array, no masks.
+
+    ``total`` is ``np.add.reduce(values)``. The standard deviation and the final
+    mean are numpy's ``values.std()`` and ``tail.mean()`` step by step (the same
+    operations, hence the same bits), without their Python wrappers' overhead.
+    """
     import numpy as np
 
     size = min(window, values.size)
     sums = np.cumsum(values)
     window_sums = sums[size - 1 :] - np.concatenate(([0.0], sums[: values.size - size]))
     argmax = int(values.argmax())
+    deviations = values - total / values.size
+    np.multiply(deviations, deviations, out=deviations)
+    tail = values[-window:]
     return ScoreSummary(
         count=int(values.size),
         first=float(values[0]),
@@ -117,9 +125,9 @@ def _summarize_finite(values: np.ndarray, window: int) -> ScoreSummary:
         min=float(values.min()),
         max=float(values[argmax]),
         mean=float(sums[-1] / values.size),
-        std=float(values.std()),
+        std=float(np.sqrt(np.add.reduce(deviations) / values.size)),
         argmax=argmax,
-        final_mean=float(values[-window:].mean()),
+        final_mean=float(np.add.reduce(tail) / tail.size),
         best_window_mean=float(window_sums.max() / size),
     )
 

@@ -67,3 +67,14 @@ def test_scores_with_nan_and_inf(values):
     expected = naive(values)
     for name in ("count", "first", "last", "min", "max", "argmax", "std"):
         assert close(getattr(summary, name), expected.get(name)), name
+
+
+@given(
+    st.lists(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False), min_size=1, max_size=400),
+    st.integers(1, 150),
+)
+def test_the_finite_summary_is_numpys_std_and_mean_to_the_bit(values, window):
+    array = np.array(values, dtype=np.float64)
+    summary = summarize(array, window)
+    assert summary.std == float(array.std()) and summary.final_mean == float(array[-window:].mean())
+    assert summary.mean == float(np.cumsum(array)[-1] / array.size)
