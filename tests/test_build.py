@@ -10,7 +10,7 @@ import pytest
 from legacy import make_corpus
 
 from pyhermes import Catalog, Experiment
-from pyhermes.index import build, layout
+from pyhermes.index import build
 from pyhermes.index import sync as sync_module
 
 
@@ -48,8 +48,7 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
             return super().submit(fn, *args, **kwargs)
 
     monkeypatch.setattr(build, "ProcessPoolExecutor", CountingPool)
-    # Written in slices: the first build of an empty index, its indexes created after the insert.
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)  # written in slices
     parallel = tmp_path / "parallel.sqlite"
     seen: list[int] = []
     catalog = Catalog.open_index(corpus, parallel)
@@ -69,40 +68,6 @@ def _schema(index: Path) -> list[tuple]:
         ).fetchall()
         keys = [key for (key,) in connection.execute("SELECT key FROM hermes_meta ORDER BY key")]
     return [*schema, ("meta keys", keys)]
-
-
-def test_a_first_build_stopped_midway_gets_its_indexes_at_the_next_sync(corpus, tmp_path, monkeypatch):
-    serial = tmp_path / "serial.sqlite"
-    with pytest.warns(UserWarning, match="read with warnings"):
-        Experiment.load_all(corpus, index=serial)
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
-    write = sync_module.Syncer._write_slice
-    written: list[int] = []
-
-    def stopped_after_two(self, engine, batch, new):
-        if len(written) == 2:
-            raise KeyboardInterrupt("stopped")
-        write(self, engine, batch, new)
-        written.append(len(batch))
-
-    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped_after_two)
-    stopped = tmp_path / "stopped.sqlite"
-    with pytest.raises(KeyboardInterrupt):
-        Experiment.load_all(corpus, index=stopped)
-    with sqlite3.connect(stopped) as connection:
-        kept = connection.execute("SELECT count(*) FROM hermes_run").fetchone()[0]
-        deferred = connection.execute(
-            "SELECT value FROM hermes_meta WHERE key = ?", (layout.DEFERRED_INDEXES_KEY,)
-        ).fetchone()
-        indexes = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert kept == 40 and deferred is not None and "ix_hermes_arg_key_value" not in indexes
-    # Meanwhile the index answers (without those indexes).
-    assert len(Catalog.open(corpus, index=stopped, sync="none").find("--doubledqn")) > 0
-    monkeypatch.setattr(sync_module.Syncer, "_write_slice", write)
-    with pytest.warns(UserWarning, match="read with warnings"):
-        assert len(Experiment.load_all(corpus, index=stopped)) == 61
-    assert _schema(stopped) == _schema(serial)
-    assert _contents(corpus, stopped) == _contents(corpus, serial)
 
 
 def test_runs_found_changed_are_read_ahead_by_a_worker(corpus, tmp_path, monkeypatch):
@@ -152,41 +117,3 @@ def test_few_runs_are_read_in_this_process(corpus, monkeypatch):
     assert not any(isinstance(record, ReadFailure) for _, record in outcomes)
     assert build.parallel_workers(5) == 0 and build.parallel_workers(build.PARALLEL_FROM) == 2
 
-
-def test_a_stopped_first_build_is_migrated_with_its_indexes(corpus, tmp_path, monkeypatch):
-    """An index stopped midway by an older pyhermes (revision 0002) is upgraded: the indexes
-    its build dropped come back first, so that the migrations find what they change."""
-    import json
-
-    serial = tmp_path / "serial.sqlite"
-    with pytest.warns(UserWarning, match="read with warnings"):
-        Experiment.load_all(corpus, index=serial)
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
-    write = sync_module.Syncer._write_slice
-
-    def stopped(self, engine, batch, new):
-        raise KeyboardInterrupt("stopped")
-
-    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped)
-    old = tmp_path / "old.sqlite"
-    with pytest.raises(KeyboardInterrupt):
-        Experiment.load_all(corpus, index=old)
-    monkeypatch.setattr(sync_module.Syncer, "_write_slice", write)
-    # As revision 0002 left it: its (key, num) index among those the build dropped.
-    with sqlite3.connect(old) as connection:
-        (saved,) = connection.execute(
-            "SELECT value FROM hermes_meta WHERE key = ?", (layout.DEFERRED_INDEXES_KEY,)
-        ).fetchone()
-        statements = [sql for sql in json.loads(saved) if "ix_hermes_arg_key_num_value_run" not in sql
-                      and "ix_hermes_arg_run_key_num_value" not in sql]
-        statements.append('CREATE INDEX ix_hermes_arg_key_num ON hermes_arg ("key", num)')
-        connection.execute("UPDATE hermes_meta SET value = ? WHERE key = ?",
-                           (json.dumps(statements), layout.DEFERRED_INDEXES_KEY))
-        connection.execute("UPDATE hermes_meta SET value = '2' WHERE key = 'schema_generation'")
-        connection.execute("UPDATE alembic_version SET version_num = '0002'")
-    from pyhermes.index.engine import dispose_engines
-
-    dispose_engines()
-    with pytest.warns(UserWarning, match="read with warnings"):
-        assert len(Experiment.load_all(corpus, index=old)) == 61
-    assert _schema(old) == _schema(serial)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = ["Column", "TableSpec", "TABLES", "SUMMARY_COLUMNS", "RUN", "ARG", "INFO", "PROBLEM",
-           "FOLDER", "META", "CHANGE_TOKEN_KEY", "DEFERRED_INDEXES_KEY", "column_names"]
+           "FOLDER", "META", "CHANGE_TOKEN_KEY", "column_names"]
 
 
 class Column(NamedTuple):
@@ -153,11 +153,6 @@ TABLES: tuple[TableSpec, ...] = (RUN, ARG, INFO, PROBLEM, FOLDER, META)
 
 #: The ``hermes_meta`` key of the token that changes whenever the stored runs change.
 CHANGE_TOKEN_KEY = "change_token"
-
-#: The ``hermes_meta`` key holding, while a first build of a SQLite index runs, the
-#: ``CREATE INDEX`` statements of the secondary indexes it dropped (a JSON list):
-#: they are created again once the runs are in (see :mod:`pyhermes.index.sync`).
-DEFERRED_INDEXES_KEY = "deferred_indexes"
 
 
 def column_names(table: TableSpec) -> tuple[str, ...]:

@@ -292,10 +292,6 @@ def _upgrade_locked(engine: Engine) -> None:
             return
         from alembic import command
 
-        from pyhermes.index.sync import restore_indexes
-
-        # A first build stopped midway dropped indexes the migrations may change.
-        restore_indexes(conn)
         command.upgrade(alembic_config(conn), "head")
         conn.commit()
 

@@ -21,9 +21,7 @@ access; read ahead by a worker while the first step still stats runs, see
 transaction (a re-read run's args and info rows are rewritten only if they
 changed); or, with more than
 :data:`SLICE_RUNS` runs to read (a first build), write them slice by slice as
-they are read, each slice in its own short transaction (into an empty SQLite
-index without its secondary indexes, created once the runs are in: see
-:func:`defer_indexes`), then the rest
+they are read, each slice in its own short transaction, then the rest
 (removals, settle marks, folder listings) in a last one
 (:meth:`Syncer.write_slices`): memory stays bounded by a slice. Every write is keyed by
 the run's path and tolerates what another process wrote meanwhile (``INSERT ...
@@ -72,7 +70,7 @@ from pyhermes import rundir
 from pyhermes.errors import IndexBusyError, RunFormatError
 from pyhermes.index.build import ReadAhead, map_chunks, parallel_workers
 from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
-from pyhermes.index.layout import CHANGE_TOKEN_KEY, DEFERRED_INDEXES_KEY
+from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     SUMMARY_COLUMNS,
     arg_table,
@@ -444,7 +442,6 @@ class Syncer:
         folder listings, the change token; return the report."""
         pending = self._pending
         assert pending is not None, "finish() follows run()"
-        restore_indexes(self.connection)
         self._write(pending.plan, pending.folder_rows)
         self._forget_folders(pending.folders, pending.listed_folders, pending.recursive)
         if self._changed:
@@ -472,7 +469,6 @@ class Syncer:
         pending = self._pending
         assert pending is not None, "write_slices() follows run()"
         plan = pending.plan
-        self._transaction(engine, lambda: defer_indexes(self.connection), "sync")
         batch: list[ReadResult] = []
         results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
         for result in results:
@@ -775,77 +771,6 @@ class Syncer:
 
 #: Runs read and written per transaction by a sync with many runs to read.
 SLICE_RUNS = 4000
-
-#: The tables whose secondary indexes a first build creates after the insert.
-_DEFERRED_TABLES = (run_table.name, arg_table.name, info_table.name)
-
-
-def defer_indexes(connection: Connection) -> bool:
-    """Before the first build of an empty SQLite index: drop the secondary indexes of the run,
-    arg and info tables, remembering them (:data:`DEFERRED_INDEXES_KEY`); return whether it did.
-
-    Inserting 100,000 runs into tables without them and creating each index in
-    one sorted pass afterwards (:func:`restore_indexes`, at the end of the sync)
-    is ~2x faster than keeping six indexes of random keys up to date row by row.
-    The statements are taken from the database itself, so the indexes come back
-    exactly as the migrations made them. Unique constraints stay (a sync looks
-    runs up by path). A build killed midway leaves the statements in
-    ``hermes_meta``: the next sync creates the indexes (queries meanwhile are
-    right, only slower). Does nothing on PostgreSQL or when the index holds runs.
-    """
-    if connection.dialect.name != "sqlite":
-        return False
-    if connection.execute(select(run_table.c.id).limit(1)).first() is not None:
-        return False
-    marks = ", ".join("?" for _ in _DEFERRED_TABLES)
-    found = connection.exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        f"AND tbl_name IN ({marks}) ORDER BY name",
-        _DEFERRED_TABLES,
-    ).all()
-    if not found:
-        return False
-    import json
-
-    earlier = connection.execute(
-        select(meta_table.c.value).where(meta_table.c.key == DEFERRED_INDEXES_KEY)
-    ).scalar()
-    statements = [*(json.loads(earlier) if earlier else []), *(sql for _, sql in found)]
-    _upsert(connection, meta_table, ["key"], [{"key": DEFERRED_INDEXES_KEY, "value": json.dumps(statements)}])
-    for name, _ in found:
-        connection.exec_driver_sql(f'DROP INDEX "{name}"')
-    return True
-
-
-def restore_indexes(connection: Connection) -> None:
-    """Create the indexes :func:`defer_indexes` dropped, if any are still missing (see there).
-
-    Called at the end of every sync, and before the migrations (which may change them).
-    """
-    if connection.dialect.name != "sqlite":
-        return
-    if connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (meta_table.name,)
-    ).first() is None:
-        return  # an empty database, before the migrations
-    saved = connection.execute(
-        select(meta_table.c.value).where(meta_table.c.key == DEFERRED_INDEXES_KEY)
-    ).scalar()
-    if saved is None:
-        return
-    import json
-
-    from pyhermes.index.build import worker_count
-
-    existing = {name for (name,) in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    # SQLite sorts the keys of a new index on this many threads.
-    connection.exec_driver_sql(f"PRAGMA threads={min(worker_count(), 8)}")
-    for statement in json.loads(saved):
-        name = statement.split("INDEX", 1)[1].split("ON", 1)[0].strip().strip('"')
-        if name not in existing:
-            connection.exec_driver_sql(statement)
-    connection.execute(delete(meta_table).where(meta_table.c.key == DEFERRED_INDEXES_KEY))
-
 
 @dataclass
 class _Pending:
