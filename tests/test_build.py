@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 from pathlib import Path
@@ -58,6 +59,20 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
     assert submitted == [7] * 8 + [5]  # 61 runs in chunks of 7, read by the pool's workers
     assert _contents(corpus, parallel) == _contents(corpus, serial)
     assert _schema(parallel) == _schema(serial)
+    assert gc.isenabled()  # the build pauses the cyclic collector, and only while it writes
+
+
+def test_a_build_stopped_midway_collects_again(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+
+    def stopped(self, engine, batch, new):
+        assert not gc.isenabled()
+        raise KeyboardInterrupt("stopped")
+
+    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        Experiment.load_all(corpus, index=tmp_path / "stopped.sqlite")
+    assert gc.isenabled()
 
 
 def _schema(index: Path) -> list[tuple]:

@@ -41,6 +41,7 @@ row, whatever bytes its name holds.
 from __future__ import annotations
 
 import copy
+import gc
 import operator
 import os
 import random
@@ -470,14 +471,23 @@ class Syncer:
         assert pending is not None, "write_slices() follows run()"
         plan = pending.plan
         batch: list[ReadResult] = []
-        results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
-        for result in results:
-            batch.append(result)
-            if len(batch) >= slice_runs:
+        # The records that stream in hold no reference cycles, and what is alive now (the
+        # modules, the plan) lasts the whole build: the cyclic collector, walking them
+        # again and again, took 0.4 s of the writer's 2.4 s at 10,000 runs, 2.2 s at 100,000.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+            for result in results:
+                batch.append(result)
+                if len(batch) >= slice_runs:
+                    self._write_slice(engine, batch, plan.new)
+                    batch = []
+            if batch:
                 self._write_slice(engine, batch, plan.new)
-                batch = []
-        if batch:
-            self._write_slice(engine, batch, plan.new)
+        finally:
+            if collecting:
+                gc.enable()
 
         def tail() -> SyncReport:
             report = self.finish()
