@@ -542,3 +542,31 @@ def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypat
     monkeypatch.setattr(sync_module, "SLICE_RUNS", 1000)
     assert catalog.sync(mode="full", reread=True).updated == 41
     assert ids(Experiment.load_all(folder, sync="none")) == ids(indexed)
+
+
+@pytest.mark.sqlite_only  # checks the SQLite file itself
+def test_a_sync_that_finds_nothing_changed_leaves_the_index_file_as_it_was(folder, tmp_path):
+    """No write, so the file state (size, mtime of the file and its -wal) is the one the
+    last integrity check saw, and the next fresh process does not check it again."""
+    from pyhermes.index.engine import _file_state, dispose_engines
+    from pyhermes.index.reader import close_readers
+
+    def close() -> None:
+        dispose_engines()
+        close_readers()
+
+    Experiment.load_all(folder)
+    close()
+    age(tmp_path)  # the folder changed when .hermes was made in it
+    Experiment.load_all(folder, sync="full")  # lists it again, an hour after its change
+    close()
+    index = folder / ".hermes" / "index.sqlite"
+    before = _file_state(index)
+    for mode in ("full", "quick", "full"):
+        assert len(Experiment.load_all(folder, sync=mode)) == 5
+        close()
+        assert _file_state(index) == before, mode
+    _run(folder, 9)  # a change is written
+    assert len(Experiment.load_all(folder, sync="full")) == 6
+    close()
+    assert _file_state(index) != before

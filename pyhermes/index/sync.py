@@ -402,14 +402,23 @@ class Syncer:
                     if rel not in known:
                         new_runs.append(rel)
                 subfolder_paths = [_join(current, name) for name in other_names]
-                folder_rows.append(
-                    {
-                        "path": current,
-                        "mtime_ns": status,
-                        "listed_at": time.time(),
-                        "subfolders": encode_subfolders(other_names),
-                    }
-                )
+                subfolders = encode_subfolders(other_names)
+                # A listing the index already holds, still valid, is not written again:
+                # a full sync that finds nothing changed leaves the index file as it was
+                # (the next process then need not check the file again).
+                if not (
+                    remembered is not None
+                    and remembered.subfolders == subfolders
+                    and listing_still_valid(remembered.mtime_ns, remembered.listed_at, status)
+                ):
+                    folder_rows.append(
+                        {
+                            "path": current,
+                            "mtime_ns": status,
+                            "listed_at": time.time(),
+                            "subfolders": subfolders,
+                        }
+                    )
             if recursive:
                 pending.extend(sorted(subfolder_paths, reverse=True))
         # The runs to read are read on the other cores while the plan stats the rest;
