@@ -337,7 +337,7 @@ def measure(folder: Path, repeat: int, build_repeat: int) -> dict[str, Any]:
         Experiment.load_all(folder, sync="full")
 
     results["changed_runs"] = len(changed)
-    results["changed_sync"] = timed(change_and_sync, max(1, repeat // 2))
+    results["changed_sync"] = timed(change_and_sync, repeat)
     return results
 
 
