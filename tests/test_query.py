@@ -425,7 +425,9 @@ def test_pages_sorted_by_one_arg_key_follow_the_whole_order(tmp_path):
                     assert catalog.run_ids(text, order_by=order, limit=limit, offset=offset) == (
                         page
                     ), (text, order, limit, offset)
-                    walked = catalog._walk_by_arg(["id"], as_filter(text or None), order, limit, offset)
+                    walked = catalog._walk_by_arg(
+                        ["id"], as_filter(text or None), "-lr", descending, limit, offset
+                    )
                     assert [row[0] for row in walked] == page, (text, order, limit, offset)
             assert catalog.run_ids(text, order_by=order, offset=4) == expected[4:]
 

@@ -319,11 +319,13 @@ class Index:
         limit: int | None,
         offset: int,
     ) -> list[tuple[Any, ...]]:
-        """The rows of :func:`select_runs`; a few runs in the order of one indexed column are
-        first looked for among the first runs in that order (see :func:`window_bound`)."""
+        """The rows of :func:`select_runs`. A page in the order of one exec-arg key is read
+        from the arguments' index when many runs match (see :meth:`_walk_pays`); a few
+        runs in the order of one indexed column are first looked for among the first runs
+        in that order (see :func:`window_bound`)."""
         by_arg = arg_sort_key(order_by)
-        if by_arg is not None:
-            return self._select_by_arg(columns, where, order_by, limit, offset)
+        if by_arg is not None and limit is not None and self._walk_pays(where, offset + limit):
+            return self._walk_by_arg(columns, where, *by_arg, limit, offset)
         if limit is not None and limit <= WINDOW_LIMIT:
             bound_sql = window_bound(order_by)
             bound = self.reader.rows(bound_sql) if bound_sql is not None else []
@@ -338,48 +340,31 @@ class Index:
         sql, params = select_runs(columns, where, order_by, limit, offset)
         return self.reader.rows(sql, params)
 
-    def _select_by_arg(
-        self,
-        columns: Sequence[str],
-        where: Filter,
-        order_by: Sequence[str] | str,
-        limit: int | None,
-        offset: int,
-    ) -> list[tuple[Any, ...]]:
-        """The rows in the order of one exec-arg key (``order_by``).
+    def _walk_pays(self, where: Filter, reach: int) -> bool:
+        """True when the first ``reach`` runs in the order of one exec-arg key are best
+        read by walking the arguments' index (:meth:`_walk_by_arg`), not by sorting.
 
-        A page is read part by part in the order of the arguments' index (see
-        :func:`select_runs_by_arg`) when enough runs match that the walk soon meets
-        the page: reaching the ``offset + limit``-th of ``m`` matches among ``n``
-        runs walks about ``(offset + limit) * n / m`` arguments, where sorting the
-        matches costs about ``m``; so the walk is taken for ``m`` above
-        ``sqrt((offset + limit) * n)``, which a count stopped there tells. Fewer
-        matches, or all of them, are sorted by one ORDER BY.
+        Reaching the ``reach``-th of ``m`` matches among ``n`` runs walks about
+        ``reach * n / m`` arguments, where sorting the matches costs about ``m``; so
+        the walk pays for ``m`` above ``sqrt(reach * n)``, which a count stopped
+        there tells. Fewer matches are sorted by one ORDER BY.
         """
-        if limit is not None:
-            reach = offset + limit
-            (total,), = self.reader.rows(select_runs(["COUNT(*)"], everything)[0])
-            enough = math.isqrt(reach * int(total)) + 1
-            sql, params = select_runs(["id"], where, limit=enough)
-            (matches,), = self.reader.rows(f"SELECT COUNT(*) FROM ({sql}) AS page_reach", params)
-            if matches >= enough:
-                return self._walk_by_arg(columns, where, order_by, limit, offset)
-        sql, params = select_runs(columns, where, order_by, limit, offset)
-        return self.reader.rows(sql, params)
+        enough = math.isqrt(reach * self.count_in(everything)) + 1
+        sql, params = select_runs(["id"], where, limit=enough)
+        (matches,), = self.reader.rows(f"SELECT COUNT(*) FROM ({sql}) AS page_reach", params)
+        return matches >= enough
 
     def _walk_by_arg(
         self,
         columns: Sequence[str],
         where: Filter,
-        order_by: Sequence[str] | str,
+        key: str,
+        descending: bool,
         limit: int,
         offset: int,
     ) -> list[tuple[Any, ...]]:
-        """A page in the order of one exec-arg key (``order_by``), read part by part: a
-        part is counted only when the page starts after it."""
-        by_arg = arg_sort_key(order_by)
-        assert by_arg is not None, order_by
-        key, descending = by_arg
+        """A page in the order of the exec-arg ``key``, read part by part (see
+        :func:`select_runs_by_arg`): a part is counted only when the page starts after it."""
         rows: list[tuple[Any, ...]] = []
         for number, part in enumerate(ARG_SORT_PARTS):
             wanted = limit - len(rows)

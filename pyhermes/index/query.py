@@ -785,6 +785,18 @@ def _parse_sort_key(key: str) -> tuple[str, bool]:
     return key, descending
 
 
+def _one_sort_key(order_by: Sequence[str] | str | None) -> tuple[str, bool] | None:
+    """``(name, descending)`` of ``order_by`` when it is exactly one sort key, else ``None``."""
+    keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
+    keys = [key for key in keys if key.strip()]
+    return _parse_sort_key(keys[0]) if len(keys) == 1 else None
+
+
+def _is_arg_key(name: str) -> bool:
+    """True when the sort key name ``name`` is an exec-arg option key (``-lr``)."""
+    return name.startswith("-") and len(name.split()) == 1
+
+
 def _arg_sort_value(key: str, column: str, params: Params) -> str:
     return (
         f"(SELECT {_arg_col(column)} FROM {ARG} WHERE {_arg_col('run_id')} = {_run_col('id')} "
@@ -814,7 +826,7 @@ def sort_columns(keys: Sequence[str] | str | None, params: Params | None = None)
         name, descending = _parse_sort_key(key)
         if name in SUMMARY_COLUMNS or name in RUN_FIELDS:
             columns = [_column(name)]
-        elif name.startswith("-") and len(name.split()) == 1:
+        elif _is_arg_key(name):
             columns = [_arg_sort_value(name, "num", params), _arg_sort_value(name, "value", params)]
         else:
             raise QueryError(
@@ -853,11 +865,10 @@ def window_bound(order_by: Sequence[str] | str | None) -> str | None:
     cost that grows with how far the first matches are, not
     with the corpus or with how many runs have an argument.
     """
-    keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
-    keys = [key for key in keys if key.strip()]
-    if len(keys) != 1:
+    one = _one_sort_key(order_by)
+    if one is None:
         return None
-    name, descending = _parse_sort_key(keys[0])
+    name, descending = one
     if name in SUMMARY_COLUMNS:
         name = SUMMARY_COLUMNS[name]
     elif name not in RUN_FIELDS:
@@ -873,16 +884,10 @@ def window_bound(order_by: Sequence[str] | str | None) -> str | None:
 
 def arg_sort_key(order_by: Sequence[str] | str | None) -> tuple[str, bool] | None:
     """``(key, descending)`` when ``order_by`` is exactly one exec-arg key, else ``None``."""
-    keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
-    keys = [key for key in keys if key.strip()]
-    if len(keys) != 1:
+    one = _one_sort_key(order_by)
+    if one is None or one[0] in SUMMARY_COLUMNS or one[0] in RUN_FIELDS or not _is_arg_key(one[0]):
         return None
-    name, descending = _parse_sort_key(keys[0])
-    if name in SUMMARY_COLUMNS or name in RUN_FIELDS or not name.startswith("-"):
-        return None
-    if len(name.split()) != 1:
-        return None
-    return name, descending
+    return one
 
 
 #: The parts of the order of one exec-arg key (see :func:`sort_columns`), in order:
@@ -918,14 +923,10 @@ def select_runs_by_arg(
     if part not in ARG_SORT_PARTS:
         raise ValueError(f"part must be one of {ARG_SORT_PARTS}, got {part!r}")
     params = Params(correlated=True)
-    selected = ", ".join(c if ("." in c or "(" in c) else _run_col(c) for c in columns)
+    selected = _selected(columns)
     direction = "DESC" if descending else "ASC"
-    bound_key = params.bind(key)
     if part == "rest":
-        first_value = (
-            f"(SELECT {_arg_col('value')} FROM {ARG} WHERE {_arg_col('run_id')} = {_run_col('id')} "
-            f"AND {_arg_col('key')} = {bound_key} ORDER BY {_arg_col('position')} LIMIT 1)"
-        )
+        first_value = _arg_sort_value(key, "value", params)
         sql = f"SELECT {selected} FROM {RUN} WHERE {first_value} IS NULL AND {where.sql(params)}"
         order = [_run_col("id")]
     else:
@@ -939,7 +940,7 @@ def select_runs_by_arg(
         sql = (
             f"SELECT {selected} FROM {ARG} AS {_SORT_ARG} "
             f"JOIN {RUN} ON {_run_col('id')} = {_SORT_ARG}.run_id "
-            f"WHERE {_SORT_ARG}.key = {bound_key} AND {value_kind} "
+            f"WHERE {_SORT_ARG}.key = {params.bind(key)} AND {value_kind} "
             # Only the first occurrence of the key in a run counts.
             f"AND NOT EXISTS (SELECT 1 FROM {ARG} AS earlier WHERE earlier.run_id = {_SORT_ARG}.run_id "
             f"AND earlier.key = {_SORT_ARG}.key AND earlier.position < {_SORT_ARG}.position) "
@@ -948,6 +949,12 @@ def select_runs_by_arg(
     if ordered:
         sql += " ORDER BY " + ", ".join(f"{term} {direction}" for term in order)
     return _paged(sql, limit, offset), params.values
+
+
+def _selected(columns: Sequence[str]) -> str:
+    """The SELECT list of ``columns``: ``hermes_run`` column names, or SQL expressions
+    (given with a table prefix or a parenthesis) as they are."""
+    return ", ".join(c if ("." in c or "(" in c) else _run_col(c) for c in columns)
 
 
 def _paged(sql: str, limit: int | None, offset: int) -> str:
@@ -984,14 +991,14 @@ def select_runs(
     # SQLite walk the folder index and sort, so the IN plan is better there.
     probe = limit is not None and limit <= _PROBE_LIMIT and (not order_by or within is not None)
     params = Params(correlated=probe)
-    selected = ", ".join(c if ("." in c or "(" in c) else _run_col(c) for c in columns)
+    selected = _selected(columns)
     source = RUN
     bound = ""
     if within is not None:
         # Only the runs up to the bound of window_bound(order_by): a prefix of the order.
-        keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
-        (key,) = [key for key in keys if key.strip()]
-        name, descending = _parse_sort_key(key)
+        one = _one_sort_key(order_by)
+        assert one is not None, "within needs one sort key (see window_bound)"
+        name, descending = one
         column = _column(name)
         bound = f" AND {column} {'>=' if descending else '<='} {params.bind(within)}"
         if dialect == "sqlite":

@@ -81,11 +81,25 @@ def sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``params`` with each value as SQLite stores it (see :func:`sqlite_value`)."""
+    return {key: sqlite_value(value) for key, value in (params or {}).items()}
+
+
 def to_datetime(value: Any) -> datetime | None:
     """A database value as a datetime (SQLite hands back ISO text, PostgreSQL datetimes)."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+def _read_only_connection(file: Path) -> sqlite3.Connection:
+    """A new read-only connection to the SQLite file, in autocommit: each SELECT sees the
+    index as last committed."""
+    connection = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout=30000")
+    connection.execute("PRAGMA query_only=ON")
+    return connection
 
 
 class SqliteReader:
@@ -107,11 +121,7 @@ class SqliteReader:
             return self._connection
         if self._connection is not None and self._pid == os.getpid():
             self._connection.close()
-        # Autocommit: each SELECT sees the index as last committed.
-        connection = sqlite3.connect(self.file, timeout=30.0, isolation_level=None,
-                                     check_same_thread=False)
-        connection.execute("PRAGMA busy_timeout=30000")
-        connection.execute("PRAGMA query_only=ON")
+        connection = _read_only_connection(self.file)
         self._connection, self._pid, self._identity = connection, os.getpid(), identity
         return connection
 
@@ -121,7 +131,7 @@ class SqliteReader:
         Raises:
             sqlite3.Error: the database refused the statement or cannot be read.
         """
-        values = {key: sqlite_value(value) for key, value in (params or {}).items()}
+        values = _sqlite_params(params)
         with self._lock:
             return self._connect().execute(sql, values).fetchall()
 
@@ -135,12 +145,9 @@ class SqliteReader:
         """
 
         def alone(query: Query) -> list[tuple[Any, ...]]:
-            connection = sqlite3.connect(self.file, timeout=30.0, isolation_level=None,
-                                         check_same_thread=False)
+            connection = _read_only_connection(self.file)
             try:
-                connection.execute("PRAGMA busy_timeout=30000")
-                connection.execute("PRAGMA query_only=ON")
-                values = {key: sqlite_value(value) for key, value in (query[1] or {}).items()}
+                values = _sqlite_params(query[1])
                 return connection.execute(query[0], values).fetchall()
             finally:
                 connection.close()
@@ -176,7 +183,7 @@ class EngineReader:
                 # The SQL is written in sqlite3's named style: the driver runs it as
                 # it is, and its rows are taken without building SQLAlchemy rows
                 # (a third of the time of a to_frame()).
-                values = {key: sqlite_value(value) for key, value in values.items()}
+                values = _sqlite_params(values)
                 return conn.exec_driver_sql(sql, values).cursor.fetchall()
             return [tuple(row) for row in conn.execute(text(sql), values).all()]
 
