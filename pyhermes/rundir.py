@@ -451,6 +451,9 @@ def parse_scores(
     """
     import numpy as np
 
+    fast = _parse_plain_scores(np, raw)  # the common file, before any decoding
+    if fast is not None:
+        return fast
     text = decode_text(raw, source, notes)
     first_line_end = text.find("\n")
     first_line = text if first_line_end < 0 else text[:first_line_end]
@@ -465,7 +468,7 @@ def parse_scores(
         last_start = text.rfind("\n") + 1
         if not _is_number(text[last_start:].strip() or "0"):
             text = text[:last_start]
-    fast = _parse_plain_scores(np, text)
+    fast = _parse_plain_scores(np, text.encode("ascii")) if text.isascii() else None
     if fast is not None:
         return fast
     lines = text.split("\n")
@@ -490,29 +493,27 @@ def parse_scores(
 
 
 # Digits, signs, exponents, nan/inf spellings and newlines only: no spaces, tabs or blank lines.
-_PLAIN_SCORES = re.compile(r"[0-9.eE+\-naifntyNAIFTY\n]*")
+_PLAIN_SCORES = re.compile(rb"[0-9.eE+\-naifntyNAIFTY\n]*")
 #: The bytes of the most common scores files (a subset of what _PLAIN_SCORES allows).
 _DIGIT_BYTES = b"0123456789.+-\n"
 
 
-def _parse_plain_scores(np: Any, text: str) -> np.ndarray | None:
+def _parse_plain_scores(np: Any, data: bytes) -> np.ndarray | None:
     """The scores of a file holding one number per line and nothing else, parsed in C; else None.
 
     Without spaces, tabs or blank lines every line holds at most one value, so the
     file is plain exactly when numpy reads as many values as there are lines.
+    Such bytes are ASCII: their text is themselves, whatever the decoding rule.
     """
-    if not text or text[0] == "\n" or not text.isascii():
+    if not data or data[0] == 0x0A or b"\n\n" in data:
         return None
-    data = text.encode("ascii")  # bytes: the checks below run at memchr speed
-    if b"\n\n" in data:
-        return None
-    if data.translate(None, _DIGIT_BYTES) and _PLAIN_SCORES.fullmatch(text) is None:
+    if data.translate(None, _DIGIT_BYTES) and _PLAIN_SCORES.fullmatch(data) is None:
         return None  # only what is not digits, signs and points needs the pattern
-    lines = data.count(b"\n") + (not text.endswith("\n"))
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            values = np.fromstring(text, dtype=np.float64, sep=" ")
+            values = np.fromstring(data, dtype=np.float64, sep=" ")
         except (ValueError, DeprecationWarning):
             return None
     return values if values.size == lines else None
