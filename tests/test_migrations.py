@@ -42,11 +42,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def _upgrade(engine: Engine) -> None:
-    from alembic import command
-
-    with engine.connect() as conn:
-        command.upgrade(schema.alembic_config(conn), "head")
-        conn.commit()
+    schema.upgrade_with_alembic(engine)
 
 
 def _not_a_view(obj: object, name: str | None, type_: str, reflected: bool, other: object) -> bool:
@@ -175,6 +171,57 @@ def test_ensure_schema_from_empty_and_at_head(engine: Engine, tmp_path: Path) ->
     assert schema.current_revision(engine) == schema.HEAD_REVISION
 
 
+def test_a_new_sqlite_index_is_created_as_the_migrations_build_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """pyhermes.index.sqlite_head holds what `alembic upgrade head` builds, and ensure_schema
+    creates a new SQLite index from it (if this fails: python scripts/sqlite_head.py)."""
+    from pyhermes.index import sqlite_head
+
+    _upgrade(engine)
+    built = schema.sqlite_schema_statements(engine)
+    assert sqlite_head.REVISION == schema.HEAD_REVISION
+    assert list(sqlite_head.STATEMENTS) == built, "stale: run python scripts/sqlite_head.py"
+    new = create_engine(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    try:
+        schema.ensure_schema(new, tmp_path / "new.sqlite.lock")
+        assert schema.sqlite_schema_statements(new) == built
+        assert schema.current_revision(new) == schema.HEAD_REVISION
+        assert schema.stored_generation(new) == schema.HEAD_GENERATION
+        with new.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": _not_a_view}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+        # An index emptied to base (an alembic_version table left) migrates with Alembic.
+        schema.downgrade_to_base(new)
+        schema.ensure_schema(new, tmp_path / "new.sqlite.lock")
+        assert schema.sqlite_schema_statements(new) == built
+    finally:
+        new.dispose()
+
+
+def test_creating_a_new_sqlite_index_does_not_import_alembic(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from pyhermes.index.engine import open_engine, resolve_index
+        from pyhermes.index.schema import HEAD_REVISION, current_revision
+        engine = open_engine(resolve_index(Path({str(tmp_path)!r})))
+        assert current_revision(engine) == HEAD_REVISION
+        print(sorted(name for name in sys.modules if name.split(".")[0] == "alembic"))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HERMES_INDEX"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / ".hermes" / "index.sqlite").is_file()
+
+
 def test_offline_sql_renders(tmp_path: Path) -> None:
     from alembic import command
 
@@ -281,6 +328,12 @@ def test_non_editable_wheel_migrates(tmp_path: Path) -> None:
             HEAD_REVISION, current_revision, migration_script_heads,
         )
         engine = open_engine(resolve_index(Path({str(tmp_path / "runs")!r})))
+        assert current_revision(engine) == HEAD_REVISION, current_revision(engine)
+        # A new index is created without migrations: run them from the wheel too.
+        from pyhermes.index.schema import downgrade_to_base, upgrade_with_alembic
+        downgrade_to_base(engine)
+        assert current_revision(engine) is None
+        upgrade_with_alembic(engine)
         assert current_revision(engine) == HEAD_REVISION, current_revision(engine)
         assert migration_script_heads() == [HEAD_REVISION]
         print("migrated", HEAD_REVISION)

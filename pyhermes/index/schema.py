@@ -46,6 +46,8 @@ __all__ = [
     "migration_script_heads",
     "migration_script_revisions",
     "alembic_config",
+    "upgrade_with_alembic",
+    "sqlite_schema_statements",
 ]
 
 #: The Alembic revision this version of pyhermes reads and writes.
@@ -290,10 +292,71 @@ def _upgrade_locked(engine: Engine) -> None:
         if not _needs_upgrade(conn, where):
             conn.rollback()
             return
-        from alembic import command
+        if engine.dialect.name == "sqlite" and _read_revisions(conn) is None:
+            _create_sqlite_head(conn)  # a new index: no migration to run
+        else:
+            from alembic import command
 
+            command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+
+
+def _create_sqlite_head(conn: Connection) -> None:
+    """Create the schema at :data:`HEAD_REVISION` in an empty SQLite database, without Alembic.
+
+    The statements of :mod:`pyhermes.index.sqlite_head` are what the migrations
+    build (tests/test_migrations.py checks it); the caller commits.
+    """
+    from pyhermes.index import sqlite_head
+
+    if sqlite_head.REVISION != HEAD_REVISION:  # pragma: no cover - the tests keep them equal
+        raise CatalogError(
+            f"pyhermes.index.sqlite_head is at revision {sqlite_head.REVISION!r}, not "
+            f"{HEAD_REVISION!r}; run: python scripts/sqlite_head.py"
+        )
+    for statement in sqlite_head.STATEMENTS:
+        conn.exec_driver_sql(statement)
+
+
+def upgrade_with_alembic(engine: Engine) -> None:
+    """Run the migrations up to head in one transaction, whatever the database holds; return None.
+
+    For tools and tests (:func:`ensure_schema` is what pyhermes uses); imports
+    Alembic and raises what the migrations raise.
+    """
+    from alembic import command
+
+    with engine.connect() as conn:
         command.upgrade(alembic_config(conn), "head")
         conn.commit()
+
+
+def _sql_literal(value: object) -> str:
+    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+
+def sqlite_schema_statements(engine: Engine) -> list[str]:
+    """Return the statements that recreate the hermes schema of a SQLite database; read only.
+
+    Its tables, indexes and views as SQLite stores them (creation order), then
+    ``INSERT`` statements for the rows of ``alembic_version`` and ``hermes_meta``.
+    """
+    with engine.connect() as conn:
+        statements = [
+            sql
+            for (sql,) in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite%' ORDER BY rowid"
+            )
+        ]
+        for table in (_VERSION_TABLE, "hermes_meta"):
+            result = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1")
+            columns = ", ".join(f'"{name}"' for name in result.keys())
+            statements.extend(
+                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(map(_sql_literal, row))})"
+                for row in result
+            )
+    return statements
 
 
 def ensure_schema(engine: Engine, lock_path: Path | None) -> None:
