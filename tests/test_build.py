@@ -122,7 +122,7 @@ def test_runs_found_changed_are_read_ahead_by_a_worker(corpus, tmp_path, monkeyp
 
 
 def test_few_runs_are_read_in_this_process(corpus, monkeypatch):
-    from pyhermes.index.sync import ReadFailure, read_runs
+    from pyhermes.index.reading import ReadFailure, read_runs
 
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
     monkeypatch.setattr(build, "ProcessPoolExecutor", None)  # a pool would fail

@@ -3,7 +3,7 @@
 A sync that must read many runs (the first build of an index above all) spends
 its time reading files and parsing scores, work that runs in parallel. With at
 least :data:`PARALLEL_FROM` runs to read and more than one core, the read step
-of a sync (:func:`pyhermes.index.sync.read_runs`) reads them in a process pool
+of a sync (:func:`pyhermes.index.reading.read_runs`) reads them in a process pool
 (:func:`map_chunks`), in chunks of :data:`CHUNK_RUNS`; the records come back
 chunk by chunk, in order, and no more than :data:`CHUNKS_IN_FLIGHT` chunks per
 worker are pending at any time. Fewer runs are read in this process.

@@ -15,7 +15,8 @@ from typing import Any
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index.sync import disk_name, read_run, signature, stored_name
+from pyhermes.index.reading import read_run
+from pyhermes.index.rules import disk_name, signature, stored_name
 
 
 def _first_line(text: str) -> str:
