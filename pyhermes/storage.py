@@ -224,7 +224,7 @@ class Experiment:
         if sync == "none":  # answers from an existing index only
             catalog = Catalog.open(root, index=index, sync="none")
         else:
-            catalog = Catalog.open_index(root, index)
+            catalog = Catalog.open_index(root, index, syncs_tree=recursive)
         return catalog.load_runs(root, recursive=recursive, sync=sync)
 
     # ------------------------------------------------------------------ creating

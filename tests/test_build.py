@@ -132,3 +132,91 @@ def test_few_runs_are_read_in_this_process(corpus, monkeypatch):
     assert not any(isinstance(record, ReadFailure) for _, record in outcomes)
     assert build.parallel_workers(5) == 0 and build.parallel_workers(build.PARALLEL_FROM) == 2
 
+
+
+def _read_ahead_only(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> None:
+    """Small read-ahead settings; the pool and the engine's opening log to ``events``, and
+    reading the runs any other way than ahead fails."""
+    from pyhermes.index import engine
+
+    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setattr(build, "CHUNK_RUNS", 7)
+    monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
+
+    class LoggingPool(build.ProcessPoolExecutor):
+        def __init__(self, max_workers, **kwargs):
+            events.append(f"pool of {max_workers}")
+            super().__init__(max_workers, **kwargs)
+
+    def read_again(*args, **kwargs):
+        raise AssertionError("the runs were read again")
+
+    opened = engine.open_engine
+
+    def open_engine(location):
+        events.append("engine")
+        return opened(location)
+
+    monkeypatch.setattr(build, "ProcessPoolExecutor", LoggingPool)
+    monkeypatch.setattr(engine, "open_engine", open_engine)
+    monkeypatch.setattr(sync_module, "iter_read_runs", read_again)
+    monkeypatch.setattr(sync_module, "ReadAhead", read_again)
+
+
+@pytest.mark.parametrize("slices", [False, True])
+def test_a_first_build_reads_the_runs_while_the_index_is_created(corpus, tmp_path, monkeypatch, slices):
+    copy = Path(shutil.copytree(corpus, tmp_path / "sweep"))
+    serial = tmp_path / "serial.sqlite"
+    with pytest.warns(UserWarning, match="read with warnings"):
+        Experiment.load_all(copy, index=serial)
+    events: list[str] = []
+    _read_ahead_only(monkeypatch, events)
+    if slices:
+        monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+    with pytest.warns(UserWarning, match="read with warnings"):
+        runs = Experiment.load_all(copy)
+    assert len(runs) == 61
+    assert events == ["pool of 2", "engine"]  # reading began before the index was opened
+    ahead, alone = _contents(copy, copy / ".hermes" / "index.sqlite"), _contents(copy, serial)
+    assert ahead[0] == alone[0]  # the runs, their args, info and scores
+    # Problems and warnings (paths are relative to each index's root).
+    assert [[(Path(path).name, what) for path, what in found] for found in ahead[1:]] == [
+        [(Path(path).name, what) for path, what in found] for found in alone[1:]
+    ]
+
+
+def test_a_first_build_of_a_tree_reads_its_runs_ahead(corpus, tmp_path, monkeypatch):
+    tree = Path(shutil.copytree(corpus.parents[2], tmp_path / "tree"))
+    events: list[str] = []
+    _read_ahead_only(monkeypatch, events)
+    seen: list[int] = []
+    catalog = Catalog.open_index(tree, syncs_tree=True)  # as hermes-reindex opens it
+    report = catalog.sync(tree, mode="full", progress=seen.append, warn=False)
+    assert report.added == 61 and seen == list(range(1, 62))
+    assert events == ["pool of 2", "engine"]
+    assert len(Catalog.open(tree, sync="none").find()) == 61
+
+
+@pytest.mark.parametrize("change", ["a run added", "another settle time", "a narrower sync"])
+def test_runs_read_ahead_are_dropped_when_the_sync_reads_others(corpus, tmp_path, monkeypatch, change):
+    copy = Path(shutil.copytree(corpus, tmp_path / "sweep"))
+    runs = sorted(path for path in copy.iterdir() if (path / "hermes.info").is_file())
+    shutil.copytree(runs[0], copy / "more" / runs[0].name)
+    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
+    catalog = Catalog.open_index(copy, syncs_tree=False)
+    early = catalog._early
+    assert early is not None and len(early.items) == 61
+    folder, expected = copy, 62
+    if change == "a run added":
+        shutil.copytree(runs[0], copy / "2030_01_01_000000000000_9_added")
+    elif change == "another settle time":
+        catalog.settle_seconds, expected = 1e12, 61  # read ahead with 60 s, most runs settle
+    else:
+        folder, expected = copy / "more", 1  # a subfolder: not what was read ahead
+    report = catalog.sync(folder, recursive=False, warn=False)
+    assert early._pool is None  # closed, its reads dropped
+    assert report.added == expected
+    if change == "another settle time":
+        settled = Catalog.open(copy, sync="none").sql("SELECT count(*) FROM hermes_run WHERE settled")
+        assert settled.rows == [(0,)]  # read again: none has settled

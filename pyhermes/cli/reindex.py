@@ -106,7 +106,8 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such directory: {root}")
     if args.check:
         return _check(root, args)
-    catalog = Catalog.open_index(root, args.index)  # reindex builds the index if there is none
+    # reindex builds the index if there is none (reading the runs meanwhile, unless it rebuilds)
+    catalog = Catalog.open_index(root, args.index, syncs_tree=None if args.rebuild else True)
     with _progress_bar(enabled=not args.quiet and not args.json) as progress:
         if args.rebuild:
             report, catalog = maintenance.rebuild(catalog, progress)

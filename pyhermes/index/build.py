@@ -19,12 +19,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = [
-    "PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "AHEAD_FROM", "AHEAD_CHUNK", "ReadAhead", "map_chunks",
+    "PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "AHEAD_FROM", "AHEAD_CHUNK", "ChunkReader", "ReadAhead",
+    "map_chunks",
     "parallel_workers", "worker_count",
 ]
 
@@ -74,20 +76,62 @@ def map_chunks(
 ) -> Iterator[T]:
     """Yield, in order, the results of ``function(*head, chunk, *tail)`` over chunks of ``items``.
 
-    The chunks run in a pool of :func:`parallel_workers` processes; at most
-    :data:`CHUNKS_IN_FLIGHT` per worker are pending, so results stream to the
-    caller while the workers go on. ``function`` must be a module-level function.
+    The chunks run in a pool of :func:`parallel_workers` processes (see
+    :class:`ChunkReader`). ``function`` must be a module-level function.
     """
-    workers = max(2, parallel_workers(len(items)))
-    chunks = (items[start : start + CHUNK_RUNS] for start in range(0, len(items), CHUNK_RUNS))
-    with _pool(workers) as pool:
-        pending: list[Future[list[T]]] = []
-        for chunk in chunks:
-            pending.append(pool.submit(function, *head, chunk, *tail))
-            if len(pending) >= workers * CHUNKS_IN_FLIGHT:
-                yield from pending.pop(0).result()
-        for future in pending:
-            yield from future.result()
+    yield from ChunkReader(function, head, items, tail)
+
+
+class ChunkReader:
+    """``function(*head, chunk, *tail)`` over chunks of :data:`CHUNK_RUNS` of ``items``,
+    started in a process pool at once; iterating yields the results in order, once.
+
+    At most ``in_flight`` chunks (default :data:`CHUNKS_IN_FLIGHT` per worker) are
+    pending: results stream to the caller while the workers go on, in bounded
+    memory. Made ahead of time (a first build, while the database layer is still
+    being imported), the workers read meanwhile. :meth:`close` (or the end of the
+    iteration) stops the pool. ``function`` must be a module-level function.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., list[T]],
+        head: tuple[Any, ...],
+        items: Sequence[Any],
+        tail: tuple[Any, ...],
+        in_flight: int | None = None,
+    ) -> None:
+        self.function, self.head, self.items, self.tail = function, head, items, tail
+        workers = max(2, parallel_workers(len(items)))
+        self._in_flight = in_flight or workers * CHUNKS_IN_FLIGHT
+        self._starts = iter(range(0, len(items), CHUNK_RUNS))
+        self._pending: deque[Future[list[T]]] = deque()
+        self._pool: ProcessPoolExecutor | None = _pool(workers)
+        self._submit()
+
+    def _submit(self) -> None:
+        while self._pool is not None and len(self._pending) < self._in_flight:
+            start = next(self._starts, None)
+            if start is None:
+                return
+            chunk = self.items[start : start + CHUNK_RUNS]
+            self._pending.append(self._pool.submit(self.function, *self.head, chunk, *self.tail))
+
+    def __iter__(self) -> Iterator[T]:
+        try:
+            while self._pending:
+                future = self._pending.popleft()
+                self._submit()
+                yield from future.result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the pool (pending work is dropped); safe to call again."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
 
 
 class ReadAhead:

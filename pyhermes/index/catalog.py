@@ -53,6 +53,7 @@ from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, disk_name, relative
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from pyhermes.index.build import ChunkReader
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
 
@@ -113,6 +114,7 @@ class Index:
         self._reader = reader
         self.settle_seconds = SETTLE_SECONDS
         self._folder: Path | None = None
+        self._early: ChunkReader | None = None
 
     @property
     def engine(self) -> Engine:
@@ -174,16 +176,21 @@ class Index:
                 f"no index serves {folder} yet, and sync='none' does not build one: "
                 f"load it once with sync='quick', or run: hermes-reindex {folder}"
             )
-        catalog = cls.open_index(folder, index)
+        catalog = cls.open_index(folder, index, syncs_tree=None if sync == "none" else True)
         catalog.refresh(folder, recursive=True, mode=sync)
         return catalog
 
     @classmethod
-    def open_index(cls, folder: Path, index: str | os.PathLike[str] | None = None) -> Any:
+    def open_index(
+        cls, folder: Path, index: str | os.PathLike[str] | None = None, *, syncs_tree: bool | None = None
+    ) -> Any:
         """Open the index serving ``folder`` without syncing; create or migrate it as needed.
 
         Used by ``hermes-reindex`` and ``load_all``, which sync right after. A SQLite
         index at the current schema is opened for reading with the standard library only.
+        ``syncs_tree`` says that the caller syncs ``folder`` next (its whole tree when
+        True): a new SQLite index then reads the runs ahead, on every core, while it
+        is created (:func:`pyhermes.index.reading.read_ahead_for_new_index`).
         """
         from pyhermes.index.engine import resolve_index
 
@@ -196,8 +203,24 @@ class Index:
         else:
             from pyhermes.index.engine import index_root, open_engine
 
-            engine = open_engine(location)
+            early = None
+            if (
+                syncs_tree is not None
+                and location.file is not None
+                and location.root == resolved
+                and not location.file.exists()
+            ):
+                from pyhermes.index.reading import read_ahead_for_new_index
+
+                early = read_ahead_for_new_index(str(resolved), syncs_tree)
+            try:
+                engine = open_engine(location)
+            except BaseException:
+                if early is not None:
+                    early.close()
+                raise
             catalog = cls(engine, Path(index_root(engine, location, resolved)), location)
+            catalog._early = early
         catalog._folder = resolved
         return catalog
 
@@ -256,12 +279,17 @@ class Index:
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
 
+        # Runs read ahead while a new index was created: for the first attempt only.
+        early, self._early = self._early, None
+        syncers: list[Syncer] = []
+
         def work(conn: Any) -> tuple[Syncer, SyncReport | None]:
             if conn.dialect.name == "sqlite":
                 # A first build inserts into indexes larger than SQLite's default 2 MiB
                 # page cache: a bigger one keeps their pages in memory.
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
-            syncer = Syncer(conn, self.root, self.settle_seconds, progress)
+            syncer = Syncer(conn, self.root, self.settle_seconds, progress, early=None if syncers else early)
+            syncers.append(syncer)
             report = syncer.run(rel, recursive, mode, reread, slice_runs=sync_module.SLICE_RUNS)
             if report is not None:
                 finish(conn, report)
@@ -270,10 +298,14 @@ class Index:
         # Another process may sync or write the same runs: a transaction that lost
         # that race is rolled back and run again (see run_in_transaction). Many runs
         # to read are written in slices, each in its own transaction.
-        syncer, done = run_in_transaction(self.engine, work, "sync")
-        report = done if done is not None else syncer.write_slices(
-            self.engine, sync_module.SLICE_RUNS, finish
-        )
+        try:
+            syncer, done = run_in_transaction(self.engine, work, "sync")
+            report = done if done is not None else syncer.write_slices(
+                self.engine, sync_module.SLICE_RUNS, finish
+            )
+        finally:
+            if early is not None:
+                early.close()
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "

@@ -19,7 +19,8 @@ from typing import Any
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index.build import map_chunks, parallel_workers
+from pyhermes.index import build
+from pyhermes.index.build import ChunkReader, map_chunks, parallel_workers
 from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.rules import (
     _SIGNATURE_COLUMNS,
@@ -44,6 +45,9 @@ __all__ = [
     "read_runs",
     "iter_read_runs",
     "problem_reason",
+    "FIRST_BUILD_AHEAD",
+    "list_new_runs",
+    "read_ahead_for_new_index",
 ]
 
 
@@ -204,3 +208,48 @@ def read_runs(
 def problem_reason(exc: BaseException) -> str:
     """The text stored for a run that could not be read: the exception's type and message."""
     return printable(f"{type(exc).__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------- a first build
+
+#: Runs a first build reads ahead, before the database layer is ready (in bounded memory).
+FIRST_BUILD_AHEAD = 4000
+
+
+def list_new_runs(root: str, recursive: bool) -> list[str]:
+    """The stored paths of the runs below the folder ``root`` (its tree with ``recursive``), sorted.
+
+    What a sync of ``root`` into an empty index finds to read (the same listing
+    rule, :func:`pyhermes.rundir.list_folder`).
+    """
+    prefix = root.rstrip(os.sep) + os.sep
+    runs: list[str] = []
+    pending = [""]
+    while pending:
+        current = pending.pop()
+        names, others = rundir.list_folder(prefix + disk_name(current) if current else root)
+        runs.extend(f"{current}/{stored_name(name)}" if current else stored_name(name) for name in names)
+        if recursive:
+            pending.extend(f"{current}/{stored_name(name)}" if current else stored_name(name) for name in others)
+    return sorted(runs)
+
+
+def read_ahead_for_new_index(
+    root: str, recursive: bool, settle_seconds: float = SETTLE_SECONDS
+) -> ChunkReader | None:
+    """Start reading, on every core, the runs a first sync of ``root`` into a new index will read.
+
+    Called before the index is created, so that the runs are read while the
+    database layer is imported and the schema created (~0.3-0.5 s of one core).
+    Returns the :class:`ChunkReader` of :func:`read_runs` over
+    :func:`list_new_runs` (the sync takes it when its list of runs to read is the
+    same), or None for fewer than :data:`~pyhermes.index.build.AHEAD_FROM` runs
+    or a single core. At most :data:`FIRST_BUILD_AHEAD` runs are read ahead of the sync.
+    """
+    if build.worker_count() < 2:
+        return None
+    paths = list_new_runs(root, recursive)
+    if len(paths) < build.AHEAD_FROM:
+        return None
+    in_flight = -(-min(len(paths), FIRST_BUILD_AHEAD) // build.CHUNK_RUNS)
+    return ChunkReader(read_runs, (root,), paths, (settle_seconds,), in_flight=in_flight)

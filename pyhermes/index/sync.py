@@ -48,7 +48,7 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +69,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pyhermes import rundir
 from pyhermes.errors import IndexBusyError
-from pyhermes.index.build import ReadAhead
+from pyhermes.index.build import ChunkReader, ReadAhead
 from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
 from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
@@ -159,7 +159,12 @@ class Syncer:
         root: Path,
         settle_seconds: float = SETTLE_SECONDS,
         progress: Callable[[int], None] | None = None,
+        early: ChunkReader | None = None,
     ) -> None:
+        """``early``: the runs of a first build, read ahead while the index was created
+        (:func:`pyhermes.index.reading.read_ahead_for_new_index`); taken when they are
+        exactly the runs this sync reads, else closed."""
+        self._early = early
         self.connection = connection
         self.root = root
         self.settle_seconds = settle_seconds
@@ -272,7 +277,7 @@ class Syncer:
         # not when they will be more than a slice (a first build, a reread).
         limit = sys.maxsize if slice_runs is None else slice_runs
         ahead = None
-        if len(new_runs) <= limit and not (reread and len(known) > limit):
+        if self._early is None and len(new_runs) <= limit and not (reread and len(known) > limit):
             ahead = ReadAhead(read_runs, (self._root_text,), (self.settle_seconds,), limit)
         try:
             plan = self._plan(known, listed_runs, new_runs, full, reread, ahead)
@@ -286,13 +291,27 @@ class Syncer:
                     if self.progress is not None:
                         self.progress(done)
             else:
-                results = read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
+                results = list(self._read(plan.to_read))
         finally:
             if ahead is not None:
                 ahead.close()
         # Everything above only read; the writes below go in one short transaction.
         self.store(results, new=plan.new)
         return self.finish()
+
+    def _read(self, paths: list[str]) -> Iterator[ReadResult]:
+        """Yield what :func:`iter_read_runs` yields for ``paths``: the runs read ahead
+        (``early``) when they are those, read the same way; else read now."""
+        early, self._early = self._early, None
+        if early is not None:
+            if (early.head, early.items, early.tail) == ((self._root_text,), paths, (self.settle_seconds,)):
+                for done, result in enumerate(early, start=1):
+                    yield result
+                    if self.progress is not None:
+                        self.progress(done)
+                return
+            early.close()
+        yield from iter_read_runs(self._root_text, paths, self.settle_seconds, self.progress)
 
     def finish(self) -> SyncReport:
         """Write what :meth:`run` decided besides the runs read: removals, settle marks,
@@ -333,8 +352,7 @@ class Syncer:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            results = iter_read_runs(self._root_text, plan.to_read, self.settle_seconds, self.progress)
-            for result in results:
+            for result in self._read(plan.to_read):
                 batch.append(result)
                 if len(batch) >= slice_runs:
                     self._write_slice(engine, batch, plan.new)
