@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -419,59 +420,82 @@ def test_0002_down_and_up_on_postgresql(pg_url: str) -> None:
         pg.dispose()
 
 
-def _arg_indexes(engine: Engine) -> dict[str, list[str]]:
-    return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("hermes_arg")}
+#: Revisions that only replace indexes: (the revision before, table, its indexes there,
+#: the indexes the revision puts in their place).
+_INDEX_REVISIONS = {
+    "0003": (
+        "0002",
+        "hermes_arg",
+        {"ix_hermes_arg_key_num": ["key", "num"]},
+        {
+            "ix_hermes_arg_key_num_value_run": ["key", "num", "value", "run_id"],
+            "ix_hermes_arg_run_key_num_value": ["run_id", "key", "num", "value"],
+        },
+    ),
+    "0004": (
+        "0003",
+        "hermes_run",
+        {"ix_hermes_run_parent": ["parent"]},
+        {"ix_hermes_run_parent_path": ["parent", "path"]},
+    ),
+}
 
 
-def _check_0003_round_trip(engine: Engine) -> None:
-    """From 0002 with a run and its args: up to 0003, down to 0002, up again; rows kept."""
+def _indexes(engine: Engine, table: str) -> dict[str, list[str]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes(table)}
+
+
+def _check_index_revision(engine: Engine, revision: str) -> None:
+    """From the revision before with a run and its args: up to ``revision``, down, up to
+    head; the indexes replaced each way, the generation written, the rows kept."""
     from alembic import command
 
-    with engine.connect() as conn:
-        command.upgrade(schema.alembic_config(conn), "0002")
-        conn.commit()
+    before, table, old, new = _INDEX_REVISIONS[revision]
+
+    def move(to: str, how: Any) -> None:
+        with engine.connect() as conn:
+            how(schema.alembic_config(conn), to)
+            conn.commit()
+
+    def holds(wanted: dict[str, list[str]], gone: dict[str, list[str]], generation: int) -> None:
+        indexes = _indexes(engine, table)
+        assert {name: indexes.get(name) for name in wanted} == wanted
+        assert not set(gone) & set(indexes)
+        assert schema.stored_generation(engine) == generation
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT identifier FROM runs")).scalar() == "r1"
+            assert conn.execute(text("SELECT key, num FROM run_args")).one() == ("-lr", 0.01)
+
+    move(before, command.upgrade)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO hermes_run (id, path, parent, identifier, finished, read_at, settled) "
             "VALUES (1, 'e/r1', 'e', 'r1', true, 0, true)"))
         conn.execute(text(
             "INSERT INTO hermes_arg VALUES (1, 0, '-lr 0.01', '-lr', '0.01', 0.01)"))
-    assert _arg_indexes(engine)["ix_hermes_arg_key_num"] == ["key", "num"]
-
+    holds(old, new, int(before))
+    move(revision, command.upgrade)
+    holds(new, old, int(revision))
+    move(before, command.downgrade)
+    holds(old, new, int(before))
     _upgrade(engine)
-    indexes = _arg_indexes(engine)
-    assert "ix_hermes_arg_key_num" not in indexes
-    assert indexes["ix_hermes_arg_key_num_value_run"] == ["key", "num", "value", "run_id"]
-    assert indexes["ix_hermes_arg_run_key_num_value"] == ["run_id", "key", "num", "value"]
-    assert schema.stored_generation(engine) == 3
+    holds({}, {}, schema.HEAD_GENERATION)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT key, num FROM run_args")).one() == ("-lr", 0.01)
-
-    with engine.connect() as conn:
-        command.downgrade(schema.alembic_config(conn), "0002")
-        conn.commit()
-    indexes = _arg_indexes(engine)
-    assert indexes["ix_hermes_arg_key_num"] == ["key", "num"]
-    assert "ix_hermes_arg_key_num_value_run" not in indexes
-    assert "ix_hermes_arg_run_key_num_value" not in indexes
-    assert schema.stored_generation(engine) == 2
-
-    _upgrade(engine)
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT raw FROM run_args")).scalar() == "-lr 0.01"
         diff = compare_metadata(
             MigrationContext.configure(conn, opts={"include_object": _not_a_view}), Base.metadata
         )
     assert diff == []
 
 
-def test_0003_replaces_the_arg_index_on_sqlite(engine: Engine) -> None:
-    _check_0003_round_trip(engine)
+@pytest.mark.parametrize("revision", sorted(_INDEX_REVISIONS))
+def test_index_revisions_replace_their_indexes_on_sqlite(engine: Engine, revision: str) -> None:
+    _check_index_revision(engine, revision)
 
 
-def test_0003_replaces_the_arg_index_on_postgresql(pg_url: str) -> None:
+@pytest.mark.parametrize("revision", sorted(_INDEX_REVISIONS))
+def test_index_revisions_replace_their_indexes_on_postgresql(pg_url: str, revision: str) -> None:
     pg = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
-        _check_0003_round_trip(pg)
+        _check_index_revision(pg, revision)
     finally:
         pg.dispose()

@@ -56,7 +56,7 @@ RUN = TableSpec(
     (
         Column("id", "int", nullable=False, primary_key=True),
         Column("path", "text", nullable=False, unique=True),
-        Column("parent", "text", nullable=False, indexed=True),
+        Column("parent", "text", nullable=False),
         Column("identifier", "string", nullable=False, indexed=True),
         Column("script_name", "string"),
         Column("experiment_name", "string"),
@@ -84,6 +84,8 @@ RUN = TableSpec(
         # line (see pyhermes.rundir.decode_text), NULL when nothing was.
         Column("warnings", "text"),
     ),
+    # A folder's runs in path order from the index alone (load_all's list: no sort).
+    (("ix_hermes_run_parent_path", ("parent", "path")),),
 )
 
 #: One line of a run's ``exec_arguments``: raw, and parsed into key and value.

@@ -51,14 +51,14 @@ __all__ = [
 ]
 
 #: The Alembic revision this version of pyhermes reads and writes.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 #: The schema generation written by :data:`HEAD_REVISION`.
-HEAD_GENERATION = 3
+HEAD_GENERATION = 4
 
 #: Every revision of ``migrations/versions``, oldest first (head last). Kept in
 #: step with the scripts by tests/test_migrations.py.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 
 #: The stable views and their columns, in order.
 VIEW_COLUMNS: dict[str, tuple[str, ...]] = {

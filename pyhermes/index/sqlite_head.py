@@ -1,4 +1,4 @@
-"""The SQLite schema at revision 0003, as the migrations build it (generated: do not edit).
+"""The SQLite schema at revision 0004, as the migrations build it (generated: do not edit).
 
 A new SQLite index is created by running :data:`STATEMENTS` in one transaction,
 without importing Alembic (a first build then starts ~0.2 s sooner). Written by
@@ -9,14 +9,13 @@ built; tests/test_migrations.py checks that the two still agree.
 from __future__ import annotations
 
 #: The revision these statements create.
-REVISION = '0003'
+REVISION = '0004'
 
 #: The statements, in order: tables, indexes and views as SQLite stores them, then the rows
 #: of ``alembic_version`` and ``hermes_meta``.
 STATEMENTS: tuple[str, ...] = (
     'CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)',
     'CREATE TABLE hermes_run (\n\tid INTEGER NOT NULL, \n\tpath TEXT NOT NULL, \n\tparent TEXT NOT NULL, \n\tidentifier VARCHAR(255) NOT NULL, \n\tscript_name VARCHAR(255), \n\texperiment_name VARCHAR(255), \n\tjob_idx INTEGER, \n\tcommit_hash TEXT, \n\tstart_time DATETIME, \n\tend_time DATETIME, \n\texecution_time FLOAT, \n\tcomments TEXT, \n\tfinished BOOLEAN NOT NULL, \n\tscore_count INTEGER, \n\tscore_first FLOAT, \n\tscore_last FLOAT, \n\tscore_min FLOAT, \n\tscore_max FLOAT, \n\tscore_mean FLOAT, \n\tscore_std FLOAT, \n\tscore_argmax INTEGER, \n\tscore_final_mean FLOAT, \n\tscore_best_window_mean FLOAT, \n\tinfo_size BIGINT, \n\tinfo_mtime_ns BIGINT, \n\targs_size BIGINT, \n\targs_mtime_ns BIGINT, \n\tscores_size BIGINT, \n\tscores_mtime_ns BIGINT, \n\tread_at FLOAT NOT NULL, \n\tsettled BOOLEAN NOT NULL, warnings TEXT, \n\tCONSTRAINT pk_hermes_run PRIMARY KEY (id), \n\tCONSTRAINT uq_hermes_run_path UNIQUE (path)\n)',
-    'CREATE INDEX ix_hermes_run_parent ON hermes_run (parent)',
     'CREATE INDEX ix_hermes_run_identifier ON hermes_run (identifier)',
     'CREATE INDEX ix_hermes_run_start_time ON hermes_run (start_time)',
     'CREATE INDEX ix_hermes_run_score_final_mean ON hermes_run (score_final_mean)',
@@ -34,6 +33,7 @@ STATEMENTS: tuple[str, ...] = (
     'CREATE VIEW run_info AS\nSELECT run_id, "key", "value"\nFROM hermes_info',
     'CREATE INDEX ix_hermes_arg_key_num_value_run ON hermes_arg ("key", num, value, run_id)',
     'CREATE INDEX ix_hermes_arg_run_key_num_value ON hermes_arg (run_id, "key", num, value)',
-    'INSERT INTO alembic_version ("version_num") VALUES (\'0003\')',
-    'INSERT INTO hermes_meta ("key", "value") VALUES (\'schema_generation\', \'3\')',
+    'CREATE INDEX ix_hermes_run_parent_path ON hermes_run (parent, path)',
+    'INSERT INTO alembic_version ("version_num") VALUES (\'0004\')',
+    'INSERT INTO hermes_meta ("key", "value") VALUES (\'schema_generation\', \'4\')',
 )
