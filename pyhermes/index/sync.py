@@ -512,7 +512,8 @@ class Syncer:
         for chunk in _chunks(records, 1000):
             paths = [path for path, _ in chunk]
             _upsert(
-                conn, run_table, ["path"], [record.row for _, record in chunk], fresher="read_at"
+                conn, run_table, ["path"], [record.row for _, record in chunk], fresher="read_at",
+                kept=_FROM_PATH,
             )
             stored = {
                 path: (run_id, read_at)
@@ -693,17 +694,24 @@ def _delete_runs(conn: Connection, ids: Any) -> int:
     return deleted
 
 
+#: The ``hermes_run`` columns that follow from the path (with the index's root): a run
+#: stored again keeps them, so SQLite leaves the indexes on them untouched (a full sync
+#: after 1% of 100,000 runs changed wrote 20 MiB instead of 36 MiB).
+_FROM_PATH = ("parent", "identifier", "script_name", "experiment_name")
+
+
 def _upsert(
     conn: Connection,
     table: Any,
     keys: list[str],
     rows: list[dict[str, Any]],
     fresher: str | None = None,
+    kept: Sequence[str] = (),
 ) -> None:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the ``rows`` (all with the same columns).
 
     With ``fresher``, a stored row is updated only where its ``fresher`` column is
-    not greater than the new row's.
+    not greater than the new row's. The ``kept`` columns are inserted, never updated.
     """
     if not rows:
         return
@@ -713,7 +721,7 @@ def _upsert(
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     statement = dialect_insert(table)
     names = [column.name for column in table.columns if column.name in rows[0]]
-    columns = [name for name in names if name not in keys]
+    columns = [name for name in names if name not in keys and name not in kept]
     if columns:
         statement = statement.on_conflict_do_update(
             index_elements=keys,
