@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError, RunFormatError
-from pyhermes.index.catalog import Index, path_is
+from pyhermes.index.catalog import Index, check_sync_mode, path_is
 from pyhermes.index.query import Filter, as_filter, under
 
 if TYPE_CHECKING:
@@ -218,6 +218,7 @@ class Experiment:
         root = Path(path)
         if not root.is_dir():
             raise FileNotFoundError(f"no such directory: {root}")
+        check_sync_mode(sync)  # before an index is made for nothing
         if index is False:
             return _scan(root, recursive)
         index = None if index is True else index

@@ -220,3 +220,58 @@ def test_runs_read_ahead_are_dropped_when_the_sync_reads_others(corpus, tmp_path
     if change == "another settle time":
         settled = Catalog.open(copy, sync="none").sql("SELECT count(*) FROM hermes_run WHERE settled")
         assert settled.rows == [(0,)]  # read again: none has settled
+
+
+def test_reads_ahead_never_outlive_the_sync_they_were_for(corpus, tmp_path, monkeypatch):
+    import sqlite3 as sqlite
+
+    from sqlalchemy.exc import OperationalError
+
+    copy = Path(shutil.copytree(corpus, tmp_path / "sweep"))
+    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
+    # A bad mode is refused before an index is made (and a pool started) for nothing.
+    with pytest.raises(ValueError, match="sync must be one of"):
+        Experiment.load_all(copy, sync="Quick")
+    assert not (copy / ".hermes" / "index.sqlite").exists()
+    # A sync that reads nothing closes them.
+    catalog = Catalog.open_index(copy, syncs_tree=False)
+    early = catalog._early
+    catalog.sync(copy, mode="none")
+    assert early._pool is None and catalog._early is None
+    # A retried transaction reads again, the reads ahead closed first.
+    shutil.rmtree(copy / ".hermes")
+    catalog = Catalog.open_index(copy, syncs_tree=False)
+    early, runs = catalog._early, sync_module.Syncer.run
+    attempts: list[bool] = []
+
+    def run_twice(self, *args, **kwargs):
+        attempts.append(self._early is not None)
+        if len(attempts) == 1:
+            raise OperationalError("BEGIN", {}, sqlite.OperationalError("database is locked"))
+        assert early._pool is None
+        return runs(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync_module.Syncer, "run", run_twice)
+    report = catalog.sync(copy, recursive=False, warn=False)
+    assert attempts == [True, False] and report.added == 61
+
+
+def test_no_worker_to_be_had_means_no_reading_ahead(corpus, monkeypatch):
+    from pyhermes.index.reading import read_ahead_for_new_index
+
+    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
+    stopped: list[bool] = []
+
+    class NoProcesses(build.ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise BlockingIOError("fork: Resource temporarily unavailable")
+
+        def shutdown(self, *args, **kwargs):
+            stopped.append(True)
+            super().shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(build, "ProcessPoolExecutor", NoProcesses)
+    assert read_ahead_for_new_index(str(corpus), False) is None
+    assert stopped == [True]

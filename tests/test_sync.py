@@ -594,6 +594,22 @@ def test_a_run_read_again_keeps_the_columns_that_follow_from_its_path(folder):
     assert report.updated == 1 and len(updates) == 1
     assigned = {part.split("=")[0].strip() for part in updates[0].split(" WHERE ")[0].split(",")}
     assert {"read_at", "args_mtime_ns", "score_final_mean", "settled"} <= assigned
-    assert not assigned & {"parent", "identifier", "script_name", "experiment_name", "path"}
+    assert not assigned & {"parent", "identifier", "path"}
+    # The layout names come from where the tree is now (it may have moved with its index).
+    assert {"script_name", "experiment_name"} <= assigned
     [again] = catalog.find("-lr == 0.5")
-    assert (again.identifier, again.script_name, again.experiment_name) == (run.name, "train", "sweep")
+    assert again.identifier == run.name
+
+
+def test_a_tree_moved_with_its_index_gets_its_layout_names_from_its_new_place(tmp_path):
+    before = tmp_path / "scratch" / "train" / "sweep"
+    _run(before, 1)
+    age(tmp_path)
+    catalog = Catalog.open(before.parent, sync="full")
+    assert catalog.count("script_name == 'train'") == 0  # not under experiments/ yet
+    after = tmp_path / "experiments" / "train"
+    after.parent.mkdir()
+    (tmp_path / "scratch" / "train").rename(after)
+    moved = Catalog.open(after, sync="none")
+    moved.sync(after, mode="full", reread=True)
+    assert moved.count("script_name == 'train' and experiment_name == 'sweep'") == 1

@@ -107,7 +107,11 @@ class ChunkReader:
         self._starts = iter(range(0, len(items), CHUNK_RUNS))
         self._pending: deque[Future[list[T]]] = deque()
         self._pool: ProcessPoolExecutor | None = _pool(workers)
-        self._submit()
+        try:
+            self._submit()
+        except BaseException:
+            self.close()
+            raise
 
     def _submit(self) -> None:
         while self._pool is not None and len(self._pending) < self._in_flight:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
 
-__all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "RUN_ROW"]
+__all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "RUN_ROW", "check_sync_mode"]
 
 #: Up to this many runs wanted, an order on one indexed column searches a window first.
 WINDOW_LIMIT = 100
@@ -167,7 +167,7 @@ class Index:
         """
         from pyhermes.index.engine import find_index
 
-        _check_mode(sync)
+        check_sync_mode(sync)
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(f"no such directory: {folder}")
@@ -235,7 +235,7 @@ class Index:
         That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) needs no SQLAlchemy;
         it is made on the standard-library read path of a SQLite index.
         """
-        _check_mode(mode)
+        check_sync_mode(mode)
         if mode == "none":
             return
         if mode == "quick" and isinstance(self._reader, SqliteReader):
@@ -263,10 +263,29 @@ class Index:
         Returns the :class:`SyncReport`. With ``warn``, one warning names how many
         runs could not be read and how to see them.
         """
+        # Runs read ahead while a new index was created: for this sync's first attempt only.
+        early, self._early = self._early, None
+        try:
+            return self._sync(path, recursive, mode, reread, progress, warn, early)
+        finally:
+            if early is not None:
+                early.close()
+
+    def _sync(
+        self,
+        path: str | os.PathLike[str] | None,
+        recursive: bool,
+        mode: str,
+        reread: bool,
+        progress: Callable[[int], None] | None,
+        warn: bool,
+        early: ChunkReader | None,
+    ) -> SyncReport:
+        """:meth:`sync`, given the runs read ahead (``early``, closed by the caller)."""
         from pyhermes.index import sync as sync_module
         from pyhermes.index.sync import Syncer, SyncReport, run_in_transaction
 
-        _check_mode(mode)
+        check_sync_mode(mode)
         folder = Path(path) if path is not None else (self._folder or self.root)
         if mode == "none":
             return SyncReport()
@@ -279,8 +298,6 @@ class Index:
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
 
-        # Runs read ahead while a new index was created: for the first attempt only.
-        early, self._early = self._early, None
         syncers: list[Syncer] = []
 
         def work(conn: Any) -> tuple[Syncer, SyncReport | None]:
@@ -288,6 +305,8 @@ class Index:
                 # A first build inserts into indexes larger than SQLite's default 2 MiB
                 # page cache: a bigger one keeps their pages in memory.
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
+            if syncers and early is not None:
+                early.close()  # a retry reads again: the reads ahead may be stale
             syncer = Syncer(conn, self.root, self.settle_seconds, progress, early=None if syncers else early)
             syncers.append(syncer)
             report = syncer.run(rel, recursive, mode, reread, slice_runs=sync_module.SLICE_RUNS)
@@ -298,14 +317,10 @@ class Index:
         # Another process may sync or write the same runs: a transaction that lost
         # that race is rolled back and run again (see run_in_transaction). Many runs
         # to read are written in slices, each in its own transaction.
-        try:
-            syncer, done = run_in_transaction(self.engine, work, "sync")
-            report = done if done is not None else syncer.write_slices(
-                self.engine, sync_module.SLICE_RUNS, finish
-            )
-        finally:
-            if early is not None:
-                early.close()
+        syncer, done = run_in_transaction(self.engine, work, "sync")
+        report = done if done is not None else syncer.write_slices(
+            self.engine, sync_module.SLICE_RUNS, finish
+        )
         if warn and report.problems:
             warnings.warn(
                 f"{report.problems} run(s) under {folder} could not be read and were skipped; "
@@ -614,7 +629,8 @@ def path_is(rel: str) -> Filter:
 
 
 
-def _check_mode(mode: str) -> None:
+def check_sync_mode(mode: str) -> None:
+    """Raise ValueError unless ``mode`` is one of :data:`~pyhermes.index.rules.SYNC_MODES`."""
     if mode not in SYNC_MODES:
         raise ValueError(f"sync must be one of {', '.join(SYNC_MODES)}, not {mode!r}")
 

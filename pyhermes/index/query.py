@@ -986,9 +986,10 @@ def select_runs(
     Raises:
         QueryError: a bad sort key.
     """
-    # In index order (no sort key: by id, which the folder index also follows) a few
-    # runs are found by probing the first runs; a sort key on another column makes
-    # SQLite walk the folder index and sort, so the IN plan is better there.
+    # In index order (no sort key: the order of the index the database walks, such as
+    # the folder index (parent, path)) a few runs are found by probing the first runs; a
+    # sort key on another column makes SQLite walk the folder index and sort, so the IN
+    # plan is better there.
     probe = limit is not None and limit <= _PROBE_LIMIT and (not order_by or within is not None)
     params = Params(correlated=probe)
     selected = _selected(columns)
@@ -1003,7 +1004,7 @@ def select_runs(
         bound = f" AND {column} {'>=' if descending else '<='} {params.bind(within)}"
         if dialect == "sqlite":
             # Walk that column's index: SQLite's planner would take the folder's
-            # (parent) index, which holds every run of a one-folder tree, and sort.
+            # (parent, path) index, which holds every run of a one-folder tree, and sort.
             source = f"{RUN} INDEXED BY ix_{RUN}_{column.rpartition('.')[2]}"
     sql = f"SELECT {selected} FROM {source} WHERE {where.sql(params)}{bound}"
     if order_by is not None:

@@ -243,8 +243,9 @@ def read_ahead_for_new_index(
     database layer is imported and the schema created (~0.3-0.5 s of one core).
     Returns the :class:`ChunkReader` of :func:`read_runs` over
     :func:`list_new_runs` (the sync takes it when its list of runs to read is the
-    same), or None for fewer than :data:`~pyhermes.index.build.AHEAD_FROM` runs
-    or a single core. At most :data:`FIRST_BUILD_AHEAD` runs are read ahead of the sync.
+    same), or None for fewer than :data:`~pyhermes.index.build.AHEAD_FROM` runs,
+    a single core, or when no worker process can be started. At most
+    :data:`FIRST_BUILD_AHEAD` runs are read ahead of the sync.
     """
     if build.worker_count() < 2:
         return None
@@ -252,4 +253,7 @@ def read_ahead_for_new_index(
     if len(paths) < build.AHEAD_FROM:
         return None
     in_flight = -(-min(len(paths), FIRST_BUILD_AHEAD) // build.CHUNK_RUNS)
-    return ChunkReader(read_runs, (root,), paths, (settle_seconds,), in_flight=in_flight)
+    try:
+        return ChunkReader(read_runs, (root,), paths, (settle_seconds,), in_flight=in_flight)
+    except OSError:  # no process to be had (a process limit): the sync reads them itself
+        return None

@@ -694,10 +694,11 @@ def _delete_runs(conn: Connection, ids: Any) -> int:
     return deleted
 
 
-#: The ``hermes_run`` columns that follow from the path (with the index's root): a run
-#: stored again keeps them, so SQLite leaves the indexes on them untouched (a full sync
-#: after 1% of 100,000 runs changed wrote 20 MiB instead of 36 MiB).
-_FROM_PATH = ("parent", "identifier", "script_name", "experiment_name")
+#: The indexed ``hermes_run`` columns that follow from the stored path alone: a run stored
+#: again keeps them, so SQLite leaves the indexes on them untouched (a full sync after 1%
+#: of 100,000 runs changed wrote 20 MiB instead of 36 MiB). Not the layout names: they
+#: come from the absolute path, which changes when a tree moves with its index.
+_FROM_PATH = ("parent", "identifier")
 
 
 def _upsert(
