@@ -28,6 +28,7 @@ from pyhermes.index.rules import (
     SETTLE_SECONDS,
     _settled,
     disk_name,
+    posix_join,
     posix_parent,
     printable,
     signature,
@@ -45,6 +46,7 @@ __all__ = [
     "read_runs",
     "iter_read_runs",
     "problem_reason",
+    "with_progress",
     "FIRST_BUILD_AHEAD",
     "list_new_runs",
     "read_ahead_for_new_index",
@@ -173,19 +175,27 @@ def iter_read_runs(
     """
     paths = list(paths)
     if parallel_workers(len(paths)):  # many runs: read on every core (pyhermes.index.build)
-        chunks = map_chunks(read_runs, (root,), paths, (settle_seconds,))
-        for done, result in enumerate(chunks, start=1):
-            yield result
-            if progress is not None:
-                progress(done)
-        return
+        results: Iterable[ReadResult] = map_chunks(read_runs, (root,), paths, (settle_seconds,))
+    else:
+        results = _read_here(root, paths, settle_seconds)
+    yield from with_progress(results, progress)
+
+
+def _read_here(root: str, paths: list[str], settle_seconds: float) -> Iterator[ReadResult]:
     prefix = root.rstrip(os.sep) + os.sep
-    for done, path in enumerate(paths, start=1):
+    for path in paths:
         started = time.time()
         try:
-            result: ReadResult = (path, read_run(prefix + disk_name(path), path, settle_seconds))
+            yield path, read_run(prefix + disk_name(path), path, settle_seconds)
         except (RunFormatError, OSError, ValueError) as exc:
-            result = (path, ReadFailure(exc, started))
+            yield path, ReadFailure(exc, started)
+
+
+def with_progress(
+    results: Iterable[ReadResult], progress: Callable[[int], None] | None
+) -> Iterator[ReadResult]:
+    """Yield ``results``, calling ``progress(n)`` after the n-th (when ``progress`` is given)."""
+    for done, result in enumerate(results, start=1):
         yield result
         if progress is not None:
             progress(done)
@@ -228,9 +238,9 @@ def list_new_runs(root: str, recursive: bool) -> list[str]:
     while pending:
         current = pending.pop()
         names, others = rundir.list_folder(prefix + disk_name(current) if current else root)
-        runs.extend(f"{current}/{stored_name(name)}" if current else stored_name(name) for name in names)
+        runs.extend(posix_join(current, stored_name(name)) for name in names)
         if recursive:
-            pending.extend(f"{current}/{stored_name(name)}" if current else stored_name(name) for name in others)
+            pending.extend(posix_join(current, stored_name(name)) for name in others)
     return sorted(runs)
 
 

@@ -138,6 +138,11 @@ def posix_parent(rel_path: str) -> str:
     return head
 
 
+def posix_join(folder: str, name: str) -> str:
+    """The stored path of ``name`` in the stored folder ``folder`` (``""`` is the root)."""
+    return f"{folder}/{name}" if folder else name
+
+
 def relative(root: Path, path: Path) -> str:
     """``path`` relative to ``root`` as a stored POSIX string (``""`` for the root itself)."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))

@@ -90,6 +90,7 @@ from pyhermes.index.reading import (  # the read step (no SQLAlchemy there)
     iter_read_runs,
     problem_reason,
     read_runs,
+    with_progress,
 )
 from pyhermes.index.rules import (  # the rules that need no SQLAlchemy (re-exported)
     _SIGNATURE_COLUMNS,
@@ -100,6 +101,7 @@ from pyhermes.index.rules import (  # the rules that need no SQLAlchemy (re-expo
     decode_subfolders,
     disk_name,
     encode_subfolders,
+    posix_join,
     posix_parent,
     signature,
     stored_name,
@@ -226,7 +228,7 @@ class Syncer:
                 runs_here = [path for path, row in known.items() if row[2] == current]
                 candidates = []
                 for name in remembered_names:
-                    rel = _join(current, name)
+                    rel = posix_join(current, name)
                     if rundir.has_info_file(self._abs(rel)):
                         candidates.append(rel)
                 listed_runs.update(runs_here)
@@ -235,7 +237,7 @@ class Syncer:
                 new_runs.extend(
                     path for path in problems if posix_parent(path) == current and path not in known
                 )
-                subfolder_paths = [_join(current, n) for n in remembered_names]
+                subfolder_paths = [posix_join(current, n) for n in remembered_names]
                 subfolder_paths = [p for p in subfolder_paths if p not in candidates]
             else:
                 if not full:
@@ -247,13 +249,13 @@ class Syncer:
                     # A subfolder that is gone takes every run below it out of the index.
                     listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
                     self._gone_folders.extend(
-                        _join(current, name) for name in remembered_names if name not in listed
+                        posix_join(current, name) for name in remembered_names if name not in listed
                     )
                 for rel in run_names:
                     listed_runs.add(rel)
                     if rel not in known:
                         new_runs.append(rel)
-                subfolder_paths = [_join(current, name) for name in other_names]
+                subfolder_paths = [posix_join(current, name) for name in other_names]
                 subfolders = encode_subfolders(other_names)
                 # A listing the index already holds, still valid, is not written again:
                 # a full sync that finds nothing changed leaves the index file as it was
@@ -285,11 +287,7 @@ class Syncer:
             if len(plan.to_read) > limit:
                 return None  # many runs to read: the caller writes them slice by slice
             if ahead is not None:
-                results = []
-                for done, result in enumerate(ahead.results(), start=1):
-                    results.append(result)
-                    if self.progress is not None:
-                        self.progress(done)
+                results = list(with_progress(ahead.results(), self.progress))
             else:
                 results = list(self._read(plan.to_read))
         finally:
@@ -305,10 +303,7 @@ class Syncer:
         early, self._early = self._early, None
         if early is not None:
             if (early.head, early.items, early.tail) == ((self._root_text,), paths, (self.settle_seconds,)):
-                for done, result in enumerate(early, start=1):
-                    yield result
-                    if self.progress is not None:
-                        self.progress(done)
+                yield from with_progress(early, self.progress)
                 return
             early.close()
         yield from iter_read_runs(self._root_text, paths, self.settle_seconds, self.progress)
@@ -401,11 +396,11 @@ class Syncer:
         """
 
         def vouched(name: str) -> bool:
-            path = _join(current, stored_name(name))
+            path = posix_join(current, stored_name(name))
             return path in known or path in problems
 
         names, others = rundir.list_folder(self._abs(current), vouched)
-        return [_join(current, stored_name(name)) for name in names], [
+        return [posix_join(current, stored_name(name)) for name in names], [
             stored_name(name) for name in others
         ]
 
@@ -657,6 +652,7 @@ class Syncer:
 #: Runs read and written per transaction by a sync with many runs to read.
 SLICE_RUNS = 4000
 
+
 @dataclass
 class _Pending:
     """What :meth:`Syncer.run` decided and listed, for the writes that follow."""
@@ -906,9 +902,6 @@ def bump_change_token(connection: Connection) -> None:
     """Record that the runs stored in the index changed (a new random token)."""
     _upsert(connection, meta_table, ["key"], [{"key": CHANGE_TOKEN_KEY, "value": uuid.uuid4().hex}])
 
-
-def _join(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
 
 
 def _folder_status(path: str) -> int | None:

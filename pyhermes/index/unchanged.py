@@ -25,6 +25,7 @@ from pyhermes.index.rules import (
     _settled,
     decode_subfolders,
     disk_name,
+    posix_join,
     signature,
 )
 
@@ -47,9 +48,6 @@ def listing_still_valid(mtime_ns: int, listed_at: float, status_mtime_ns: int | 
         and listed_at - status_mtime_ns / 1e9 > RACY_SECONDS
     )
 
-
-def _join(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
 
 
 def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) -> bool:
@@ -105,7 +103,7 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
         if names is None or not listing_still_valid(row[0], row[1], status):
             return False
         for name in names:
-            rel = _join(current, name)
+            rel = posix_join(current, name)
             if rundir.has_info_file(prefix + disk_name(rel)):
                 return False  # a new (possibly broken) run in a folder listed before
             if recursive:
