@@ -11,6 +11,7 @@ also from the built-in exception a caller would naturally catch, so existing
     ├── CatalogError (RuntimeError)            base of the errors about the SQL index
     │   ├── IndexVersionError                  the index was written by a newer pyhermes
     │   ├── IndexBusyError                     the index stayed locked past the busy limit
+    │   ├── IndexDamagedError                  the SQLite index file is damaged (it is rebuilt)
     │   └── ReadOnlyQueryError (ValueError)    a statement given to ``sql()`` would write
     └── QueryError (ValueError)                a filter expression or column name is wrong
 
@@ -27,6 +28,7 @@ __all__ = [
     "CatalogError",
     "IndexVersionError",
     "IndexBusyError",
+    "IndexDamagedError",
     "ReadOnlyQueryError",
     "QueryError",
 ]
@@ -71,6 +73,14 @@ class IndexBusyError(CatalogError):
     """The index stayed locked or in conflict past the busy limit (``HERMES_BUSY_LIMIT``).
 
     The message says what holds the database (processes or sessions), when that can be found.
+    """
+
+
+class IndexDamagedError(CatalogError):
+    """A read found the SQLite index file damaged twice in a row.
+
+    The index is a cache: the next ``load_all`` or ``hermes-reindex`` sets a copy
+    of the damaged file aside and rebuilds it from the run directories.
     """
 
 

@@ -25,6 +25,22 @@ if str(TESTS) not in sys.path:
 
 REPO = TESTS.parent
 
+import index_files  # noqa: E402
+
+index_files.install()
+#: Put first on a child process's PYTHONPATH, it installs the same audit hook there.
+AUDIT_SITE = TESTS / "audit_site"
+
+
+@pytest.fixture(autouse=True)
+def _only_sqlite_opens_index_files():
+    """Fails a test in which any code opened an index file, or its -wal/-shm/-journal, itself."""
+    index_files.take_violations()
+    yield
+    found = index_files.take_violations()
+    if found:
+        pytest.fail("an index file was opened outside SQLite:\n" + "\n".join(found[:3]), pytrace=False)
+
 #: Test modules whose every test runs on both index backends.
 BOTH_BACKENDS = frozenset({"test_query", "test_sync", "test_cli", "test_reliability"})
 

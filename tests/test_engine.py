@@ -388,13 +388,26 @@ def test_newer_index_is_an_index_version_error(tmp_path: Path, revision: str | N
     assert len(_broken_files(tmp_path, "i.sqlite")) == 1
 
 
-def _assert_moved_aside_and_fresh(file: Path, original: bytes) -> None:
+def _dump(file: Path) -> list[str]:
+    connection = sqlite3.connect(file)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+def _assert_moved_aside_and_fresh(file: Path, original: bytes | list[str]) -> None:
+    """``original``: the bytes of a file SQLite cannot read (renamed aside as it is), or the
+    dump of a readable one (copied aside through SQLite, so its header counters differ)."""
     with pytest.warns(BrokenIndexWarning) as record:
         engine = open_engine(_sqlite_location(file))
     broken = _broken_files(file.parent, file.name)
     main = [p for p in broken if not p.name.endswith(("-wal", "-shm"))]
     assert len(main) == 1
-    assert main[0].read_bytes() == original
+    if isinstance(original, bytes):
+        assert main[0].read_bytes() == original
+    else:
+        assert _dump(main[0]) == original
     assert main[0].name.startswith(f"{file.name}.broken-2")
     message = str(record[0].message)
     assert str(file) in message and str(main[0]) in message and "rebuilt" in message
@@ -412,7 +425,7 @@ def test_unknown_revision_is_moved_aside(
     file = tmp_path / "i.sqlite"
     _make_index(file)
     _set_version(file, revision, generation)
-    _assert_moved_aside_and_fresh(file, file.read_bytes())
+    _assert_moved_aside_and_fresh(file, _dump(file))
 
 
 def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
@@ -421,9 +434,9 @@ def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
     garbage = bytes(range(256)) * 64
     file.write_bytes(garbage)
     Path(f"{file}-wal").write_bytes(b"stale wal")
+    # "Not a database" is SQLite's answer: it opens the file to give it, and removes the
+    # stale -wal beside a file that is not in WAL mode. The file itself is kept as it was.
     _assert_moved_aside_and_fresh(file, garbage)
-    (wal,) = [p for p in _broken_files(file.parent, file.name) if p.name.endswith("-wal")]
-    assert wal.read_bytes() == b"stale wal"
 
 
 def test_operational_errors_do_not_move_the_file(tmp_path: Path) -> None:

@@ -178,7 +178,8 @@ def test_a_fresh_process_answers_without_heavy_imports(folder, eager):
         "pyhermes", "pyhermes.errors", "pyhermes.rundir", "pyhermes.storage", "pyhermes.index",
         "pyhermes.index.catalog", "pyhermes.index.layout", "pyhermes.index.query",
         "pyhermes.index.reader", "pyhermes.index.unchanged", "pyhermes.index.engine",
-        "pyhermes.index.schema", "pyhermes.index.rules",
+        "pyhermes.index.schema", "pyhermes.index.rules", "pyhermes.index.guard",
+        "pyhermes.index.sqlitefile",
     }
 
 

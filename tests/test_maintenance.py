@@ -51,14 +51,23 @@ def test_check_finds_new_gone_changed_unreadable_and_odd_runs(tmp_path):
     assert Catalog.open(tmp_path, sync="none").count() == 4  # nothing synced: the gone run stays
 
 
-def test_rebuild_swaps_in_a_fresh_file_with_the_same_runs(tmp_path):
+def test_rebuild_copies_a_fresh_index_over_the_file_in_place(tmp_path):
+    import sqlite3
+
     _tree(tmp_path)
     catalog = Catalog.open(tmp_path)
     index_file = catalog.location.file
     old_inode = index_file.stat().st_ino
+    # Another process's connection, open through the rebuild, reads the new index.
+    other = sqlite3.connect(index_file)
+    other.execute("DELETE FROM hermes_arg")  # a stale index: its args are gone
+    other.commit()
     report, fresh = rebuild(catalog)
     assert report.added == 4 and fresh.count() == 4
-    assert fresh.location.file == index_file and index_file.stat().st_ino != old_inode
+    # Same file (copied over in place through SQLite): no connection to it is left stale.
+    assert fresh.location.file == index_file and index_file.stat().st_ino == old_inode
+    assert other.execute("SELECT COUNT(DISTINCT run_id) FROM hermes_arg").fetchone()[0] == 4
+    other.close()
     assert not list(index_file.parent.glob("*.rebuild-*"))
 
 

@@ -568,7 +568,7 @@ def test_mount_tables_are_parsed() -> None:
         "41 40 0:46 / /data/lab\\040runs/local rw - tmpfs tmpfs rw\n"
     )
     mounts = "srv:/x /mnt/cifs cifs rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
-    from pyhermes.index.engine import _parse_mount_table
+    from pyhermes.index.sqlitefile import _parse_mount_table
 
     assert _parse_mount_table(mountinfo) == [
         ("/", "ext4"), ("/data/lab runs", "nfs4"), ("/data/lab runs/local", "tmpfs")
@@ -585,7 +585,9 @@ def test_no_wal_and_one_warning_on_a_network_filesystem(tmp_path: Path, monkeypa
         "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
         f"40 22 0:45 / {real}/lab rw - nfs4 srv:/lab rw\n"
     )
-    monkeypatch.setattr(engine_mod, "MOUNT_TABLES", (str(table),))
+    from pyhermes.index import sqlitefile
+
+    monkeypatch.setattr(sqlitefile, "MOUNT_TABLES", (str(table),))
     folder = tmp_path / "lab" / "exp"
     _make_run(folder, "2024_01_01_120000000000_0_abcde")
     local = tmp_path / "local"
@@ -640,7 +642,10 @@ def test_a_ten_million_line_scores_file_in_bounded_memory(tmp_path: Path) -> Non
 
 
 @pytest.mark.sqlite_only  # the SQLite file's check
-def test_quick_check_runs_once_per_state_of_the_file(tmp_path: Path, monkeypatch) -> None:
+def test_quick_check_runs_only_for_a_state_no_pyhermes_writer_recorded(tmp_path: Path, monkeypatch) -> None:
+    """A pyhermes commit records the state it leaves (so does closing the last connection,
+    which checkpoints): the next process does not check the whole file again. A write by
+    another program leaves a state nobody recorded: the next opener checks it."""
     folder = tmp_path / "exp"
     run = _make_run(folder, "2024_01_01_120000000000_0_abcde")
     hour_ago = time.time() - 3600
@@ -658,17 +663,25 @@ def test_quick_check_runs_once_per_state_of_the_file(tmp_path: Path, monkeypatch
         return real(engine)
 
     monkeypatch.setattr(engine_mod, "quick_check", counted)
-    assert len(Experiment.load_all(folder)) == 1  # first open in this "process": checked
+    assert len(Experiment.load_all(folder)) == 1  # the state the last close recorded: no check
     dispose_engines()
-    assert len(checks) == 1
-    assert len(Experiment.load_all(folder)) == 1  # nothing written since: not again
-    dispose_engines()
-    assert len(checks) == 1
+    assert checks == []
     _make_run(folder, "2024_01_02_120000000000_0_abcde")
-    assert len(Experiment.load_all(folder)) == 2  # this sync writes the file
+    assert len(Experiment.load_all(folder)) == 2  # this sync writes the file, and records it
     dispose_engines()
-    assert len(Experiment.load_all(folder)) == 2  # a changed file: checked again
-    assert len(checks) == 2
+    assert len(Experiment.load_all(folder)) == 2
+    dispose_engines()
+    assert checks == []
+    index = folder / ".hermes" / "index.sqlite"
+    other = sqlite3.connect(index)  # another program writes, checkpoints and closes
+    other.execute("UPDATE hermes_run SET comments = 'by hand'")
+    other.commit()
+    other.close()
+    assert len(Experiment.load_all(folder)) == 2  # a state nobody recorded: checked
+    dispose_engines()
+    assert len(checks) == 1
+    assert len(Experiment.load_all(folder)) == 2  # found sound and recorded: not again
+    assert len(checks) == 1
 
 
 UNPRIVILEGED_UID = 65534  # nobody

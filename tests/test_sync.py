@@ -546,9 +546,10 @@ def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypat
 
 @pytest.mark.sqlite_only  # checks the SQLite file itself
 def test_a_sync_that_finds_nothing_changed_leaves_the_index_file_as_it_was(folder, tmp_path):
-    """No write, so the file state (size, mtime of the file and its -wal) is the one the
-    last integrity check saw, and the next fresh process does not check it again."""
-    from pyhermes.index.engine import _file_state, dispose_engines
+    """No write, so the file state (device, inode, size, mtime) is the one recorded as sound,
+    and the next fresh process does not check it again."""
+    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.guard import file_state as _file_state
     from pyhermes.index.reader import close_readers
 
     def close() -> None:

@@ -19,10 +19,16 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
+
+from pyhermes.index.guard import connection_opened
 
 __all__ = [
     "PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "AHEAD_FROM", "AHEAD_CHUNK", "ChunkReader", "ReadAhead",
@@ -63,12 +69,74 @@ def parallel_workers(items: int) -> int:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # fork: the workers start at once with the modules already imported (no pickled state);
-    # gc.freeze in each worker: its collections then never walk the objects it shares
-    # with this process (touching them would copy their pages, copy-on-write).
+    """A pool of ``workers`` reading processes that hold no database descriptor and die with
+    this process.
+
+    Forked (they start at once, with the modules already imported) while this
+    process has never opened a database connection; otherwise started by a
+    ``forkserver``, a clean process that never opened one (a forked child holds
+    the descriptors of every connection open at the fork, and a child closing one
+    drops this process's SQLite locks or ends its PostgreSQL session). Each worker
+    dies with this process (:func:`_start_worker`).
+    """
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)
+    if "fork" in methods and not connection_opened():
+        context = multiprocessing.get_context("fork")
+    elif "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pyhermes.index.reading"])
+    else:  # pragma: no cover - not POSIX
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
+
+
+#: Linux's prctl option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+#: How often a worker looks whether the process that started its pool is still alive (seconds).
+LIVENESS_POLL = 1.0
+
+
+def _start_worker(origin: int) -> None:
+    """Set up a reading worker of the process ``origin``: it dies when that process dies.
+
+    On Linux the kernel sends it ``SIGKILL`` when its parent dies
+    (``PR_SET_PDEATHSIG``; the parent is ``origin``, or the forkserver, which ends
+    with ``origin``); everywhere, a thread looks every :data:`LIVENESS_POLL`
+    seconds whether ``origin`` is alive. Without this a worker of a killed
+    process blocks forever writing a result nobody reads. Also freezes the
+    garbage collector's view of what a forked worker shares with ``origin``
+    (walking it would copy those pages).
+    """
+    gc.freeze()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if not _alive(origin):
+        os._exit(1)  # it died before the signal was asked for
+    threading.Thread(target=_exit_when_gone, args=(origin,), daemon=True, name="hermes-liveness").start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_when_gone(origin: int) -> None:
+    while _alive(origin):
+        time.sleep(LIVENESS_POLL)
+    os._exit(1)
 
 
 def map_chunks(

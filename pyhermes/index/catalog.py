@@ -57,7 +57,10 @@ if TYPE_CHECKING:
     from pyhermes.index.engine import IndexLocation
     from pyhermes.index.sync import SyncReport
 
-__all__ = ["Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "RUN_ROW", "check_sync_mode"]
+__all__ = [
+    "Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR",
+    "RUN_ROW", "check_sync_mode",
+]
 
 #: Up to this many runs wanted, an order on one indexed column searches a window first.
 WINDOW_LIMIT = 100
@@ -668,12 +671,35 @@ def _existing_index_for(folder: Path) -> Path | None:
     return None
 
 
+#: Environment variable that turns the write-through of new runs on (``1``) or off (``0``).
+WRITE_THROUGH_VAR = "HERMES_WRITE_THROUGH"
+
+
+def writes_through(location: IndexLocation) -> bool:
+    """True when a run just written should be stored in the index at ``location`` right away.
+
+    ``$HERMES_WRITE_THROUGH`` decides when set (``1``/``true``/``on`` or
+    ``0``/``false``/``off``). Otherwise yes, except for a SQLite file on a
+    network filesystem: there many nodes writing one file is fragile, so jobs
+    write their run directories only and the next reader's sync indexes them.
+    """
+    from pyhermes.index.sqlitefile import on_network_filesystem
+
+    value = os.environ.get(WRITE_THROUGH_VAR, "").strip().lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    return location.file is None or not on_network_filesystem(location.file.parent)
+
+
 def write_through(experiment: Any, index: Any) -> None:
     """Store a run just written by pyhermes in the index serving it, if one exists.
 
     Used by :meth:`Experiment.create`, ``finish`` and ``store_comments``. Without
     an explicit ``index``, ``HERMES_INDEX`` or an existing ``.hermes/index.sqlite``
-    above the run, nothing is written. An index that cannot be updated only
+    above the run, nothing is written; nor where :func:`writes_through` says no
+    (the run is indexed by the next sync). An index that cannot be updated only
     costs a warning: the run directory is complete either way.
     """
     from pyhermes.index.engine import index_root, open_engine, resolve_index
@@ -683,6 +709,8 @@ def write_through(experiment: Any, index: Any) -> None:
     try:
         if experiment._catalog is not None:
             catalog = experiment._catalog
+            if catalog.location is not None and not writes_through(catalog.location):
+                return
         else:
             serving = run_dir.parent
             if explicit is None:
@@ -691,6 +719,8 @@ def write_through(experiment: Any, index: Any) -> None:
                     return
                 serving = found
             location = resolve_index(serving, explicit)
+            if not writes_through(location):
+                return
             engine = open_engine(location)
             catalog = Index(engine, Path(index_root(engine, location, serving)), location)
             experiment._catalog = catalog

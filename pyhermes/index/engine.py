@@ -21,28 +21,38 @@ Where the index lives, in order:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
-import re
 import sqlite3
 import tempfile
 import threading
-import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyhermes.errors import CatalogError
+from pyhermes.index import guard
 from pyhermes.index.schema import (
     SchemaUnknownError,
-    _file_lock,
     _needs_upgrade,
     _where,
     ensure_schema,
+)
+from pyhermes.index.sqlitefile import (
+    BrokenIndexWarning,
+    NetworkFilesystemWarning,
+    abandon_engine,
+    create_sqlite_engine,
+    damage_confirmed,
+    filesystem_type,
+    integrity_check,
+    is_corrupt_error,
+    on_network_filesystem,
+    quick_check,
+    set_aside,
 )
 from pyhermes.rundir import INFO_FILE
 
@@ -99,40 +109,6 @@ def busy_limit() -> float:
 def _lock_wait_ms() -> int:
     """How long one statement waits for a lock (ms): half the busy limit, at most 30 s."""
     return max(int(min(busy_limit() / 2, 30.0) * 1000), 1)
-
-
-_SQLITE_PRAGMAS = (
-    # busy_timeout first, so that switching to WAL waits for other openers.
-    "PRAGMA busy_timeout=30000",
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA synchronous=NORMAL",
-)
-#: On a network filesystem WAL cannot work (its shared memory is per machine): a rollback journal.
-_NETWORK_JOURNAL = "PRAGMA journal_mode=DELETE"
-
-#: Filesystem types (as the mount table names them) where SQLite's WAL is unsafe.
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph",
-        "glusterfs", "fuse.glusterfs", "fuse.sshfs", "sshfs", "9p", "afs", "ncpfs", "panfs",
-        "pvfs2", "orangefs", "davfs", "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.cephfs",
-        "fuse.juicefs", "fuse.gcsfuse", "fuse.beegfs", "wekafs", "virtiofs", "quobyte",
-    }
-)  # fmt: skip
-#: Where the mount table is read from, first found wins.
-MOUNT_TABLES = ("/proc/self/mountinfo", "/proc/mounts")
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class BrokenIndexWarning(UserWarning):
-    """A SQLite index could not be used; it was moved aside and is rebuilt from disk."""
-
-
-class NetworkFilesystemWarning(UserWarning):
-    """A SQLite index is on a network filesystem: no WAL there; PostgreSQL is the better index."""
 
 
 @dataclass(frozen=True)
@@ -229,16 +205,41 @@ def _is_writable(folder: Path) -> bool:
 
 
 def _file_is_writable(file: Path) -> bool:
-    """Return True when the existing SQLite ``file`` and its folder can be written."""
+    """Return True when the existing SQLite ``file`` and its folder can be written.
+
+    Never opens the file itself (closing a descriptor of it would drop this
+    process's SQLite locks on it): ``os.access`` answers on a local filesystem,
+    where it is exact; on a network filesystem, where the server may refuse what
+    ``access`` allows (root squashed), SQLite itself is asked (see :func:`_sqlite_refuses_writes`).
+    """
     if not os.access(file, os.R_OK | os.W_OK):
         return False
-    try:
-        fd = os.open(file, os.O_RDWR)
-    except OSError:
-        return False
-    os.close(fd)
     # WAL mode creates -wal and -shm files, and the lock file lives there too.
-    return _is_writable(file.parent)
+    if not _is_writable(file.parent):
+        return False
+    return not (on_network_filesystem(file.parent) and _sqlite_refuses_writes(file))
+
+
+def _sqlite_refuses_writes(file: Path) -> bool:
+    """True when SQLite answers ``SQLITE_READONLY`` to a write transaction on ``file``.
+
+    Only asked on a network filesystem, where pyhermes runs SQLite without WAL:
+    closing this connection then checkpoints and deletes nothing. A busy file is
+    a writable one.
+    """
+    guard.note_connection()
+    try:
+        connection = sqlite3.connect(os.fspath(file), timeout=0, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY") or "readonly" in str(exc)
+    finally:
+        connection.close()
+    return False
 
 
 def cache_dir() -> Path:
@@ -360,187 +361,19 @@ def resolve_index(path: Path, index: str | os.PathLike[str] | None = None) -> In
 class _Cached:
     engine: Engine
     identity: tuple[int, int] | None  # (st_dev, st_ino) of the SQLite file when opened
+    file: Path | None
 
 
 _ENGINES: dict[str, _Cached] = {}
 _ENGINES_LOCK = threading.RLock()
 
 
-def _identity(file: Path | None) -> tuple[int, int] | None:
-    """Return ``(st_dev, st_ino)`` of ``file``, or ``None`` if it is absent or not a file."""
-    if file is None:
-        return None
-    try:
-        st = file.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _unescape_mount_field(field: str) -> str:
-    """Mount tables write a space in a path as ``\\040`` (octal escapes)."""
-    if "\\" not in field:
-        return field
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
-
-
-def _parse_mount_table(text: str) -> list[tuple[str, str]]:
-    """Return (mount point, filesystem type) of each line of ``/proc/self/mountinfo`` or ``/proc/mounts``."""
-    mounts: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if " - " in line:  # mountinfo: ... mount-point options [optional...] - fstype source
-            before, _, after = line.partition(" - ")
-            head, tail = before.split(), after.split()
-            if len(head) >= 5 and tail:
-                mounts.append((_unescape_mount_field(head[4]), tail[0]))
-        elif len(fields) >= 3:  # mounts: source mount-point fstype options dump pass
-            mounts.append((_unescape_mount_field(fields[1]), fields[2]))
-    return mounts
-
-
-def filesystem_type(
-    path: str | os.PathLike[str], tables: tuple[str, ...] | None = None
-) -> str | None:
-    """Return the type of the filesystem holding ``path`` (e.g. ``"ext4"``, ``"nfs4"``).
-
-    Read from the first readable mount table of ``tables`` (default
-    :data:`MOUNT_TABLES`); the mount whose point is the longest prefix of the
-    real path wins. ``None`` when no table can be read (not Linux).
-    """
-    real = os.path.realpath(os.fspath(path))
-    for table in tables if tables is not None else MOUNT_TABLES:
-        try:
-            with open(table, encoding="utf-8", errors="surrogateescape") as handle:
-                mounts = _parse_mount_table(handle.read())
-        except OSError:
-            continue
-        best: tuple[int, str] | None = None
-        for point, kind in mounts:
-            inside = real == point or real.startswith(point.rstrip("/") + "/")
-            if inside and (best is None or len(point) >= best[0]):
-                best = (len(point), kind)
-        return None if best is None else best[1]
-    return None
-
-
-def on_network_filesystem(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is on a network filesystem (see :data:`NETWORK_FILESYSTEMS`)."""
-    kind = filesystem_type(path)
-    return kind is not None and (kind in NETWORK_FILESYSTEMS or kind.split(".")[0] in NETWORK_FILESYSTEMS)
-
-
-_WARNED_NETWORK: set[str] = set()
-
-
-def _sqlite_pragmas(file: Path | None) -> tuple[str, ...]:
-    """The connection pragmas of a SQLite index: WAL, unless ``file`` is on a network filesystem.
-
-    There, one :class:`NetworkFilesystemWarning` per file and process says so.
-    """
-    pragmas = tuple(
-        f"PRAGMA busy_timeout={_lock_wait_ms()}" if "busy_timeout" in p else p for p in _SQLITE_PRAGMAS
-    )
-    if file is None or not on_network_filesystem(file.parent):
-        return pragmas
-    if str(file) not in _WARNED_NETWORK:
-        _WARNED_NETWORK.add(str(file))
-        warnings.warn(
-            f"the index {file} is on a network filesystem ({filesystem_type(file.parent)}): "
-            "SQLite runs it without WAL there, and several machines writing it at once is "
-            f"slow and fragile. For a lab, point {ENV_VAR} at one PostgreSQL database "
-            "(see the README, 'One index for a lab').",
-            NetworkFilesystemWarning,
-            stacklevel=5,
-        )
-    return tuple(_NETWORK_JOURNAL if "journal_mode" in p else p for p in pragmas)
+_identity = guard.identity
 
 
 def _create_sqlite_engine(location: IndexLocation) -> Engine:
     """Return a new engine on the SQLite database of ``location``, with the pragmas set."""
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.engine import URL
-
-    if location.file is not None:
-        url: URL | str = URL.create("sqlite+pysqlite", database=str(location.file))
-    else:
-        url = location.url
-    engine = create_engine(url)
-    pragmas = _sqlite_pragmas(location.file)
-
-    def set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            for pragma in pragmas:
-                cursor.execute(pragma)
-        finally:
-            cursor.close()
-
-    event.listen(engine, "connect", set_pragmas)
-    return engine
-
-
-def quick_check(engine: Engine) -> str | None:
-    """Run SQLite's ``PRAGMA quick_check`` on ``engine``; return ``None`` if sound, else what it found.
-
-    Raises :class:`sqlalchemy.exc.DatabaseError` when the file cannot even be read.
-    """
-    with engine.connect() as conn:
-        found = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check(5)")]
-    return None if found == ["ok"] else "; ".join(found)
-
-
-def _checked_path(file: Path) -> Path:
-    return file.with_name(file.name + ".checked")
-
-
-def _file_state(file: Path) -> str:
-    """(inode, size, mtime) of the SQLite file and of its ``-wal``: any write changes it."""
-    parts = []
-    for path in (file, Path(f"{file}-wal")):
-        try:
-            status = os.stat(path)
-        except OSError:
-            parts.append("-")
-            continue
-        parts.append(f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}")
-    return " ".join(parts)
-
-
-def _checked_state(file: Path) -> str | None:
-    """The file state last found sound by ``quick_check`` (see :func:`_remember_checked`)."""
-    try:
-        return _checked_path(file).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _remember_checked(file: Path, state: str) -> None:
-    """Note that ``quick_check`` found the file sound in ``state``: an unchanged file is not
-    checked again by the next process (a fresh process opening a large index stays fast)."""
-    with contextlib.suppress(OSError):
-        _checked_path(file).write_text(state + "\n", encoding="ascii")
-
-
-def integrity_check(file: Path, limit: int = 100) -> list[str]:
-    """Run SQLite's full ``PRAGMA integrity_check`` on ``file``, read-only; return its findings.
-
-    An empty list means the file is sound. Nothing is written, nothing moved.
-    A file that is not a database at all gives one finding saying so.
-    """
-    uri = f"file:{quote(str(file))}?mode=ro"
-    try:
-        connection = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        return [f"cannot be opened: {exc}"]
-    try:
-        connection.execute("PRAGMA busy_timeout=30000")
-        rows = [str(row[0]) for row in connection.execute(f"PRAGMA integrity_check({int(limit)})")]
-    except sqlite3.DatabaseError as exc:
-        return [f"not a readable SQLite database: {exc}"]
-    finally:
-        connection.close()
-    return [] if rows == ["ok"] else rows
+    return create_sqlite_engine(location.file, location.url, _lock_wait_ms())
 
 
 def _create_engine(location: IndexLocation) -> Engine:
@@ -555,6 +388,7 @@ def _create_engine(location: IndexLocation) -> Engine:
         wait = _lock_wait_ms()
 
         def set_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+            guard.note_connection()
             # A statement waiting for a lock gives up after this, and the transaction is retried.
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
@@ -569,92 +403,82 @@ def _create_engine(location: IndexLocation) -> Engine:
 
 
 def _is_corrupt(exc: DatabaseError) -> bool:
-    """Return True when ``exc`` says the SQLite file is not a (sound) database.
-
-    Operational errors (locked, cannot open, I/O, read-only) are not corruption:
-    moving a file aside for them would lose a good index.
-    """
-    orig = exc.orig
-    if type(orig) is not sqlite3.DatabaseError:
-        return False
-    name = getattr(orig, "sqlite_errorname", None)
-    return name is None or name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    """Return True when the SQLAlchemy error ``exc`` says the SQLite file is not a (sound) database."""
+    return exc.orig is not None and is_corrupt_error(exc.orig)
 
 
-def _has_foreign_header(file: Path) -> bool:
-    """Return True when ``file`` exists, is not empty, and does not start as SQLite files do."""
+def _fresh_schema(file: Path) -> None:
+    """Create a new index at head in the SQLite ``file`` (for :func:`set_aside`)."""
+    engine = create_sqlite_engine(file, _sqlite_url(file), _lock_wait_ms())
     try:
-        with open(file, "rb") as handle:
-            head = handle.read(len(_SQLITE_MAGIC))
-    except OSError:
-        return False
-    return head != b"" and head != _SQLITE_MAGIC
-
-
-def _move_aside(file: Path) -> Path:
-    """Rename ``file`` and its ``-wal``/``-shm`` to ``<name>.broken-<YYYYmmdd-HHMMSS>``.
-
-    Returns the new path of the main file. Never deletes anything; a numeric
-    suffix avoids overwriting an earlier broken copy.
-    """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = file.with_name(f"{file.name}.broken-{stamp}")
-    n = 1
-    while any(Path(f"{target}{s}").exists() for s in ("", "-wal", "-shm")):
-        target = file.with_name(f"{file.name}.broken-{stamp}-{n}")
-        n += 1
-    for suffix in ("-wal", "-shm"):
-        side = Path(f"{file}{suffix}")
-        if side.exists():
-            os.replace(side, Path(f"{target}{suffix}"))
-    os.replace(file, target)
-    return target
+        ensure_schema(engine, None)
+    finally:
+        engine.dispose()
 
 
 def _open_sqlite_file(location: IndexLocation) -> Engine:
     """Return a migrated engine on the SQLite file of ``location``.
 
-    A file that is not a database, or whose schema is unknown, is moved aside
-    with a :class:`BrokenIndexWarning` and replaced by a fresh index.
-    Raises :class:`IndexVersionError` for an index of a newer pyhermes.
+    A file found damaged (by ``quick_check`` when it is not in its recorded sound
+    state, or by an error reading it) or holding a schema pyhermes does not know
+    is handled by :func:`set_aside` (confirmed under the lock, a copy kept, reset
+    in place with a :class:`BrokenIndexWarning`). Raises :class:`IndexVersionError`
+    for an index of a newer pyhermes.
     """
     from sqlalchemy.exc import DatabaseError
 
     assert location.file is not None
     file = location.file
-    seen = _identity(file)
-    if _has_foreign_header(file):
-        # Checked before SQLite opens it: SQLite would delete a -wal beside it.
-        return _replace_broken(location, seen, "it is not a SQLite database")
+    existed = file.exists()
     engine = _create_sqlite_engine(location)
     try:
-        # Once per file and process (engines are cached), unless this very state of
-        # the file was checked before: a damaged file is not served.
-        state = _file_state(file)
-        damage = None
-        if seen is not None and state != _checked_state(file):
-            damage = quick_check(engine)
+        state = guard.file_state(file)
+        checking = existed and guard.needs_check(file)
+        damage = quick_check(engine) if checking else None
         if damage is None:
             ensure_schema(engine, location.lock_path)
-            if seen is not None and state != _checked_state(file):
-                _remember_checked(file, state)
+            if checking or not existed:
+                guard.remember_checked(file, state if checking else guard.file_state(file))
             return engine
-        engine.dispose()
-        reason = f"PRAGMA quick_check found it damaged ({damage})"
+        confirm = lambda: damage_confirmed(file)  # noqa: E731
     except DatabaseError as exc:
-        engine.dispose()
         if not _is_corrupt(exc):
+            engine.dispose()
             raise
-        reason = f"it is not a readable SQLite database ({exc.orig})"
+        confirm = lambda: damage_confirmed(file)  # noqa: E731
     except SchemaUnknownError as exc:
-        engine.dispose()
         # Another process may have been creating the schema (SQLite commits DDL as it
-        # runs, before the revision row): judge again once that process is done.
-        return _replace_broken(location, seen, str(exc), still_broken=_schema_unknown)
+        # runs, before the revision row): judged again under the lock.
+        message = str(exc)
+        confirm = lambda: message if _schema_unknown(location) else None  # noqa: E731
     except BaseException:
         engine.dispose()
         raise
-    return _replace_broken(location, seen, reason)
+    set_aside(file, confirm, _fresh_schema)
+    try:
+        ensure_schema(engine, location.lock_path)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def recover_from_damage(engine: Engine, error: BaseException) -> bool:
+    """Handle ``error``, raised in a transaction of ``engine``, if it says the SQLite file is damaged.
+
+    The damage is confirmed under the lock on a fresh connection; confirmed, a
+    copy is set aside and the file reset in place (:func:`set_aside`, with a
+    :class:`BrokenIndexWarning`). Returns True when the transaction may run again
+    (after the reset, or because the damage did not repeat), False for any other error.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    if engine.dialect.name != "sqlite" or not is_corrupt_error(orig) or not engine.url.database:
+        return False
+    file = Path(engine.url.database)
+    set_aside(file, lambda: damage_confirmed(file), _fresh_schema)
+    return True
 
 
 def _schema_unknown(location: IndexLocation) -> bool:
@@ -671,43 +495,6 @@ def _schema_unknown(location: IndexLocation) -> bool:
         return True
     finally:
         engine.dispose()
-
-
-def _replace_broken(
-    location: IndexLocation,
-    seen: tuple[int, int] | None,
-    reason: str,
-    still_broken: Callable[[IndexLocation], bool] | None = None,
-) -> Engine:
-    """Move the broken SQLite file of ``location`` aside, warn, and return a fresh index.
-
-    ``seen`` is the identity of the file found broken: if another process has
-    already replaced it, the new file is left alone; so is a file that
-    ``still_broken`` (asked under the lock, when given) no longer finds broken.
-    Raises like :func:`open_engine`.
-    """
-    assert location.file is not None
-    file = location.file
-    with _file_lock(location.lock_path):
-        # Another process may have set it aside (and made a fresh one) meanwhile.
-        moved = None
-        if seen is not None and _identity(file) == seen:
-            if still_broken is None or still_broken(location):
-                moved = _move_aside(file)
-    if moved is not None:
-        warnings.warn(
-            f"The index {file} could not be used: {reason.rstrip('.')}. It was moved to {moved}, and a "
-            "fresh index is created; it is rebuilt from the run directories on disk.",
-            BrokenIndexWarning,
-            stacklevel=4,
-        )
-    engine = _create_sqlite_engine(location)
-    try:
-        ensure_schema(engine, location.lock_path)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
 
 
 def _open_other(location: IndexLocation) -> Engine:
@@ -740,11 +527,12 @@ def open_engine(location: IndexLocation) -> Engine:
     WAL (a rollback journal, with one :class:`NetworkFilesystemWarning`, on a
     network filesystem), ``foreign_keys=ON``, ``busy_timeout=30000`` and
     ``synchronous=NORMAL``. The first open of a SQLite file in a process runs
-    ``PRAGMA quick_check``, unless the file (and its ``-wal``) is unchanged since a
-    check found it sound (noted in ``<file>.checked``). A SQLite file that is corrupt (by its header, an
-    error reading it, or the check) or has an unknown schema is moved aside to
-    ``<name>.broken-<YYYYmmdd-HHMMSS>`` (with its ``-wal``/``-shm``) with a
-    :class:`BrokenIndexWarning`, and a fresh index is created.
+    ``PRAGMA quick_check`` when the file is not in the state last recorded as
+    sound (``<file>.checked``, see :mod:`pyhermes.index.guard`). A SQLite file
+    found damaged (by an error reading it or the check) or holding an unknown
+    schema is handled by :func:`~pyhermes.index.sqlitefile.set_aside`: a copy kept
+    as ``<name>.broken-<YYYYmmdd-HHMMSS>``, the file reset in place to a fresh
+    index, a :class:`BrokenIndexWarning`.
 
     Raises :class:`IndexVersionError` for an index written by a newer pyhermes,
     :class:`CatalogError` for a non-SQLite database with an unknown schema, and
@@ -758,29 +546,55 @@ def open_engine(location: IndexLocation) -> Engine:
             ):
                 return cached.engine
             del _ENGINES[location.url]
-            cached.engine.dispose()
+            abandon_engine(cached.engine)  # its file was replaced: never close its connections
         if location.file is not None:
             location.file.parent.mkdir(parents=True, exist_ok=True)
             engine = _open_sqlite_file(location)
         else:
             engine = _open_other(location)
-        _ENGINES[location.url] = _Cached(engine, _identity(location.file))
+        _ENGINES[location.url] = _Cached(engine, _identity(location.file), location.file)
         return engine
 
 
+class _Disposer:
+    """An engine's ``dispose`` as a ``close()``, for :func:`~pyhermes.index.guard.close_recorded`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def dispose_engines() -> None:
-    """Dispose of every cached engine and empty the cache; return None (for tests and tools).
+    """Dispose of every cached engine and empty the cache; return None.
 
     The standard-library readers of :mod:`pyhermes.index.reader` are closed too.
+    A SQLite file's last connections close under its lock, and the state their
+    closing leaves (SQLite checkpoints the WAL then) is recorded as sound when the
+    file was in its recorded state before: the next process need not check it.
+    Runs at the exit of every process that opened an engine.
     """
     from pyhermes.index.reader import close_readers
 
     with _ENGINES_LOCK:
-        cached = list(_ENGINES.values())
+        cached = list(_ENGINES.items())
         _ENGINES.clear()
-    for entry in cached:
-        entry.engine.dispose()
-    close_readers()
+    readers = close_readers(now=False)
+    files: dict[Path, list[Any]] = {}
+    for _url, entry in cached:
+        file = entry.file
+        if file is None:
+            entry.engine.dispose()
+        else:
+            files.setdefault(file, []).append(_Disposer(entry.engine))
+    for file, reader in readers:
+        files.setdefault(file, []).append(reader)
+    for file, closers in files.items():
+        guard.close_recorded(file, closers)
+
+
+atexit.register(dispose_engines)
 
 
 def _forget_engines_after_fork() -> None:
@@ -828,20 +642,20 @@ def _drop_hermes_objects(engine: Engine) -> None:
 def rebuild_index(location: IndexLocation) -> Engine:
     """Return an engine on a fresh, empty index at ``location``, whatever was there.
 
-    For ``hermes-reindex --rebuild``: a SQLite file is moved aside to
-    ``<name>.broken-<YYYYmmdd-HHMMSS>`` (never deleted); in another database
-    the views, the ``hermes_`` tables and ``alembic_version`` are dropped. The
-    index must then be filled again from the run directories. Raises
-    :class:`sqlalchemy.exc.SQLAlchemyError` when the database cannot be reached.
+    For a database, the views, the ``hermes_`` tables and ``alembic_version``
+    are dropped. A SQLite file is copied aside to ``<name>.broken-<time>`` and
+    reset in place (:func:`set_aside`, unconfirmed and without a warning; ``hermes-reindex
+    --rebuild`` builds a new file beside the old one instead, see
+    :func:`pyhermes.index.maintenance.rebuild`). The index must then be filled again
+    from the run directories. Raises :class:`sqlalchemy.exc.SQLAlchemyError` when
+    the database cannot be reached.
     """
     with _ENGINES_LOCK:
         cached = _ENGINES.pop(location.url, None)
         if cached is not None:
             cached.engine.dispose()
         if location.file is not None:
-            with _file_lock(location.lock_path):
-                if location.file.exists():
-                    _move_aside(location.file)
+            set_aside(location.file, lambda: "a rebuild was asked for", _fresh_schema, warn=False)
         else:
             engine = _create_engine(location)
             try:

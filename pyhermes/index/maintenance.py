@@ -53,8 +53,10 @@ def rebuild(
     and other trees come back when they are next loaded.
 
     A SQLite file index is built as ``<file>.rebuild-<pid>`` beside the old file and
-    renamed over it (its ``-wal``/``-shm`` are removed first), so readers see the
-    old index or the new one, never a half-built one. Another database has its
+    copied over it in place through SQLite's backup API, in one transaction, so
+    readers see the old index or the new one, never a half-built one, and other
+    processes' connections stay valid (a file SQLite cannot read is renamed aside
+    to ``<file>.broken-<time>`` instead). Another database has its
     hermes tables dropped and recreated (:func:`pyhermes.index.engine.rebuild_index`)
     before the sync, in one go.
     """
@@ -78,7 +80,8 @@ def rebuild(
         report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         return report, fresh
 
-    from pyhermes.index.schema import _file_lock
+    from pyhermes.index.guard import index_lock, record_state
+    from pyhermes.index.sqlitefile import overwrite_in_place, rename_aside
 
     old = location.file
     temporary = old.with_name(f"{old.name}.rebuild-{os.getpid()}")
@@ -95,12 +98,17 @@ def rebuild(
         fresh.settle_seconds = settle
         report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         engine_mod.dispose_engines()
-        _checkpoint(temporary)
-        with _file_lock(location.lock_path):
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{old}{suffix}")
-            os.replace(temporary, old)
+        # Copied over the old file through SQLite, in place: other processes' connections
+        # to it stay valid (renamed over it, their last close would delete its new -wal).
+        with index_lock(location.lock_path):
+            try:
+                overwrite_in_place(temporary, old)
+            except sqlite3.Error:
+                # The old file is not a database SQLite can write: no connection can be
+                # using it, and the new one takes its place.
+                rename_aside(old)
+                os.replace(temporary, old)
+                record_state(old)
     except BaseException:
         engine_mod.dispose_engines()
         _remove_sqlite_file(temporary)
@@ -113,17 +121,8 @@ def rebuild(
     return report, index_class(engine, root, location)
 
 
-def _checkpoint(file: Path) -> None:
-    """Move the WAL of the SQLite ``file`` into the file itself, so the file stands alone."""
-    connection = sqlite3.connect(file)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
-
-
 def _remove_sqlite_file(file: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".checked"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{file}{suffix}")
 

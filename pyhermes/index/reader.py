@@ -96,10 +96,15 @@ def to_datetime(value: Any) -> datetime | None:
 def _read_only_connection(file: Path) -> sqlite3.Connection:
     """A new read-only connection to the SQLite file, in autocommit: each SELECT sees the
     index as last committed."""
-    connection = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout=30000")
-    connection.execute("PRAGMA query_only=ON")
-    return connection
+    from pyhermes.index.guard import connect
+
+    return connect(file, ("PRAGMA busy_timeout=30000",), read_only=True)
+
+
+def _says_damaged(error: sqlite3.DatabaseError) -> bool:
+    from pyhermes.index.guard import says_damaged
+
+    return says_damaged(error)
 
 
 class SqliteReader:
@@ -120,7 +125,9 @@ class SqliteReader:
         if self._connection is not None and self._pid == os.getpid() and self._identity == identity:
             return self._connection
         if self._connection is not None and self._pid == os.getpid():
-            self._connection.close()
+            from pyhermes.index.guard import abandon
+
+            abandon(self._connection)  # its file was replaced: closing it could delete the new -wal
         connection = _read_only_connection(self.file)
         self._connection, self._pid, self._identity = connection, os.getpid(), identity
         return connection
@@ -133,7 +140,28 @@ class SqliteReader:
         """
         values = _sqlite_params(params)
         with self._lock:
-            return self._connect().execute(sql, values).fetchall()
+            try:
+                return self._connect().execute(sql, values).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if not _says_damaged(exc):
+                    raise
+            # Once more on a new connection: a malformed read that does not repeat is a transient.
+            connection = _read_only_connection(self.file)
+            try:
+                return connection.execute(sql, values).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if not _says_damaged(exc):
+                    raise
+                from pyhermes.errors import IndexDamagedError
+                from pyhermes.index.guard import forget_checked
+
+                forget_checked(self.file)
+                raise IndexDamagedError(
+                    f"the index {self.file} is damaged ({exc}). It is a cache: the next load_all "
+                    "or hermes-reindex sets a copy aside and rebuilds it from the run directories."
+                ) from None
+            finally:
+                connection.close()
 
     def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         """Run several statements at once (see :func:`_together`), each but the first on a
@@ -150,16 +178,36 @@ class SqliteReader:
                 values = _sqlite_params(query[1])
                 return connection.execute(query[0], values).fetchall()
             finally:
-                connection.close()
+                connection.close()  # never the last one: this reader's stays open
 
+        with self._lock:
+            self._connect()  # open before the others, so that none of theirs is the last to close
         return _together(lambda query: self.rows(*query), alone, queries)
 
     def close(self) -> None:
-        """Close the connection (a later read opens it again)."""
+        """Close the connection (a later read opens it again), under the index's lock, recording
+        the state its closing leaves (see :func:`pyhermes.index.guard.close_recorded`)."""
+        from pyhermes.index.guard import close_recorded
+
+        close_recorded(self.file, [self._detach()])
+
+    def _detach(self) -> _Closer:
+        """Forget the connection; return what closes it (nothing for another process's)."""
         with self._lock:
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            mine = connection is not None and self._pid == os.getpid()
+        return _Closer(connection if mine else None)
+
+
+class _Closer:
+    """Closes one connection, if any (for :func:`pyhermes.index.guard.close_recorded`)."""
+
+    def __init__(self, connection: sqlite3.Connection | None) -> None:
+        self.connection = connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
 
 
 class EngineReader:
@@ -201,12 +249,19 @@ _READERS: dict[Path, SqliteReader] = {}
 _READERS_LOCK = threading.Lock()
 
 
-def close_readers() -> None:
-    """Close every cached reader's connection (with the last one, SQLite removes its ``-wal``)."""
+def close_readers(*, now: bool = True) -> list[tuple[Path, _Closer]]:
+    """Close every cached reader's connection (each as :meth:`SqliteReader.close` does).
+
+    With ``now=False`` nothing is closed: the connections are detached and
+    returned, per file, for the caller to close together with its own.
+    """
     with _READERS_LOCK:
         readers = list(_READERS.values())
-    for reader in readers:
-        reader.close()
+    if now:
+        for reader in readers:
+            reader.close()
+        return []
+    return [(reader.file, reader._detach()) for reader in readers]
 
 
 def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | None:
@@ -219,14 +274,14 @@ def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | N
     otherwise: the caller opens it through SQLAlchemy, which creates, migrates or
     sets aside a broken file.
     """
-    from pyhermes.index.engine import _checked_state, _file_state
+    from pyhermes.index.guard import needs_check
     from pyhermes.index.schema import HEAD_REVISION
 
     file = location.file
     if file is None or not file.is_file():
         return None
-    if _checked_state(file) != _file_state(file):
-        return None  # not found sound by quick_check as it is now: SQLAlchemy's opening checks it
+    if needs_check(file):
+        return None  # not in a state recorded as sound: SQLAlchemy's opening checks it
     with _READERS_LOCK:
         reader = _READERS.get(file)
         if reader is None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyhermes.errors import CatalogError, IndexVersionError
+from pyhermes.index.guard import index_lock
 
 # SQLAlchemy is imported by the functions that use it: the revision constants and
 # SchemaUnknownError are read on the standard-library read path (pyhermes.index.reader).
@@ -234,37 +234,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @contextlib.contextmanager
-def _file_lock(lock_path: Path | None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` for the duration of the block.
-
-    Without ``lock_path``, without ``fcntl`` (Windows), or when the lock file
-    cannot be created (read-only folder), nothing is locked: SQLite's own write
-    lock (``BEGIN IMMEDIATE``) still serialises the migrations then.
-    """
-    if lock_path is None:
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
 def _pg_advisory_lock(engine: Engine) -> Iterator[None]:
     """Hold the PostgreSQL advisory lock :data:`PG_LOCK_KEY` on a dedicated connection."""
     from sqlalchemy import text
@@ -381,7 +350,7 @@ def ensure_schema(engine: Engine, lock_path: Path | None) -> None:
         with _pg_advisory_lock(engine):
             _upgrade_locked(engine)
     elif engine.dialect.name == "sqlite":
-        with _file_lock(lock_path):
+        with index_lock(lock_path):
             _upgrade_locked(engine)
     else:
         _upgrade_locked(engine)

@@ -70,7 +70,7 @@ from sqlalchemy.exc import DBAPIError
 from pyhermes import rundir
 from pyhermes.errors import IndexBusyError
 from pyhermes.index.build import ChunkReader, ReadAhead
-from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit
+from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit, recover_from_damage
 from pyhermes.index.layout import CHANGE_TOKEN_KEY
 from pyhermes.index.models import (
     arg_table,
@@ -792,10 +792,16 @@ def is_retryable(exc: BaseException) -> bool:
     return name == "OperationalError" and ("locked" in message or "busy" in message)
 
 
+#: How often one transaction runs again after its SQLite file was found damaged.
+_RECOVERIES = 2
+
+
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], what: str = "sync") -> T:
     """Run ``work(connection)`` in a transaction of ``engine``; return its result.
 
-    A transaction that fails for a reason another writer causes (see
+    A transaction that finds the SQLite file damaged runs again once the damage
+    is handled (:func:`~pyhermes.index.engine.recover_from_damage`). A
+    transaction that fails for a reason another writer causes (see
     :func:`is_retryable`) is rolled back and run again, after a pause that
     doubles from 50 ms up to 2 s, with jitter, for at most :func:`busy_limit`
     seconds in all.
@@ -809,12 +815,16 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], what: st
     deadline = time.monotonic() + limit
     pause = 0.05
     attempts = 0
+    recoveries = 0
     while True:
         attempts += 1
         try:
             with engine.begin() as conn:
                 return work(conn)
         except DBAPIError as exc:
+            if recoveries < _RECOVERIES and recover_from_damage(engine, exc):
+                recoveries += 1  # a damaged file was reset (or the damage did not repeat)
+                continue
             if not is_retryable(exc):
                 raise
             wait = pause * (0.5 + random.random())

@@ -2,7 +2,12 @@
 
 A quick sync of a folder whose unsettled runs did not change, whose listing is
 still valid (:func:`listing_still_valid`) and that has no problem records does
-nothing but confirm it. :func:`nothing_to_sync` checks exactly that with the
+nothing but confirm it. Two things a live lab changes all the time count as
+unchanged too, so that a fresh process there costs what it costs in a settled
+tree: an unfinished run read less than :func:`live_refresh_seconds` ago (a
+running job's scores, in the index at most that old), and a folder that
+changed since it was listed but whose runs and subfolders are exactly the ones
+the index holds (runs that the jobs writing them stored themselves). :func:`nothing_to_sync` checks exactly that with the
 standard library's sqlite3 (a ``stat`` per folder, per remembered subfolder and
 per file of an unsettled run), so that a fresh process answering a question
 from an archive of runs never imports SQLAlchemy; whenever it is not sure it
@@ -27,12 +32,28 @@ from pyhermes.index.rules import (
     disk_name,
     posix_join,
     signature,
+    stored_name,
 )
 
 if TYPE_CHECKING:
     from pyhermes.index.reader import Reader
 
-__all__ = ["listing_still_valid", "nothing_to_sync"]
+__all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
+
+#: Environment variable: seconds an unfinished run may go unread by a quick sync (default 5).
+LIVE_REFRESH_VAR = "HERMES_LIVE_REFRESH"
+_DEFAULT_LIVE_REFRESH = 5.0
+
+
+def live_refresh_seconds() -> float:
+    """How long (seconds) an unfinished run's stored read stays fresh enough for a quick
+    check: ``$HERMES_LIVE_REFRESH``, default 5; ``0`` re-reads a changed run every time."""
+    value = os.environ.get(LIVE_REFRESH_VAR, "")
+    try:
+        seconds = float(value) if value else _DEFAULT_LIVE_REFRESH
+    except ValueError:
+        return _DEFAULT_LIVE_REFRESH
+    return seconds if seconds >= 0 else _DEFAULT_LIVE_REFRESH
 
 
 def listing_still_valid(mtime_ns: int, listed_at: float, status_mtime_ns: int | None) -> bool:
@@ -50,6 +71,16 @@ def listing_still_valid(mtime_ns: int, listed_at: float, status_mtime_ns: int | 
 
 
 
+def _listing_matches_index(reader: Reader, on_disk: str, folder: str, subfolders: list[str]) -> bool:
+    """True when the folder ``on_disk`` (stored path ``folder``) holds exactly the runs the index
+    has in it and the ``subfolders`` remembered: listing it again would change nothing."""
+    runs, others = rundir.list_folder(on_disk)
+    if sorted(stored_name(name) for name in others) != sorted(subfolders):
+        return False
+    indexed = reader.rows("SELECT path FROM hermes_run WHERE parent = :parent", {"parent": folder})
+    return sorted(path for (path,) in indexed) == sorted(posix_join(folder, stored_name(name)) for name in runs)
+
+
 def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) -> bool:
     """True when a quick sync of ``folder`` (stored path relative to ``root``) would find nothing to do.
 
@@ -60,13 +91,16 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
     scope = under(folder, recursive).sql(params)
     # Unsettled runs (unfinished, or finished lately) are checked as the sync would.
     now = time.time()
+    fresh_since = now - live_refresh_seconds()
     prefix = str(root).rstrip(os.sep) + os.sep
-    columns = ", ".join(("path", "finished", *_SIGNATURE_COLUMNS))
-    for path, finished, *stored in reader.rows(
+    columns = ", ".join(("path", "finished", "read_at", *_SIGNATURE_COLUMNS))
+    for path, finished, read_at, *stored in reader.rows(
         # "settled = false" (not "NOT settled") lets the database use the settled index.
         f"SELECT {columns} FROM hermes_run WHERE {scope} AND settled = {params.bind(False)}",
         params.values,
     ):
+        if not finished and read_at >= fresh_since:
+            continue  # a running job read moments ago: its next lines wait for a later sync
         sig = signature(prefix + disk_name(path))
         if sig != tuple(stored) or _settled(bool(finished), sig, now, SETTLE_SECONDS):
             return False
@@ -100,7 +134,11 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
         except OSError:
             status = None
         names = decode_subfolders(row[2])
-        if names is None or not listing_still_valid(row[0], row[1], status):
+        if names is None:
+            return False
+        if not listing_still_valid(row[0], row[1], status) and not _listing_matches_index(
+            reader, prefix + disk_name(current) if current else str(root), current, names
+        ):
             return False
         for name in names:
             rel = posix_join(current, name)
