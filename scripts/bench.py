@@ -5,6 +5,7 @@ Usage::
     python scripts/bench.py [--sizes 1000,10000,100000] [--repeat 5] [--peers mlflow]
                             [--cache DIR] [--write BENCHMARKS.md] [--plot bench.png]
     python scripts/bench.py --quick          # 1,000 runs, no peers, 2 rounds (CI)
+    python scripts/bench.py --live [--sizes 10000,100000] [--repeat 5] [--write BENCHMARKS.md]
 
 Corpora of each size are generated once with ``scripts/make_corpus.py`` into
 the cache folder (default ``$XDG_CACHE_HOME/pyhermes-bench``; 100,000 runs is
@@ -28,6 +29,12 @@ long ago). For each size it times, as medians of ``--repeat`` rounds:
   (``mlflow-N.db``; logging costs ~40-180 ms per run, so sizes whose store is
   not there yet are logged only up to ``--mlflow-max-log`` runs).
 
+With ``--live`` it times, instead, three questions with nobody else working
+(quiet) and during a live lab (``scripts/live_lab.py``: writers creating runs,
+unfinished runs appending scores), and the live/quiet ratio of their medians
+(see :func:`measure_live`); ``--write`` then replaces only its own section,
+"## Live lab", of the Markdown file.
+
 Every ratio is against a baseline measured in the same run: on a shared machine
 the milliseconds move more than the ratios. Timings are never asserted by tests;
 ``--quick`` runs in CI so that this script keeps working.
@@ -38,12 +45,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +66,7 @@ sys.path.insert(0, str(HERE))
 WANTED = ("-lr 0.001", "--doubledqn")
 TYPED = "-gamma == 0.99 and final_mean > -50"
 LS_WHERE = "--doubledqn and -lr < 0.001 and final_mean > -50"
+LS_SORT = "-final_mean"
 FOLDER = Path("experiments") / "train_dqn" / "sweep"
 
 
@@ -213,6 +226,14 @@ def hermes_command() -> str:
     return str(Path(sys.executable).with_name("hermes"))
 
 
+def ls_command(folder: Path, sort: str | None = None) -> list[str]:
+    """``hermes ls FOLDER --where=LS_WHERE [--sort=SORT] --limit 10``, as a command line."""
+    command = [hermes_command(), "ls", str(folder), f"--where={LS_WHERE}"]
+    if sort is not None:
+        command.append(f"--sort={sort}")
+    return [*command, "--limit", "10"]
+
+
 # --------------------------------------------------------------------------- corpora and MLflow
 
 
@@ -307,7 +328,7 @@ def measure(folder: Path, repeat: int, build_repeat: int) -> dict[str, Any]:
     fresh = [fresh_process(folder) for _ in range(repeat)]
     results["fresh"] = statistics.median(seconds for seconds, _ in fresh)
     results["fresh_answer"] = fresh[0][1]
-    ls = [hermes_command(), "ls", str(folder), f"--where={LS_WHERE}", "--limit", "10"]
+    ls = ls_command(folder)
     results["ls"] = statistics.median(whole_process(ls) for _ in range(repeat))
     results["import"] = statistics.median(
         whole_process([sys.executable, "-c", "import pyhermes"]) for _ in range(repeat)
@@ -343,6 +364,357 @@ def measure(folder: Path, repeat: int, build_repeat: int) -> dict[str, Any]:
     results["changed_runs"] = len(changed)
     results["changed_sync"] = timed(change_and_sync, repeat)
     return results
+
+
+# --------------------------------------------------------------------------- live lab
+
+#: The live lab of ``--live``: writers creating a run every 0.3 s each, unfinished runs appending scores.
+LAB_WRITERS, LAB_APPENDERS = 4, 20
+#: Each row's live median may be at most this many times its quiet median.
+LIVE_RATIO = 1.3
+#: ``hermes ls`` at 100,000 runs during a live lab: at most this many seconds.
+LIVE_LS_LIMIT = 0.3
+#: The filter of the timed runs page; ``threshold`` moves by 1e-6 at each request (see :meth:`Server.runs_page`).
+WEB_WHERE = "--doubledqn and -lr < 0.001 and final_mean > {threshold}"
+LIVE_ROWS = ("fresh", "ls", "web")
+LIVE_LABELS = {
+    "fresh": "fresh process (whole): import, load_all, filter, latest",
+    "ls": f"`hermes ls --where ... --sort={LS_SORT} --limit 10` (whole process)",
+    "web": f"`hermes serve`: GET `/runs?where=...&sort={LS_SORT}` (a filter's first view)",
+}
+LIVE_BEGIN, LIVE_END = "<!-- bench-live:begin -->", "<!-- bench-live:end -->"
+LIVE_HEADING = "## Live lab"
+
+
+@dataclass
+class Tally:
+    """What went wrong during one phase (quiet or live) of the live benchmark.
+
+    ``exits`` (non-zero exits, pages not answered 200), ``tracebacks`` (on the stderr
+    of a measured process or of the server) and ``lab`` (``LiveLab.problems()``) are
+    errors; ``notes`` are the other lines the measured processes printed on stderr
+    (shown, not counted).
+    """
+
+    exits: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
+    lab: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def errors(self) -> int:
+        """The number of errors (exits, tracebacks, lab problems)."""
+        return len(self.exits) + len(self.tracebacks) + len(self.lab)
+
+    def stderr(self, what: str, text: str) -> None:
+        """Note the tracebacks of ``text`` (one per ``Traceback`` line, named by its last line) and the rest."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        tracebacks = sum(line.startswith("Traceback") for line in lines)
+        if tracebacks:
+            self.tracebacks += [f"{what}: {lines[-1].strip()}"] * tracebacks
+        else:
+            self.notes += [f"{what}: {line.strip()}" for line in lines]
+
+    def lines(self) -> list[str]:
+        """Every error, then every note, one per line (repeated lines counted once, with their number)."""
+        counted: dict[str, int] = {}
+        for kind, items in (("exit", self.exits), ("traceback", self.tracebacks), ("lab", self.lab),
+                            ("note", self.notes)):
+            for item in items:
+                counted[f"{kind}: {item}"] = counted.get(f"{kind}: {item}", 0) + 1
+        return [line if n == 1 else f"{line} (x{n})" for line, n in counted.items()]
+
+
+def live_process(what: str, command: list[str], tally: Tally) -> float:
+    """Run one measured process: its wall seconds; a non-zero exit and its stderr go to ``tally``."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [""])[-1]
+        tally.exits.append(f"{what}: exit {done.returncode}: {last}")
+    tally.stderr(what, done.stderr)
+    return seconds
+
+
+class Server:
+    """A ``hermes serve FOLDER --port 0`` process, its output in a log file; a context manager.
+
+    The runs page is timed with a GET over loopback HTTP, as a browser asks it, from
+    the server ``hermes serve`` starts (its quick sync at start included), rather
+    than through bench_web's in-process Flask client: the app would then share this
+    process with the benchmark, and bench_web clears a private cache of the app
+    before each request, which a separate process rules out (the filter changes at
+    each request instead, see :meth:`runs_page`).
+    """
+
+    def __init__(self, folder: Path, log: Path) -> None:
+        self.folder, self.log = folder, log
+        self.url = ""
+        self.requests = 0
+        self._read = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        """Start the server; return once it listens and its first (background) sync is done."""
+        with open(self.log, "wb") as handle:
+            self._process = subprocess.Popen(
+                [hermes_command(), "serve", str(self.folder), "--port", "0"],
+                stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        try:
+            deadline = time.monotonic() + 120
+            while not self.url:
+                text = self.log.read_text(errors="replace")
+                match = re.search(r" at (http://\S+)/runs ", text)
+                if match:
+                    self.url = match.group(1)
+                elif self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"hermes serve did not start:\n{text[-3000:]}")
+                else:
+                    time.sleep(0.05)
+            self.wait_synced()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def wait_synced(self, timeout: float = 1800) -> None:
+        """Wait until the server's background sync is done."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen(f"{self.url}/api/status", timeout=60) as response:
+                status = json.loads(response.read())
+            if not status["running"] or time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+
+    def runs_page(self, tally: Tally) -> float:
+        """GET the runs page with a filter and a sort: wall seconds; a status other than 200 goes to ``tally``.
+
+        The server keeps the count of a filter until the index changes: the threshold
+        of the filter moves by 1e-6 at each request, so that every request is a
+        filter's first view (as in bench_web) and a quiet round does not answer
+        from the count a live round could never keep.
+        """
+        self.requests += 1
+        where = WEB_WHERE.format(threshold=f"{-50 - self.requests * 1e-6:.6f}")
+        url = f"{self.url}/runs?" + urllib.parse.urlencode({"where": where, "sort": LS_SORT})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=300) as response:
+                response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            error.read()
+            status = error.code
+        seconds = time.perf_counter() - started
+        if status != 200:
+            tally.exits.append(f"hermes serve: GET /runs answered {status}")
+        return seconds
+
+    def collect(self, tally: Tally) -> None:
+        """Note in ``tally`` the tracebacks the server printed since the last call (request logs are skipped)."""
+        text = self.log.read_text(errors="replace")
+        new, self._read = text[self._read :], len(text)
+        lines = [line for line in new.splitlines() if line.strip()]
+        for number, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                after = [item for item in lines[number + 1 :] if not item.startswith((" ", "\t"))]
+                tally.tracebacks.append(f"hermes serve: {after[0].strip() if after else line}")
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+def linked_copy(folder: Path, target: Path) -> None:
+    """Copy the entries of ``folder`` into ``target`` with ``cp -al`` (hard links), else ``cp -a``.
+
+    Dot entries (the ``.hermes`` index folder above all) are not copied: the copy
+    gets its own index, built by a fresh ``load_all``.
+    """
+    names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+    for flags in ("-al", "-a"):
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        try:
+            for start in range(0, len(names), 1000):
+                batch = [str(folder / name) for name in names[start : start + 1000]]
+                subprocess.run(["cp", flags, "--target-directory", str(target), "--", *batch],
+                               check=True, capture_output=True)
+            return
+        except subprocess.CalledProcessError as error:
+            print(f"cp {flags} failed ({error.stderr.decode(errors='replace').strip()[:200]}); "
+                  "copying without hard links", file=sys.stderr)
+    raise RuntimeError(f"could not copy {folder} to {target}")
+
+
+def moved_aside(top: Path, near: list[Path]) -> set[Path]:
+    """The moved-aside indexes (``*.broken-*`` in a ``.hermes`` folder) of ``top`` and of the folders above ``near``.
+
+    ``near`` are paths below ``top`` (the measured folder, the runs the lab
+    created): every ``.hermes`` folder from each of them up to ``top`` is looked in.
+    """
+    folders: set[Path] = set()
+    for path in near:
+        for parent in (path, *path.parents):
+            folders.add(parent / ".hermes")
+            if parent == top or top not in parent.parents:
+                break
+    return {found for hermes in folders if hermes.is_dir() for found in hermes.glob("*.broken-*")}
+
+
+def live_round(folder: Path, server: Server, tally: Tally) -> dict[str, float]:
+    """Time each live row once: the fresh process, ``hermes ls``, the runs page of the server."""
+    fresh = [sys.executable, "-c", FRESH_PROCESS, str(folder), *WANTED]
+    return {
+        "fresh": live_process("fresh process", fresh, tally),
+        "ls": live_process("hermes ls", ls_command(folder, LS_SORT), tally),
+        "web": server.runs_page(tally),
+    }
+
+
+def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
+    """Time the three live rows on the corpus of ``size`` runs, quiet and during a live lab.
+
+    Where the lab writes: on a copy. The run directories of the cached corpus are
+    copied with hard links (``cp -al``; a plain copy where links cannot be made)
+    into ``<cache>/live-<size>``, without the index: the copy's index is built
+    there by a fresh ``load_all`` (:func:`build_process`). The quiet rounds and the
+    live rounds both run on that copy, against the same index and one ``hermes
+    serve`` started once on it; the lab (``scripts/live_lab.py``) writes its runs
+    into the copy, and the copy is deleted at the end, so the cached corpus and its
+    index are never written (only its files' mtimes are set an hour back, shared
+    through the links, as :func:`measure` does anyway). The lab's runs are new
+    directories with new files, so no linked file is ever appended to.
+
+    Order: one untimed round, then ``repeat`` quiet rounds; then, with the lab
+    running, one untimed round and ``repeat`` live rounds. A round times the fresh
+    process, ``hermes ls`` and the runs page, in that order. Errors are counted
+    per phase (:class:`Tally`), and so are the moved-aside indexes.
+    """
+    from live_lab import LiveLab
+
+    source = corpus(cache, size)
+    work = cache / f"live-{size}"
+    folder = work / FOLDER
+    started = time.perf_counter()
+    try:
+        linked_copy(source, folder)
+        age(folder)
+        try:
+            build_process(folder)
+        except subprocess.CalledProcessError as error:
+            raise RuntimeError(f"the index of the copy could not be built:\n{error.stderr[-3000:]}") from None
+        results: dict[str, Any] = {"runs": stat_floor(folder), "prepare": time.perf_counter() - started}
+        print(f"  copy of {results['runs']} runs indexed in {results['prepare']:.1f} s", file=sys.stderr)
+        tallies = {"quiet": Tally(), "live": Tally()}
+        samples: dict[str, dict[str, list[float]]] = {phase: {row: [] for row in LIVE_ROWS} for phase in tallies}
+        broken: dict[str, set[Path]] = {}
+        created: list[Path] = []
+
+        def rounds(phase: str, server: Server) -> None:
+            live_round(folder, server, tallies[phase])  # untimed: caches, the first check of the index
+            for _ in range(repeat):
+                for row, seconds in live_round(folder, server, tallies[phase]).items():
+                    samples[phase][row].append(seconds)
+
+        with Server(folder, work / "serve.log") as server:
+            rounds("quiet", server)
+            server.collect(tallies["quiet"])
+            broken["quiet"] = moved_aside(work, [folder])
+            lab = LiveLab(folder, writers=LAB_WRITERS, appenders=LAB_APPENDERS)
+            with lab:
+                rounds("live", server)
+            server.collect(tallies["live"])
+        server.collect(tallies["live"])
+        tallies["live"].lab.extend(lab.problems())
+        created = lab.created()
+        broken["live"] = moved_aside(work, [folder, *created]) - broken["quiet"]
+        results.update(
+            quiet={row: statistics.median(samples["quiet"][row]) for row in LIVE_ROWS},
+            live={row: statistics.median(samples["live"][row]) for row in LIVE_ROWS},
+            samples=samples,
+            errors={phase: tally.errors() for phase, tally in tallies.items()},
+            moved_aside={phase: sorted(str(path.relative_to(work)) for path in found)
+                         for phase, found in broken.items()},
+            problems={phase: tally.lines() for phase, tally in tallies.items()},
+            created=len(created),
+            seconds=time.perf_counter() - started,
+        )
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def live_rows(size: int, r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The rows of the live table for one size: (runs, what, quiet ms, live ms, live/quiet, target)."""
+    rows = []
+    for key in LIVE_ROWS:
+        quiet, live = r["quiet"][key], r["live"][key]
+        ratio = live / quiet
+        target = f"≤ {LIVE_RATIO}x: " + _check(ratio <= LIVE_RATIO)
+        if key == "ls" and size == 100_000:
+            target += f"; ≤ {LIVE_LS_LIMIT * 1000:.0f} ms live: " + _check(live <= LIVE_LS_LIMIT)
+        rows.append((LIVE_LABELS[key], _ms(quiet), _ms(live), f"{ratio:.2f}x", target))
+    errors, moved = r["errors"], {phase: len(found) for phase, found in r["moved_aside"].items()}
+    rows.append(("errors: non-zero exits, tracebacks on stderr, lab problems", str(errors["quiet"]),
+                 str(errors["live"]), "", "0: " + _check(errors["quiet"] + errors["live"] == 0)))
+    rows.append(("moved-aside indexes (`index.sqlite.broken-*`)", str(moved["quiet"]), str(moved["live"]), "",
+                 "0: " + _check(moved["quiet"] + moved["live"] == 0)))
+    return [(f"{size:,}", *row) for row in rows]
+
+
+def live_table(sizes: list[int], repeat: int, measured: dict[int, dict[str, Any]]) -> str:
+    """The Markdown of the live benchmark: how it was measured, the table, what the lab wrote."""
+    command = f"python scripts/bench.py --live --sizes {','.join(map(str, sizes))} --repeat {repeat}"
+    lines = [
+        f"Live lab (`scripts/live_lab.py`): {LAB_WRITERS} writers each creating a run every 0.3 s and "
+        f"{LAB_APPENDERS} unfinished runs appending scores, in a copy of the corpus (hard links, its own index "
+        f"built by a fresh `load_all`); per size, {repeat} quiet rounds, then {repeat} rounds with the lab "
+        f"running (one untimed round first in each); medians; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} "
+        f"cores (shared); command: `{command} --write BENCHMARKS.md`",
+        "",
+        "| runs | what | quiet (ms) | live (ms) | live/quiet | target |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for size in sizes:
+        lines.extend("| " + " | ".join(row) + " |" for row in live_rows(size, measured[size]))
+    lines += ["", "Runs the lab created during the live rounds: "
+              + ", ".join(f"{measured[size]['created']} at {size:,} runs" for size in sizes) + "."]
+    return "\n".join(lines)
+
+
+def main_live(sizes: list[int], repeat: int, cache: Path, write: Path | None) -> int:
+    """``--live``: measure, print the table and the problems; write the "## Live lab" section."""
+    measured: dict[int, dict[str, Any]] = {}
+    for size in sizes:
+        print(f"measuring {size} runs, quiet and live ...", file=sys.stderr)
+        measured[size] = measure_live(cache, size, repeat)
+        print(f"  {measured[size]['seconds']:.1f} s", file=sys.stderr)
+    table = live_table(sizes, repeat, measured)
+    print(table)
+    for size in sizes:
+        r = measured[size]
+        for phase in ("quiet", "live"):
+            found = r["moved_aside"][phase] + r["problems"][phase]
+            if found:
+                print(f"\n{size:,} runs, {phase}: {r['errors'][phase]} errors, "
+                      f"{len(r['moved_aside'][phase])} moved-aside indexes", file=sys.stderr)
+                for line in r["moved_aside"][phase]:
+                    print(f"  moved aside: {line}", file=sys.stderr)
+                for line in r["problems"][phase][:40]:
+                    print(f"  {line}", file=sys.stderr)
+    if write:
+        write_table(write, table, LIVE_BEGIN, LIVE_END, heading=LIVE_HEADING)
+    (cache / "last-live-results.json").write_text(json.dumps(measured, default=str))
+    return 0
 
 
 # --------------------------------------------------------------------------- report
@@ -481,12 +853,21 @@ def plot(path: Path, measured: dict[int, dict[str, Any]]) -> None:
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def write_table(path: Path, table: str) -> None:
+def write_table(path: Path, table: str, begin: str = BEGIN, end: str = END, heading: str | None = None) -> None:
+    """Put ``table`` between the markers ``begin`` and ``end`` of the Markdown file ``path``.
+
+    Only the text between the markers is replaced; the rest of the file is kept.
+    Without the markers, the block (under ``heading``, when given) is added at the end.
+    """
     text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    block = f"{begin}\n{table}\n{end}"
+    if begin in text and end in text[text.index(begin) :]:
+        start = text.index(begin)
+        stop = text.index(end, start) + len(end)
+        text = text[:start] + block + text[stop:]
     else:
+        if heading is not None:
+            block = f"{heading}\n\n{block}"
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
 
@@ -519,13 +900,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1,000 runs, no peers, 2 rounds (CI)")
     parser.add_argument("--write", type=Path, help="write the table into this Markdown file")
     parser.add_argument("--plot", type=Path, help="write the per-run cost plot (PNG) here")
+    parser.add_argument("--live", action="store_true",
+                        help="time a fresh process, hermes ls and the runs page of hermes serve, quiet and "
+                        "during a live lab (scripts/live_lab.py); --write replaces its '## Live lab' section")
     args = parser.parse_args(argv)
     sizes = [1000] if args.quick else [int(size) for size in args.sizes.split(",")]
     repeat = 2 if args.quick else args.repeat
     peers = [] if args.quick else [peer for peer in args.peers.split(",") if peer]
+    if args.live and (peers or args.plot):
+        parser.error("--live measures no peers and draws no plot")
     cache = cache_dir(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     precompile()
+    if args.live:
+        return main_live(sizes, repeat, cache, args.write)
 
     measured: dict[int, dict[str, Any]] = {}
     peer_results: dict[int, dict[str, Any]] = {}
