@@ -141,13 +141,22 @@ def _then_new_page(driver, action) -> None:
     """Do ``action`` (a click or key that submits a form) and wait until the page it loads replaced this one.
 
     Without this, a wait for an element that both pages have could find it on the old page.
+    The old page is marked with a script variable, which a new document does not have: asking
+    a node of the old page whether it is stale can fail inside Chromium while the page changes
+    ("Node with given id does not belong to the document"), a variable cannot.
     """
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-
-    old = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.__hermesOldPage = true;")
     action()
-    _wait(driver, expected_conditions.staleness_of(old))
+
+    def new_page_loaded(d) -> bool:
+        try:
+            return bool(d.execute_script(
+                "return window.__hermesOldPage === undefined && document.readyState === 'complete';"
+            ))
+        except Exception:  # noqa: BLE001 - the page is being replaced: ask again
+            return False
+
+    _wait(driver, new_page_loaded)
 
 
 def _count(driver) -> int:
