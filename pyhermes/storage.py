@@ -643,10 +643,11 @@ class _Query:
     change before the list is read, the list gives what it would have held then:
     a list from :meth:`Catalog.load_runs` or :meth:`Catalog.find` the runs of
     ``ids`` (taken when it was made); a list derived from another, ``derive``
-    applied in memory to that list.
+    applied in memory to that list. A change elsewhere in the index (a live lab
+    writes all day) leaves the answer as it was: see :meth:`holds`.
     """
 
-    __slots__ = ("catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive")
+    __slots__ = ("catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive", "root")
 
     def __init__(
         self,
@@ -658,7 +659,9 @@ class _Query:
         token: str | None,
         ids: Sequence[int] = (),
         derive: Callable[[], list[Experiment]] | None = None,
+        root: _Query | None = None,
     ) -> None:
+        self.root = root  # the list from load_all/find this one derives from
         self.catalog = catalog
         self.scope = scope
         self.order_by = order_by
@@ -674,12 +677,35 @@ class _Query:
 
     def narrowed(self, condition: Filter, derive: Callable[[], list[Experiment]]) -> _Query:
         return _Query(self.catalog, self._runs_held() & condition, self.order_by, None, self.pool,
-                      self.token, derive=derive)
+                      self.token, derive=derive, root=self.root or self)
 
     def ordered(
         self, order_by: Sequence[str], limit: int | None, derive: Callable[[], list[Experiment]]
     ) -> _Query:
-        return _Query(self.catalog, self._runs_held(), order_by, limit, self.pool, self.token, derive=derive)
+        return _Query(self.catalog, self._runs_held(), order_by, limit, self.pool, self.token, derive=derive,
+                      root=self.root or self)
+
+    def holds(self) -> bool:
+        """True while this query, run now, answers what the list holds (SQL may answer for it).
+
+        So it does while the index is unchanged (its change token); and after a change,
+        while the list it derives from (from :meth:`Catalog.load_runs` or :meth:`Catalog.find`,
+        with no limit) would still hold exactly the runs it held when made: the change
+        was elsewhere in the index. One aggregate query tells that, once per change
+        (:meth:`~pyhermes.index.catalog.Index.holds_exactly`).
+        """
+        current = self.catalog.change_token()
+        if current == self.token:
+            return True
+        base = self.root or self
+        if base.limit is not None or base.derive is not None:
+            return False
+        if base.token != current:
+            if not self.catalog.holds_exactly(base.scope, base.ids):
+                return False
+            base.token = current
+        self.token = current
+        return True
 
     def ids_now(self) -> list[int]:
         """The ids of the answer, from the index (the token is still the list's)."""
@@ -737,7 +763,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
             return
         source = self._source
         assert source is not None
-        if source.catalog.change_token() == source.token:
+        if source.holds():
             experiments = source.catalog._runs(
                 source.scope, source.order_by, source.limit, source.pool, source.token
             )
@@ -763,7 +789,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
             and all(map(operator.is_, snapshot, list.__iter__(self)))
         ):
             return False
-        return source.catalog.change_token() == source.token
+        return source.holds()
 
     # ------------------------------------------------------------------ reading the list
 

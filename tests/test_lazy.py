@@ -230,3 +230,22 @@ def test_limited_queries_probe_per_run_with_the_same_answers(folder, where):
     assert _paths(catalog.find(where, order_by="-final_mean", limit=7)) == _paths(whole[:7])
     assert _paths(catalog.find(where, limit=5)) == _paths(catalog.find(where, order_by=[])[:5])
     assert catalog.find(where).latest() == max(whole, key=lambda run: run.start_time)
+
+
+def test_a_change_elsewhere_in_the_index_leaves_a_list_answered_in_sql(tmp_path):
+    """A live lab writes the index all day: a list stays SQL while the runs it holds are the
+    runs its query matches, and answers for the runs it held once its own folder changed."""
+    for folder, lr in (("a", "0.1"), ("a", "0.2"), ("b", "0.1")):
+        Experiment.create(tmp_path, "train", folder, [f"-lr {lr}"]).finish()
+    Experiment.load_all(tmp_path, recursive=True)  # the index serves the whole tree
+    folder_a = tmp_path / "experiments" / "train" / "a"
+    runs = Experiment.load_all(folder_a)
+    Experiment.create(tmp_path, "train", "b", ["-lr 0.1"]).finish()  # elsewhere: written through
+    chosen = runs.filter_by_exec_args("-lr 0.1")
+    assert not runs._loaded and chosen._source is not None and chosen._indexed()  # still SQL
+    assert [run.exec_args_dict["-lr"] for run in chosen] == [0.1]
+    newer = Experiment.load_all(folder_a)
+    Experiment.create(tmp_path, "train", "a", ["-lr 0.1"]).finish()  # in the list's own folder
+    assert not newer._indexed()  # answered for the runs it held, in memory
+    assert len(newer.filter_by_exec_args("-lr 0.1")) == 1
+    assert len(Experiment.load_all(folder_a).filter_by_exec_args("-lr 0.1")) == 2

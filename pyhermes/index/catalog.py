@@ -455,6 +455,14 @@ class Index:
         sql, params = select_runs(["COUNT(*)"], condition)
         return int(self.reader.rows(sql, params)[0][0])
 
+    def holds_exactly(self, condition: Filter, run_ids: Sequence[int]) -> bool:
+        """True when the runs matching ``condition`` are still ``run_ids``, the ones that matched
+        when those ids were read: as many, and none added (a new run's id is above every id
+        the index held). One aggregate over the condition's index, no row fetched."""
+        sql, params = select_runs(["COUNT(*)", "MAX(id)"], condition)
+        ((count, newest),) = self.reader.rows(sql, params)
+        return int(count) == len(run_ids) and (newest if count else None) == (max(run_ids) if run_ids else None)
+
     def any_in(self, condition: Filter) -> bool:
         """Return True when some run matches ``condition``."""
         sql, params = select_runs(["id"], condition, limit=1)
