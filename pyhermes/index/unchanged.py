@@ -4,8 +4,10 @@ A quick sync of a folder whose unsettled runs did not change, whose listing is
 still valid (:func:`listing_still_valid`) and that has no problem records does
 nothing but confirm it. Two things a live lab changes all the time count as
 unchanged too, so that a fresh process there costs what it costs in a settled
-tree: an unfinished run read less than :func:`live_refresh_seconds` ago (a
-running job's scores, in the index at most that old), and a folder that
+tree: the scores file of an unfinished run read less than
+:func:`live_refresh_seconds` ago (a running job's scores are in the index at
+most that old; a change to its ``hermes.info``, such as its end, is read at
+once), and a folder that
 changed since it was listed but whose runs and subfolders are exactly the ones
 the index holds (runs that the jobs writing them stored themselves). :func:`nothing_to_sync` checks exactly that with the
 standard library's sqlite3 (a ``stat`` per folder, per remembered subfolder and
@@ -26,8 +28,6 @@ from pyhermes.index.query import Params, _text_condition, under
 from pyhermes.index.rules import (
     _SIGNATURE_COLUMNS,
     RACY_SECONDS,
-    SETTLE_SECONDS,
-    _settled,
     decode_subfolders,
     disk_name,
     posix_join,
@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
 
-#: Environment variable: seconds an unfinished run may go unread by a quick sync (default 5).
+#: Where the scores file's (size, mtime) start in a signature (after hermes.info's and exec_arguments').
+_SCORES_AT = 4
+#: Environment variable: seconds the scores of an unfinished run may go unread by a quick sync (default 5).
 LIVE_REFRESH_VAR = "HERMES_LIVE_REFRESH"
 _DEFAULT_LIVE_REFRESH = 5.0
 
@@ -89,8 +91,9 @@ def _listing_matches_index(reader: Reader, on_disk: str, folder: str, subfolders
 def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) -> bool:
     """True when a quick sync of ``folder`` (stored path relative to ``root``) would find nothing to do.
 
-    False means "not sure": an unsettled run changed or would settle, a problem
-    record would be retried, or a folder changed since it was listed.
+    False means "not sure": an unsettled run changed (an unfinished one read more
+    than :func:`live_refresh_seconds` ago), a problem record would be retried, or
+    a folder changed since it was listed and now holds other runs than the index.
     """
     params = Params()
     scope = under(folder, recursive).sql(params)
@@ -104,11 +107,14 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
         f"SELECT {columns} FROM hermes_run WHERE {scope} AND settled = {params.bind(False)}",
         params.values,
     ):
-        if not finished and read_at >= fresh_since:
-            continue  # a running job read moments ago: its next lines wait for a later sync
         sig = signature(prefix + disk_name(path))
-        if sig != tuple(stored) or _settled(bool(finished), sig, now, SETTLE_SECONDS):
-            return False
+        if sig == tuple(stored):
+            continue
+        if not finished and read_at >= fresh_since and sig[:_SCORES_AT] == tuple(stored[:_SCORES_AT]):
+            continue  # only the scores of a job read moments ago grew: they wait for a later sync
+        return False
+        # A run that would settle now is as indexed: only its flag is behind, which the
+        # next sync that writes sets (until then a quick check looks at its files).
     problem_params = Params()
     condition = _text_condition("path", "startswith", folder + "/", problem_params) if folder else "1 = 1"
     for (path,) in reader.rows(f"SELECT path FROM hermes_problem WHERE {condition}", problem_params.values):
