@@ -240,18 +240,20 @@ class _Child:
         return cls(name, process)
 
     def _read_stdout(self, stream: IO[str]) -> None:
-        for line in stream:
-            kind, _, rest = line.rstrip("\n").partition(" ")
-            if kind == "created":
-                self.created.append(Path(rest))
-            elif kind == "appending":
-                self.appending.append(Path(rest))
-            if kind in ("created", "appended"):
-                self.first_write.set()
+        with stream:  # closed at the end of the output
+            for line in stream:
+                kind, _, rest = line.rstrip("\n").partition(" ")
+                if kind == "created":
+                    self.created.append(Path(rest))
+                elif kind == "appending":
+                    self.appending.append(Path(rest))
+                if kind in ("created", "appended"):
+                    self.first_write.set()
 
     def _read_stderr(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.stderr_lines.append(line)
+        with stream:
+            for line in stream:
+                self.stderr_lines.append(line)
 
     def finish_reading(self) -> None:
         """Wait (at most 10 s) for the output of an exited process to be read."""

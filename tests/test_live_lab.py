@@ -75,6 +75,8 @@ SORT = "-final_mean"
 REINDEX_EVERY = 3.0
 #: Seconds each ``hermes serve`` lives, and seconds without one before the next starts.
 SERVE_UP, SERVE_DOWN = 5.0, 2.0
+#: Seconds a ``hermes serve`` may take to print its URL.
+SERVE_START = 60.0
 
 #: A fresh process: load the tree, filter, rank, take the newest; print the answers as JSON.
 FRESH_QUERY = """\
@@ -184,13 +186,25 @@ class _Serve:
                         stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=self.env)
                 self.changed = now
         elif self.port is None:
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/runs", self._files(self.generation)[0].read_text())
-            if found:
-                self.port = int(found.group(1))
-            elif self.process.poll() is not None or now - self.changed > 60:
+            if not self._learn_port() and (self.process.poll() is not None
+                                           or now - self.changed > SERVE_START):
                 self.stop()
         elif now - self.changed >= SERVE_UP:
             self.stop()
+
+    def _learn_port(self, wait: float = 0.0) -> bool:
+        """Read the port from the server's first line, waiting up to ``wait`` s (while it runs)
+        for it; return whether it is known."""
+        assert self.process is not None
+        until = time.monotonic() + wait
+        while True:
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/runs", self._files(self.generation)[0].read_text())
+            if found:
+                self.port = int(found.group(1))
+                return True
+            if self.process.poll() is not None or time.monotonic() >= until:
+                return False
+            time.sleep(0.05)
 
     def poll(self, round_: int) -> None:
         """Ask the running server for the ten best matching runs (every 4th round, to sync first)."""
@@ -203,10 +217,12 @@ class _Serve:
             self.problems.append(f"hermes serve #{self.generation}: {problem}")
 
     def stop(self) -> None:
-        """Stop the running server, if any (SIGINT, as Ctrl-C; SIGKILL after 30 s), and collect
-        what it printed on stderr."""
+        """Stop the running server, if any, once it serves (SIGINT, as Ctrl-C; SIGKILL after
+        30 s), and collect what it printed on stderr."""
         if self.process is None:
             return
+        if self.port is None:  # a server still starting is let start first
+            self._learn_port(wait=max(0.0, self.changed + SERVE_START - time.monotonic()))
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(30)
@@ -217,7 +233,7 @@ class _Serve:
         if code not in SERVE_STOPPED:
             self.problems.append(f"hermes serve #{self.generation} exited {code}")
         if self.port is None:
-            self.problems.append(f"hermes serve #{self.generation} printed no URL: "
+            self.problems.append(f"hermes serve #{self.generation} never printed its URL: "
                                  + self._files(self.generation)[0].read_text())
         err = self._files(self.generation)[1].read_text(errors="backslashreplace")
         self.problems += [f"hermes serve #{self.generation}: {line}" for line in _serve_problems(err)]

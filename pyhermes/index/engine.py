@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from pyhermes.errors import CatalogError
 from pyhermes.index import guard
+from pyhermes.index.rules import seconds_from_env
 from pyhermes.index.schema import (
     SchemaUnknownError,
     _needs_upgrade,
@@ -98,12 +99,7 @@ BUSY_LIMIT_VAR = "HERMES_BUSY_LIMIT"
 
 def busy_limit() -> float:
     """Return how long (seconds) to keep retrying a locked index: ``$HERMES_BUSY_LIMIT`` or 60."""
-    value = os.environ.get(BUSY_LIMIT_VAR, "")
-    try:
-        limit = float(value) if value else DEFAULT_BUSY_LIMIT
-    except ValueError:
-        return DEFAULT_BUSY_LIMIT
-    return limit if limit >= 0 else DEFAULT_BUSY_LIMIT
+    return seconds_from_env(BUSY_LIMIT_VAR, DEFAULT_BUSY_LIMIT)
 
 
 def _lock_wait_ms() -> int:

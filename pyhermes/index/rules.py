@@ -86,6 +86,17 @@ def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in text)
 
 
+def seconds_from_env(variable: str, default: float) -> float:
+    """The seconds the environment ``variable`` gives, or ``default`` when it is unset,
+    not a number or negative."""
+    value = os.environ.get(variable, "")
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        return default
+    return seconds if seconds >= 0 else default
+
+
 def signature(run_dir: str) -> Signature:
     """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
 

@@ -31,6 +31,7 @@ from pyhermes.index.rules import (
     decode_subfolders,
     disk_name,
     posix_join,
+    seconds_from_env,
     signature,
     stored_name,
 )
@@ -50,12 +51,7 @@ _DEFAULT_LIVE_REFRESH = 5.0
 def live_refresh_seconds() -> float:
     """How long (seconds) an unfinished run's stored read stays fresh enough for a quick
     check: ``$HERMES_LIVE_REFRESH``, default 5; ``0`` re-reads a changed run every time."""
-    value = os.environ.get(LIVE_REFRESH_VAR, "")
-    try:
-        seconds = float(value) if value else _DEFAULT_LIVE_REFRESH
-    except ValueError:
-        return _DEFAULT_LIVE_REFRESH
-    return seconds if seconds >= 0 else _DEFAULT_LIVE_REFRESH
+    return seconds_from_env(LIVE_REFRESH_VAR, _DEFAULT_LIVE_REFRESH)
 
 
 def listing_still_valid(mtime_ns: int, listed_at: float, status_mtime_ns: int | None) -> bool:
