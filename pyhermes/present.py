@@ -296,7 +296,8 @@ def runs_page(
         QueryError: a malformed expression (``position`` tells where), an unknown
             column or sort key, a page or page size below 1.
     """
-    from pyhermes.index.query import as_filter, run, sort_columns
+    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query import run, sort_columns
 
     if page < 1 or per_page < 1:
         raise QueryError(f"page and per_page must be at least 1, got {page} and {per_page}")

@@ -27,8 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError, RunFormatError
-from pyhermes.index.catalog import Index, check_sync_mode, path_is
-from pyhermes.index.query import Filter, as_filter, under
+from pyhermes.index.catalog import Index, as_condition, check_sync_mode, path_is
+from pyhermes.index.query import Filter, under
 
 if TYPE_CHECKING:
     import numpy as np
@@ -855,7 +855,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
         Raises:
             QueryError: the expression is malformed or names an unknown column.
         """
-        condition = as_filter(condition)
+        condition = as_condition(condition)
         if self._indexed():
             assert self._source is not None
             return ExperimentList._bound(self._source.narrowed(condition, lambda: self.where(condition)))
@@ -1121,7 +1121,7 @@ class Catalog(Index):
 
         if limit is not None and limit < 0:
             raise QueryError(f"limit must be >= 0, got {limit}")
-        condition = self._scope() & as_filter(where)
+        condition = self._scope() & as_condition(where)
         keys = [part for part in order_by.split(",") if part.strip()] if isinstance(order_by, str) else list(order_by or [])
         sort_columns(keys)  # a bad key fails here, not when the list is read
         if offset:

@@ -5,7 +5,8 @@ Usage::
     python scripts/bench.py [--sizes 1000,10000,100000] [--repeat 5] [--peers mlflow]
                             [--cache DIR] [--write BENCHMARKS.md] [--plot bench.png]
     python scripts/bench.py --quick          # 1,000 runs, no peers, 2 rounds (CI)
-    python scripts/bench.py --live [--sizes 10000,100000] [--repeat 5] [--write BENCHMARKS.md]
+    python scripts/bench.py --live [--sizes 10000,100000] [--repeat 5] [--backend sqlite,postgresql]
+                            [--write BENCHMARKS.md]
 
 Corpora of each size are generated once with ``scripts/make_corpus.py`` into
 the cache folder (default ``$XDG_CACHE_HOME/pyhermes-bench``; 100,000 runs is
@@ -32,7 +33,10 @@ long ago). For each size it times, as medians of ``--repeat`` rounds:
 With ``--live`` it times, instead, three questions with nobody else working
 (quiet) and during a live lab (``scripts/live_lab.py``: writers creating runs,
 unfinished runs appending scores), and the live/quiet ratio of their medians
-(see :func:`measure_live`); ``--write`` then replaces only its own section,
+(see :func:`measure_live`), on the SQLite index of the corpus or, with
+``--backend postgresql`` (``sqlite,postgresql`` runs both), on a database of a
+throwaway PostgreSQL server it starts itself (``scripts/pg_server.py``, the
+server's default settings); ``--write`` then replaces only its own section,
 "## Live lab", of the Markdown file.
 
 Every ratio is against a baseline measured in the same run: on a shared machine
@@ -43,6 +47,7 @@ the milliseconds move more than the ratios. Timings are never asserted by tests;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -206,12 +211,16 @@ def legacy_process(folder: Path) -> float:
     return whole_process([sys.executable, "-c", LEGACY_PROCESS, str(HERE), str(folder)])
 
 
-def build_process(folder: Path) -> tuple[float, int, int]:
-    """First build in a new interpreter: (seconds, peak RSS of the writer, of a worker) in KiB."""
+def build_process(folder: Path, env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """First build in a new interpreter: (seconds, peak RSS of the writer, of a worker) in KiB.
+
+    ``env``: the environment of the process (default: this one's), e.g. with
+    ``HERMES_INDEX`` naming an empty database.
+    """
     shutil.rmtree(folder / ".hermes", ignore_errors=True)
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", BUILD_PROCESS, str(folder)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=env,
     ).stdout.split()
     return float(out[0]), int(out[1]), int(out[2])
 
@@ -384,6 +393,8 @@ LIVE_LABELS = {
 }
 LIVE_BEGIN, LIVE_END = "<!-- bench-live:begin -->", "<!-- bench-live:end -->"
 LIVE_HEADING = "## Live lab"
+#: The index backends of ``--live --backend``, in the order they are measured, and their names in the table.
+BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 @dataclass
@@ -424,10 +435,10 @@ class Tally:
         return [line if n == 1 else f"{line} (x{n})" for line, n in counted.items()]
 
 
-def live_process(what: str, command: list[str], tally: Tally) -> float:
-    """Run one measured process: its wall seconds; a non-zero exit and its stderr go to ``tally``."""
+def live_process(what: str, command: list[str], tally: Tally, env: dict[str, str] | None = None) -> float:
+    """Run one measured process (in ``env``): its wall seconds; a non-zero exit and its stderr go to ``tally``."""
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [""])[-1]
@@ -447,8 +458,8 @@ class Server:
     each request instead, see :meth:`runs_page`).
     """
 
-    def __init__(self, folder: Path, log: Path) -> None:
-        self.folder, self.log = folder, log
+    def __init__(self, folder: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.folder, self.log, self.env = folder, log, env
         self.url = ""
         self.requests = 0
         self._read = 0
@@ -459,7 +470,7 @@ class Server:
         with open(self.log, "wb") as handle:
             self._process = subprocess.Popen(
                 [hermes_command(), "serve", str(self.folder), "--port", "0"],
-                stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
             )
         try:
             deadline = time.monotonic() + 120
@@ -555,11 +566,10 @@ def linked_copy(folder: Path, target: Path) -> None:
     raise RuntimeError(f"could not copy {folder} to {target}")
 
 
-def moved_aside(top: Path, near: list[Path]) -> set[Path]:
-    """The moved-aside indexes (``*.broken-*`` in a ``.hermes`` folder) of ``top`` and of the folders above ``near``.
+def hermes_folders(top: Path, near: list[Path]) -> set[Path]:
+    """The existing ``.hermes`` folders of ``top`` and of the folders above ``near``, up to ``top``.
 
-    ``near`` are paths below ``top`` (the measured folder, the runs the lab
-    created): every ``.hermes`` folder from each of them up to ``top`` is looked in.
+    ``near`` are paths below ``top`` (the measured folder, the runs the lab created).
     """
     folders: set[Path] = set()
     for path in near:
@@ -567,21 +577,67 @@ def moved_aside(top: Path, near: list[Path]) -> set[Path]:
             folders.add(parent / ".hermes")
             if parent == top or top not in parent.parents:
                 break
-    return {found for hermes in folders if hermes.is_dir() for found in hermes.glob("*.broken-*")}
+    return {hermes for hermes in folders if hermes.is_dir()}
 
 
-def live_round(folder: Path, server: Server, tally: Tally) -> dict[str, float]:
+def moved_aside(top: Path, near: list[Path]) -> set[Path]:
+    """The moved-aside indexes (``*.broken-*`` in a ``.hermes`` folder) of ``top`` and of the folders above ``near``.
+
+    Every ``.hermes`` folder from each path of ``near`` up to ``top`` is looked in
+    (see :func:`hermes_folders`).
+    """
+    return {found for hermes in hermes_folders(top, near) for found in hermes.glob("*.broken-*")}
+
+
+def live_round(folder: Path, server: Server, tally: Tally, env: dict[str, str] | None = None) -> dict[str, float]:
     """Time each live row once: the fresh process, ``hermes ls``, the runs page of the server."""
     fresh = [sys.executable, "-c", FRESH_PROCESS, str(folder), *WANTED]
     return {
-        "fresh": live_process("fresh process", fresh, tally),
-        "ls": live_process("hermes ls", ls_command(folder, LS_SORT), tally),
+        "fresh": live_process("fresh process", fresh, tally, env),
+        "ls": live_process("hermes ls", ls_command(folder, LS_SORT), tally, env),
         "web": server.runs_page(tally),
     }
 
 
-def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
+def pg_settings(url: str) -> dict[str, str]:
+    """The version and the settings of the PostgreSQL server of ``url`` that a benchmark depends on."""
+    from sqlalchemy import create_engine
+
+    names = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
+             "autovacuum")
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            return {name: str(conn.exec_driver_sql(f"SHOW {name}").scalar()) for name in names}
+    finally:
+        engine.dispose()
+
+
+def pg_maintenance(url: str) -> dict[str, int]:
+    """How many times autovacuum has vacuumed and analyzed the tables of the database of ``url`` so far."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT coalesce(sum(autovacuum_count), 0), coalesce(sum(autoanalyze_count), 0) "
+                "FROM pg_stat_user_tables"
+            ).one()
+        return {"autovacuum": int(row[0]), "autoanalyze": int(row[1])}
+    finally:
+        engine.dispose()
+
+
+def measure_live(cache: Path, size: int, repeat: int, index_url: str | None = None) -> dict[str, Any]:
     """Time the three live rows on the corpus of ``size`` runs, quiet and during a live lab.
+
+    The index: the SQLite file of the copy (``.hermes/index.sqlite``), or, with
+    ``index_url``, that (new, empty) database: every measured process, ``hermes
+    serve`` and the lab's processes then run with ``HERMES_INDEX=<index_url>``, and
+    the copy's index is built in it the same way. Moved-aside indexes are a SQLite
+    matter (``None`` on a database); there, a ``.hermes`` folder appearing in the
+    copy (a process that ignored ``HERMES_INDEX``) is reported in ``stray``.
 
     Where the lab writes: on a copy. The run directories of the cached corpus are
     copied with hard links (``cp -al``; a plain copy where links cannot be made)
@@ -601,6 +657,10 @@ def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
     """
     from live_lab import LiveLab
 
+    env = dict(os.environ)
+    env.pop("HERMES_INDEX", None)
+    if index_url is not None:
+        env["HERMES_INDEX"] = index_url
     source = corpus(cache, size)
     work = cache / f"live-{size}"
     folder = work / FOLDER
@@ -609,7 +669,7 @@ def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
         linked_copy(source, folder)
         age(folder)
         try:
-            build_process(folder)
+            build_process(folder, env)
         except subprocess.CalledProcessError as error:
             raise RuntimeError(f"the index of the copy could not be built:\n{error.stderr[-3000:]}") from None
         results: dict[str, Any] = {"runs": stat_floor(folder), "prepare": time.perf_counter() - started}
@@ -619,31 +679,46 @@ def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
         broken: dict[str, set[Path]] = {}
         created: list[Path] = []
 
+        maintenance: list[dict[str, int]] = []
+
         def rounds(phase: str, server: Server) -> None:
-            live_round(folder, server, tallies[phase])  # untimed: caches, the first check of the index
+            live_round(folder, server, tallies[phase], env)  # untimed: caches, the first check of the index
             for _ in range(repeat):
-                for row, seconds in live_round(folder, server, tallies[phase]).items():
+                for row, seconds in live_round(folder, server, tallies[phase], env).items():
                     samples[phase][row].append(seconds)
 
-        with Server(folder, work / "serve.log") as server:
+        def note_maintenance() -> None:
+            if index_url is not None:
+                maintenance.append(pg_maintenance(index_url))
+
+        with Server(folder, work / "serve.log", env) as server:
+            note_maintenance()
             rounds("quiet", server)
             server.collect(tallies["quiet"])
+            note_maintenance()
             broken["quiet"] = moved_aside(work, [folder])
-            lab = LiveLab(folder, writers=LAB_WRITERS, appenders=LAB_APPENDERS)
+            lab = LiveLab(folder, writers=LAB_WRITERS, appenders=LAB_APPENDERS, env=env)
             with lab:
                 rounds("live", server)
+            note_maintenance()
             server.collect(tallies["live"])
         server.collect(tallies["live"])
         tallies["live"].lab.extend(lab.problems())
         created = lab.created()
         broken["live"] = moved_aside(work, [folder, *created]) - broken["quiet"]
+        if index_url is not None:
+            results["stray"] = sorted(str(path.relative_to(work)) for path in hermes_folders(work, [folder, *created]))
+            results["autovacuum"] = {  # what autovacuum did during each phase (ANALYZE changes query plans)
+                phase: {key: maintenance[number + 1][key] - maintenance[number][key] for key in maintenance[0]}
+                for number, phase in enumerate(("quiet", "live"))
+            }
         results.update(
             quiet={row: statistics.median(samples["quiet"][row]) for row in LIVE_ROWS},
             live={row: statistics.median(samples["live"][row]) for row in LIVE_ROWS},
             samples=samples,
             errors={phase: tally.errors() for phase, tally in tallies.items()},
-            moved_aside={phase: sorted(str(path.relative_to(work)) for path in found)
-                         for phase, found in broken.items()},
+            moved_aside=None if index_url is not None else
+            {phase: sorted(str(path.relative_to(work)) for path in found) for phase, found in broken.items()},
             problems={phase: tally.lines() for phase, tally in tallies.items()},
             created=len(created),
             seconds=time.perf_counter() - started,
@@ -653,8 +728,8 @@ def measure_live(cache: Path, size: int, repeat: int) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def live_rows(size: int, r: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The rows of the live table for one size: (runs, what, quiet ms, live ms, live/quiet, target)."""
+def live_rows(size: int, backend: str, r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The rows of the live table for one size and backend: (runs, backend, what, quiet ms, live ms, live/quiet, target)."""
     rows = []
     for key in LIVE_ROWS:
         quiet, live = r["quiet"][key], r["live"][key]
@@ -663,57 +738,128 @@ def live_rows(size: int, r: dict[str, Any]) -> list[tuple[str, ...]]:
         if key == "ls" and size == 100_000:
             target += f"; ≤ {LIVE_LS_LIMIT * 1000:.0f} ms live: " + _check(live <= LIVE_LS_LIMIT)
         rows.append((LIVE_LABELS[key], _ms(quiet), _ms(live), f"{ratio:.2f}x", target))
-    errors, moved = r["errors"], {phase: len(found) for phase, found in r["moved_aside"].items()}
+    errors = r["errors"]
     rows.append(("errors: non-zero exits, tracebacks on stderr, lab problems", str(errors["quiet"]),
                  str(errors["live"]), "", "0: " + _check(errors["quiet"] + errors["live"] == 0)))
-    rows.append(("moved-aside indexes (`index.sqlite.broken-*`)", str(moved["quiet"]), str(moved["live"]), "",
-                 "0: " + _check(moved["quiet"] + moved["live"] == 0)))
-    return [(f"{size:,}", *row) for row in rows]
+    what = "moved-aside indexes (`index.sqlite.broken-*`)"
+    if r["moved_aside"] is None:  # a database: nothing is ever moved aside
+        rows.append((what, "n/a", "n/a", "", "n/a"))
+    else:
+        moved = {phase: len(found) for phase, found in r["moved_aside"].items()}
+        rows.append((what, str(moved["quiet"]), str(moved["live"]), "",
+                     "0: " + _check(moved["quiet"] + moved["live"] == 0)))
+    return [(f"{size:,}", BACKENDS[backend], *row) for row in rows]
 
 
-def live_table(sizes: list[int], repeat: int, measured: dict[int, dict[str, Any]]) -> str:
-    """The Markdown of the live benchmark: how it was measured, the table, what the lab wrote."""
-    command = f"python scripts/bench.py --live --sizes {','.join(map(str, sizes))} --repeat {repeat}"
+def live_command(sizes: list[int], repeat: int, backends: list[str]) -> str:
+    """The command line of ``--live`` that measures ``sizes`` on ``backends``."""
+    return (f"python scripts/bench.py --live --sizes {','.join(map(str, sizes))} --repeat {repeat} "
+            f"--backend {','.join(backends)}")
+
+
+def live_table(sizes: list[int], repeat: int, backends: list[str],
+               measured: dict[str, dict[int, dict[str, Any]]], server: dict[str, str] | None = None) -> str:
+    """The Markdown of the live benchmark: how it was measured, the table, what the lab wrote.
+
+    ``measured[backend][size]`` is what :func:`measure_live` returned; ``server``, the
+    settings of the PostgreSQL server (:func:`pg_settings`) when one was measured.
+    """
     lines = [
         f"Live lab (`scripts/live_lab.py`): {LAB_WRITERS} writers each creating a run every 0.3 s and "
         f"{LAB_APPENDERS} unfinished runs appending scores, in a copy of the corpus (hard links, its own index "
-        f"built by a fresh `load_all`); per size, {repeat} quiet rounds, then {repeat} rounds with the lab "
-        f"running (one untimed round first in each); medians; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} "
-        f"cores (shared); command: `{command} --write BENCHMARKS.md`",
+        f"built by a fresh `load_all`); per size and backend, {repeat} quiet rounds, then {repeat} rounds with "
+        f"the lab running (one untimed round first in each); medians; {time.strftime('%Y-%m-%d')}, "
+        f"{os.cpu_count()} cores (shared); command: `{live_command(sizes, repeat, backends)} --write BENCHMARKS.md`",
+    ]
+    if "sqlite" in backends:
+        lines += ["", "SQLite: the copy's own `.hermes/index.sqlite`."]
+    if "postgresql" in backends:
+        settings = server or {}
+        lines += ["", f"PostgreSQL {settings.get('server_version', '')}".rstrip()
+                  + ": a throwaway server started by the benchmark (`scripts/pg_server.py`: unix socket in a "
+                  "temporary folder, no TCP, trust authentication, every other setting its default: "
+                  + ", ".join(f"{name} {settings[name]}" for name in
+                              ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "autovacuum")
+                              if name in settings)
+                  + "); a new database per size, named by `HERMES_INDEX` in every measured process, in "
+                  "`hermes serve` and in the lab's processes."]
+    lines += [
         "",
-        "| runs | what | quiet (ms) | live (ms) | live/quiet | target |",
-        "| ---: | --- | ---: | ---: | ---: | --- |",
+        "| runs | backend | what | quiet (ms) | live (ms) | live/quiet | target |",
+        "| ---: | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for size in sizes:
-        lines.extend("| " + " | ".join(row) + " |" for row in live_rows(size, measured[size]))
+        for backend in backends:
+            lines.extend("| " + " | ".join(row) + " |" for row in live_rows(size, backend, measured[backend][size]))
     lines += ["", "Runs the lab created during the live rounds: "
-              + ", ".join(f"{measured[size]['created']} at {size:,} runs" for size in sizes) + "."]
+              + ", ".join(f"{measured[backend][size]['created']} at {size:,} runs ({BACKENDS[backend]})"
+                          for size in sizes for backend in backends) + "."]
     return "\n".join(lines)
 
 
-def main_live(sizes: list[int], repeat: int, cache: Path, write: Path | None) -> int:
-    """``--live``: measure, print the table and the problems; write the "## Live lab" section."""
-    measured: dict[int, dict[str, Any]] = {}
-    for size in sizes:
-        print(f"measuring {size} runs, quiet and live ...", file=sys.stderr)
-        measured[size] = measure_live(cache, size, repeat)
-        print(f"  {measured[size]['seconds']:.1f} s", file=sys.stderr)
-    table = live_table(sizes, repeat, measured)
+def main_live(sizes: list[int], repeat: int, cache: Path, write: Path | None,
+              backends: list[str] | None = None) -> int:
+    """``--live``: measure on each backend, print the table and the problems; write the "## Live lab" section.
+
+    PostgreSQL is measured on one throwaway server (:func:`pg_server.postgres_server`
+    with ``fsync=True``: the server's default settings), started once for the whole
+    run; each size gets a new database on it, dropped afterwards. A ``HERMES_INDEX``
+    of this process's environment is ignored (removed): every backend measures the
+    index of the copy.
+    """
+    backends = backends or ["sqlite"]
+    if os.environ.pop("HERMES_INDEX", None):
+        print("HERMES_INDEX is ignored: the benchmark measures the index of its own copy", file=sys.stderr)
+    measured: dict[str, dict[int, dict[str, Any]]] = {backend: {} for backend in backends}
+    server: dict[str, str] | None = None
+    with contextlib.ExitStack() as stack:
+        server_url = None
+        if "postgresql" in backends:
+            from pg_server import postgres_server
+
+            server_url = stack.enter_context(postgres_server(fsync=True))
+            server = pg_settings(server_url)
+            print(f"PostgreSQL {server['server_version']} started: {server_url}", file=sys.stderr)
+        for size in sizes:
+            for backend in backends:
+                print(f"measuring {size} runs on {BACKENDS[backend]}, quiet and live ...", file=sys.stderr)
+                if backend == "postgresql":
+                    from pg_server import drop_database, new_database
+
+                    assert server_url is not None
+                    url = new_database(server_url)
+                    try:
+                        measured[backend][size] = measure_live(cache, size, repeat, index_url=url)
+                    finally:
+                        drop_database(server_url, url)
+                else:
+                    measured[backend][size] = measure_live(cache, size, repeat)
+                print(f"  {measured[backend][size]['seconds']:.1f} s", file=sys.stderr)
+    table = live_table(sizes, repeat, backends, measured, server)
     print(table)
     for size in sizes:
-        r = measured[size]
-        for phase in ("quiet", "live"):
-            found = r["moved_aside"][phase] + r["problems"][phase]
-            if found:
-                print(f"\n{size:,} runs, {phase}: {r['errors'][phase]} errors, "
-                      f"{len(r['moved_aside'][phase])} moved-aside indexes", file=sys.stderr)
-                for line in r["moved_aside"][phase]:
-                    print(f"  moved aside: {line}", file=sys.stderr)
-                for line in r["problems"][phase][:40]:
+        for backend in backends:
+            r = measured[backend][size]
+            name = f"{size:,} runs, {BACKENDS[backend]}"
+            for phase in ("quiet", "live"):
+                moved = (r["moved_aside"] or {}).get(phase, [])
+                if moved or r["problems"][phase]:
+                    print(f"\n{name}, {phase}: {r['errors'][phase]} errors, {len(moved)} moved-aside indexes",
+                          file=sys.stderr)
+                    for line in moved:
+                        print(f"  moved aside: {line}", file=sys.stderr)
+                    for line in r["problems"][phase][:40]:
+                        print(f"  {line}", file=sys.stderr)
+            if r.get("stray"):
+                print(f"\n{name}: .hermes folders in the copy although HERMES_INDEX named the database:",
+                      file=sys.stderr)
+                for line in r["stray"]:
                     print(f"  {line}", file=sys.stderr)
+            if "autovacuum" in r:
+                print(f"{name}: autovacuum during the phases: {r['autovacuum']}", file=sys.stderr)
     if write:
         write_table(write, table, LIVE_BEGIN, LIVE_END, heading=LIVE_HEADING)
-    (cache / "last-live-results.json").write_text(json.dumps(measured, default=str))
+    (cache / "last-live-results.json").write_text(json.dumps({"server": server, **measured}, default=str))
     return 0
 
 
@@ -903,7 +1049,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", action="store_true",
                         help="time a fresh process, hermes ls and the runs page of hermes serve, quiet and "
                         "during a live lab (scripts/live_lab.py); --write replaces its '## Live lab' section")
+    parser.add_argument("--backend", default="sqlite",
+                        help="with --live: the index backends, comma-separated: sqlite, postgresql (a throwaway "
+                        "server started by the benchmark); default sqlite")
     args = parser.parse_args(argv)
+    backends = [name.strip() for name in args.backend.split(",") if name.strip()]
+    unknown = [name for name in backends if name not in BACKENDS]
+    if unknown or not backends:
+        parser.error(f"--backend: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(BACKENDS)}")
+    backends = [name for name in BACKENDS if name in backends]  # each once, in the order of BACKENDS
+    if backends != ["sqlite"] and not args.live:
+        parser.error("--backend is for --live (the main benchmark measures SQLite)")
     sizes = [1000] if args.quick else [int(size) for size in args.sizes.split(",")]
     repeat = 2 if args.quick else args.repeat
     peers = [] if args.quick else [peer for peer in args.peers.split(",") if peer]
@@ -913,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     precompile()
     if args.live:
-        return main_live(sizes, repeat, cache, args.write)
+        return main_live(sizes, repeat, cache, args.write, backends)
 
     measured: dict[int, dict[str, Any]] = {}
     peer_results: dict[int, dict[str, Any]] = {}

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from pyhermes.errors import CatalogError, IndexVersionError
 from pyhermes.index import engine as engine_mod
+from pyhermes.index import location as location_mod
 from pyhermes.index.engine import (
     BrokenIndexWarning,
     IndexLocation,
@@ -162,8 +163,8 @@ def test_unwritable_folder_falls_back_to_the_user_cache(
 ) -> None:
     runs = tmp_path / "readonly-runs"
     runs.mkdir()
-    real = engine_mod._is_writable
-    monkeypatch.setattr(engine_mod, "_is_writable", lambda f: f != runs and real(f))
+    real = location_mod._is_writable
+    monkeypatch.setattr(location_mod, "_is_writable", lambda f: f != runs and real(f))
     loc = resolve_index(runs)
     assert loc.file == _cache_file(tmp_path, runs)
     assert loc.root == runs
@@ -177,8 +178,8 @@ def test_read_only_existing_index_falls_back_to_the_user_cache(
     shared = tmp_path / "shared"
     (shared / ".hermes").mkdir(parents=True)
     _make_index(shared / ".hermes" / "index.sqlite")
-    real = engine_mod._is_writable
-    monkeypatch.setattr(engine_mod, "_is_writable", lambda f: f != shared / ".hermes" and real(f))
+    real = location_mod._is_writable
+    monkeypatch.setattr(location_mod, "_is_writable", lambda f: f != shared / ".hermes" and real(f))
     loc = resolve_index(shared / "sub")
     # The cache stands for the tree of the shared index, whichever subfolder is opened.
     assert loc.root == shared
@@ -203,7 +204,7 @@ def test_chmod_read_only_folder_falls_back_to_the_user_cache(tmp_path: Path) -> 
 def test_unwritable_cache_is_a_catalog_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine_mod, "_is_writable", lambda f: False)
+    monkeypatch.setattr(location_mod, "_is_writable", lambda f: False)
     with pytest.raises(CatalogError, match="HERMES_INDEX"):
         resolve_index(tmp_path)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
 
 from pyhermes.errors import QueryError
-from pyhermes.index import query
+from pyhermes.index import grammar
 from pyhermes.index.grammar import parse_filter
 from pyhermes.index.models import Base, arg_table, info_table, run_table
 from pyhermes.index.query import And, Filter, Or, arg, everything, flag, info, run, score
@@ -135,7 +135,7 @@ def test_number_types() -> None:
 def test_blank_text_is_everything() -> None:
     assert parse_filter("") is everything
     assert parse_filter("  \n") is everything
-    assert query.as_filter("   ") is everything
+    assert grammar.as_filter("   ") is everything
 
 
 # --------------------------------------------------------------------------- precedence
@@ -284,7 +284,7 @@ def test_field_error_keeps_the_field_message_as_cause() -> None:
 
 def test_as_filter_reports_errors_with_positions() -> None:
     with pytest.raises(QueryError) as caught:
-        query.as_filter("--doubledqn and -lr <")
+        grammar.as_filter("--doubledqn and -lr <")
     assert caught.value.position == 21
 
 
@@ -491,7 +491,7 @@ def test_any_text_parses_or_raises_query_error(text: str) -> None:
 
 def test_as_filter_end_to_end() -> None:
     """``as_filter`` parses the text, and the filter selects the right runs from SQLite."""
-    condition = query.as_filter("--doubledqn and -lr < 0.01 and final_mean > 200")
+    condition = grammar.as_filter("--doubledqn and -lr < 0.01 and final_mean > 200")
     expected = And((flag("--doubledqn"), arg("-lr") < 0.01, score.final_mean > 200))
     assert_same(condition, expected)
     assert sql(condition) == sql(
@@ -541,7 +541,7 @@ def test_as_filter_end_to_end() -> None:
             )
 
         def names(text: str) -> list[str]:
-            statement = select(run_table.c.identifier).where(query.as_filter(text).clause())
+            statement = select(run_table.c.identifier).where(grammar.as_filter(text).clause())
             return sorted(connection.execute(statement.order_by(run_table.c.id)).scalars())
 
         assert names("--doubledqn and -lr < 0.01 and final_mean > 200") == ["good"]

@@ -387,7 +387,8 @@ def test_pages_sorted_by_one_arg_key_follow_the_whole_order(tmp_path):
     is the slice of the order that the rules give and that one ORDER BY gives."""
     from legacy import write_run
 
-    from pyhermes.index.query import as_filter, select_runs
+    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query import select_runs
 
     root = tmp_path / "sweep"
     for job, (exec_args, _) in enumerate(LR_SORT_RUNS):
@@ -459,7 +460,8 @@ def test_conditions_that_hold_for_every_run_leave_no_trace_in_the_sql(catalog):
     """``everything`` (the scope of a catalog opened on its root, an empty filter) adds
     nothing to a condition: SQLite planned "1 = 1 AND 1 = 1" ORDER BY another column as
     a walk of the final_mean index with a table lookup per run (7x slower)."""
-    from pyhermes.index.query import And, Params, as_filter, everything, select_runs
+    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query import And, Params, everything, select_runs
 
     lr = arg("-lr") < 0.01
     assert (lr & everything) is lr

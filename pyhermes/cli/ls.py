@@ -70,7 +70,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     Raises QueryError for a bad expression, sort key or column, FileNotFoundError
     for a missing ROOT.
     """
-    from pyhermes.index.query import as_filter, sort_columns
+    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query import sort_columns
     from pyhermes.storage import Catalog
 
     column_getter = present.column_getter

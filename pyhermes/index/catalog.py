@@ -54,11 +54,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from pyhermes.index.build import ChunkReader
-    from pyhermes.index.engine import IndexLocation
+    from pyhermes.index.location import IndexLocation
     from pyhermes.index.sync import SyncReport
 
 __all__ = [
-    "Index", "SqlResult", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR",
+    "Index", "SqlResult", "as_condition", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR",
     "RUN_ROW", "check_sync_mode",
 ]
 
@@ -168,7 +168,7 @@ class Index:
             CatalogError: ``sync="none"`` and no index serves ``path`` yet.
             IndexVersionError: the index was written by a newer pyhermes.
         """
-        from pyhermes.index.engine import find_index
+        from pyhermes.index.location import find_index
 
         check_sync_mode(sync)
         folder = Path(path)
@@ -195,7 +195,7 @@ class Index:
         True): a new SQLite index then reads the runs ahead, on every core, while it
         is created (:func:`pyhermes.index.reading.read_ahead_for_new_index`).
         """
-        from pyhermes.index.engine import resolve_index
+        from pyhermes.index.location import resolve_index
 
         resolved = folder.resolve()
         location = resolve_index(resolved, index)
@@ -440,15 +440,11 @@ class Index:
         offset: int = 0,
     ) -> list[int]:
         """Return the ids of the matching runs, in order."""
-        from pyhermes.index.query import as_filter
-
-        return [run_id for (run_id,) in self._select(["id"], as_filter(where), order_by or [], limit, offset)]
+        return [run_id for (run_id,) in self._select(["id"], as_condition(where), order_by or [], limit, offset)]
 
     def count(self, where: Filter | str | None = None) -> int:
         """Return how many runs (below the opened folder) match ``where``."""
-        from pyhermes.index.query import as_filter
-
-        return self.count_in(self._scope() & as_filter(where))
+        return self.count_in(self._scope() & as_condition(where))
 
     def count_in(self, condition: Filter) -> int:
         """Return how many runs match ``condition`` (no folder scope added)."""
@@ -633,6 +629,24 @@ class Index:
         run_in_transaction(self.engine, work, "write-through")
 
 
+def as_condition(where: Filter | str | None) -> Filter:
+    """``where`` as a filter: ``None`` is everything, expression text is parsed by
+    :func:`pyhermes.index.grammar.as_filter` (imported only for text: a fresh process
+    that filters with objects never loads the grammar).
+
+    Raises:
+        QueryError: the text is not a valid expression.
+        TypeError: ``where`` is neither a filter nor text.
+    """
+    if isinstance(where, Filter):
+        return where
+    if where is None:
+        return everything
+    from pyhermes.index.grammar import as_filter
+
+    return as_filter(where)
+
+
 def path_is(rel: str) -> Filter:
     """The run stored at ``rel`` (internal: users do not filter on paths)."""
     return ColumnCompare("path", "==", rel)
@@ -710,7 +724,8 @@ def write_through(experiment: Any, index: Any) -> None:
     (the run is indexed by the next sync). An index that cannot be updated only
     costs a warning: the run directory is complete either way.
     """
-    from pyhermes.index.engine import index_root, open_engine, resolve_index
+    from pyhermes.index.engine import index_root, open_engine
+    from pyhermes.index.location import resolve_index
 
     run_dir = experiment.path_to_experiment.resolve()
     explicit = index if index not in (None, True) else os.environ.get("HERMES_INDEX") or None

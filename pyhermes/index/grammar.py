@@ -61,7 +61,7 @@ from pyhermes.index.query import (
     score,
 )
 
-__all__ = ["parse_filter"]
+__all__ = ["as_filter", "parse_filter"]
 
 #: Operators as written -> the Python comparison they stand for.
 _OPERATORS: dict[str, str] = {
@@ -520,3 +520,21 @@ def parse_filter(text: str) -> Filter:
     if not text.strip():
         return everything
     return _Parser(text).parse()
+
+
+def as_filter(condition: Filter | str | None) -> Filter:
+    """Return ``condition`` as a :class:`~pyhermes.index.query.Filter`: text is parsed with
+    :func:`parse_filter`, ``None`` and blank text are ``everything``.
+
+    Raises:
+        QueryError: the text is not a valid expression.
+        TypeError: ``condition`` is neither.
+    """
+    if condition is None:
+        return everything
+    if isinstance(condition, Filter):
+        return condition
+    if isinstance(condition, str):
+        return parse_filter(condition)
+    raise TypeError(f"expected a pyhermes filter or an expression string, not {type(condition).__name__}")
+

@@ -21,7 +21,7 @@ from pyhermes.errors import CatalogError
 
 if TYPE_CHECKING:
     from pyhermes.index.catalog import Index
-    from pyhermes.index.engine import IndexLocation
+    from pyhermes.index.location import IndexLocation
     from pyhermes.index.sync import SyncReport
 
 __all__ = ["check", "rebuild", "describe_location"]
@@ -81,13 +81,14 @@ def rebuild(
         return report, fresh
 
     from pyhermes.index.guard import index_lock, record_state
+    from pyhermes.index.location import resolve_index
     from pyhermes.index.sqlitefile import overwrite_in_place, rename_aside
 
     old = location.file
     temporary = old.with_name(f"{old.name}.rebuild-{os.getpid()}")
     _remove_sqlite_file(temporary)
     try:
-        temporary_location = engine_mod.resolve_index(root, temporary)
+        temporary_location = resolve_index(root, temporary)
         engine = engine_mod.open_engine(temporary_location)
         if location.root is None:
             # The old index keeps its root in hermes_meta: so does the new one.
@@ -158,7 +159,8 @@ def check(
     """
     from pyhermes.index.catalog import Index
     from pyhermes.index.check import compute_drift
-    from pyhermes.index.engine import find_index, index_root, open_engine
+    from pyhermes.index.engine import index_root, open_engine
+    from pyhermes.index.location import find_index
     from pyhermes.index.rules import relative
 
     started = time.perf_counter()

@@ -25,15 +25,38 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError
 from pyhermes.index import layout
 from pyhermes.index.layout import SUMMARY_COLUMNS
 
-if TYPE_CHECKING:
-    from pyhermes.storage import Experiment
+
+class Experiment(Protocol):
+    """What a filter reads of a run in memory: a :class:`pyhermes.storage.Experiment`
+    (named by what it needs, so that the index does not import the objects built on it).
+    Run fields (``start_time``, ``commit_hash``...) are read by name too."""
+
+    _run_id: int | None
+    identifier: str
+    path_to_experiment: Path
+
+    @property
+    def exec_arg_lines(self) -> list[str]: ...
+
+    @property
+    def exec_args(self) -> set[str]: ...
+
+    @property
+    def info_dict(self) -> dict[str, str]: ...
+
+    @property
+    def is_finished(self) -> bool: ...
+
+    @property
+    def score_summary(self) -> Any: ...
 
 __all__ = [
     "Filter",
@@ -44,7 +67,6 @@ __all__ = [
     "run",
     "has_args",
     "under",
-    "as_filter",
     "everything",
     "sort_columns",
     "check_summary_field",
@@ -175,11 +197,11 @@ class Filter:
         raise NotImplementedError
 
     def __and__(self, other: Filter) -> Filter:
-        other = as_filter(other)
+        other = _operand(other)
         return self if isinstance(other, _Everything) else And((self, other))
 
     def __or__(self, other: Filter) -> Filter:
-        return Or((self, as_filter(other)))
+        return Or((self, _operand(other)))
 
     def __invert__(self) -> Filter:
         return Not(self)
@@ -224,7 +246,7 @@ class _Everything(_Node):
         return True
 
     def __and__(self, other: Filter) -> Filter:
-        return as_filter(other)
+        return _operand(other)
 
     def __repr__(self) -> str:
         return "everything"
@@ -743,29 +765,21 @@ class RunIds(_Node):
         return f"run ids ({len(self.ids)})"
 
 
+def _operand(other: Filter | None) -> Filter:
+    """The other side of ``&``/``|``: a filter (``None`` is everything)."""
+    if other is None:
+        return everything
+    if isinstance(other, Filter):
+        return other
+    raise TypeError(
+        f"a pyhermes filter combines with another filter, not a {type(other).__name__}: parse "
+        "expression text with pyhermes.index.grammar.as_filter, or pass it to where()"
+    )
+
+
 def under(parent: str, recursive: bool) -> Filter:
     """The runs in folder ``parent`` (a POSIX path relative to the index root; ``""`` is the root)."""
     return Under(parent.strip("/"), recursive)
-
-
-def as_filter(condition: Filter | str | None) -> Filter:
-    """Return ``condition`` as a :class:`Filter`: text is parsed with the expression grammar.
-
-    Raises:
-        QueryError: the text is not a valid expression.
-        TypeError: ``condition`` is neither.
-    """
-    if condition is None:
-        return everything
-    if isinstance(condition, Filter):
-        return condition
-    if isinstance(condition, str):
-        if not condition.strip():
-            return everything
-        from pyhermes.index.grammar import parse_filter
-
-        return parse_filter(condition)
-    raise TypeError(f"expected a pyhermes filter or an expression string, not {type(condition).__name__}")
 
 
 # --------------------------------------------------------------------------- ordering

@@ -13,6 +13,7 @@ Writes (sync, write-through) always go through SQLAlchemy.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pyhermes.index.engine import IndexLocation
+    from pyhermes.index.location import IndexLocation
 
 __all__ = [
     "Query", "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
@@ -262,6 +263,10 @@ def close_readers(*, now: bool = True) -> list[tuple[Path, _Closer]]:
             reader.close()
         return []
     return [(reader.file, reader._detach()) for reader in readers]
+
+
+# At exit, the last connections close under the index's lock, and the state they leave is recorded.
+atexit.register(close_readers)
 
 
 def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | None:

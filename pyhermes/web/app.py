@@ -251,7 +251,8 @@ def create_app(
 
     def selected_runs() -> tuple[list[Experiment], int]:
         """The runs of a compare view: ``runs=ID,...`` (identifiers) or ``where``; and the match count."""
-        from pyhermes.index.query import as_filter, run
+        from pyhermes.index.grammar import as_filter
+        from pyhermes.index.query import run
 
         identifiers = args_list("run", "runs")
         if identifiers:
