@@ -599,3 +599,22 @@ def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
     with engine.connect() as conn:
         values = dict(conn.execute(text("SELECT key, value FROM hermes_meta WHERE key IN ('a', 'b')")).all())
     assert values == {"a": "011", "b": "011"}  # both transactions' updates, once each
+
+
+def test_a_large_sync_into_postgresql_leaves_planner_statistics(pg_url: str, tmp_path: Path) -> None:
+    """A first build of many runs analyzes the tables (autovacuum would, a minute or more later)."""
+    from legacy import make_corpus
+
+    from pyhermes import Experiment
+
+    make_corpus(tmp_path, 520, seed=3, scores_per_run=5)
+    assert len(Experiment.load_all(tmp_path, recursive=True, index=pg_url)) == 520
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            analyzed = conn.execute(text(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname"
+            )).scalars().all()
+    finally:
+        engine.dispose()
+    assert {"hermes_run", "hermes_arg", "hermes_info"} <= set(analyzed)

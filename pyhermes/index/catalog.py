@@ -295,11 +295,17 @@ class Index:
         rel = self._rel(folder)
 
         def finish(conn: Any, report: SyncReport) -> None:
-            if report.added + report.removed >= _ANALYZE_AFTER and conn.dialect.name == "sqlite":
+            if report.added + report.removed < _ANALYZE_AFTER:
+                return
+            if conn.dialect.name == "sqlite":
                 # Fresh statistics for the planner, from a sample of each index
                 # (a full ANALYZE reads every index: seconds at 100,000 runs).
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
+            elif conn.dialect.name == "postgresql":
+                # Autovacuum analyzes a table a minute or more later: queries right after a
+                # first build would be planned without statistics.
+                conn.exec_driver_sql("ANALYZE hermes_run, hermes_arg, hermes_info")
 
         syncers: list[Syncer] = []
 
