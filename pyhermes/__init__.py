@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from pyhermes._version import __version__
 
 __all__ = [
     "Experiment",
@@ -30,6 +30,7 @@ __all__ = [
     "CatalogError",
     "IndexVersionError",
     "IndexBusyError",
+    "IndexDamagedError",
     "ReadOnlyQueryError",
     "QueryError",
     "__version__",
@@ -52,6 +53,7 @@ _LOCATION = {
     "CatalogError": "pyhermes.errors",
     "IndexVersionError": "pyhermes.errors",
     "IndexBusyError": "pyhermes.errors",
+    "IndexDamagedError": "pyhermes.errors",
     "ReadOnlyQueryError": "pyhermes.errors",
     "QueryError": "pyhermes.errors",
 }
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         CatalogError,
         HermesError,
         IndexBusyError,
+        IndexDamagedError,
         IndexVersionError,
         MissingDependencyError,
         QueryError,
@@ -78,6 +81,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'pyhermes' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if module == "pyhermes.storage":
+        # The notebook views of runs, lists and SQL results (a front end over present).
+        from pyhermes import notebook  # noqa: F401
     globals()[name] = value
     return value
 

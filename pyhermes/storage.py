@@ -562,12 +562,6 @@ class Experiment:
     def __repr__(self) -> str:
         return f"Experiment({self.identifier!r}, {str(self.path_to_experiment)!r})"
 
-    def _repr_html_(self) -> str:
-        """The notebook view: the run's fields, arguments and score summary (the web page's tables)."""
-        from pyhermes.present import experiment_html
-
-        return experiment_html(self)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Experiment):
             return NotImplemented
@@ -959,12 +953,6 @@ class ExperimentList(list):  # type: ignore[type-arg]
         return self.plot_scores(
             group_by=group_by, window=window, band=band, ax=ax, min_runs=min_runs
         )
-
-    def _repr_html_(self) -> str:
-        """The notebook view: a table of the first 20 runs (the web page's columns) and a count."""
-        from pyhermes.present import experiments_html
-
-        return experiments_html(self)
 
 
 class ExperimentFrame:

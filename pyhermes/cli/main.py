@@ -75,7 +75,7 @@ Run 'hermes COMMAND --help' for the options of a command.
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    from pyhermes import __version__
+    from pyhermes._version import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

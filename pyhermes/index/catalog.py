@@ -88,12 +88,6 @@ class SqlResult:
         """Return the rows as dicts keyed by column name."""
         return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
 
-    def _repr_html_(self) -> str:
-        """The notebook view: a table of the first 50 rows and a count."""
-        from pyhermes.present import sql_html
-
-        return sql_html(self.columns, self.rows)
-
 
 class Index:
     """An index of the run directories below a root folder.
@@ -596,7 +590,7 @@ class Index:
         """
         from pyhermes.index.frame import build_frame
 
-        return build_frame(self, scope, order_by, limit)
+        return build_frame(self.reader, self.root, scope, order_by, limit)
 
     def forget(self, experiment: Any) -> None:
         """Drop one run (anything with a ``path_to_experiment``) from the index, after its erase."""

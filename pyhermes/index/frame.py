@@ -8,15 +8,14 @@ converted once per distinct text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from pyhermes import rundir
 from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.query import Filter, Params, select_runs, sort_columns
+from pyhermes.index.reader import Reader
 from pyhermes.index.rules import disk_name
-
-if TYPE_CHECKING:
-    from pyhermes.index.catalog import Index
 
 __all__ = ["FRAME_FIELDS", "build_frame"]
 
@@ -39,9 +38,10 @@ def _cell(value: str | None) -> Any:  # once per distinct text, not per run
 
 
 def build_frame(
-    index: Index, scope: Filter, order_by: Sequence[str] | str | None, limit: int | None = None
+    reader: Reader, root: Path, scope: Filter, order_by: Sequence[str] | str | None, limit: int | None = None
 ) -> Any:
-    """Return the frame of the runs of ``index`` matching ``scope`` (see :meth:`Index.frame`).
+    """Return the frame of the runs matching ``scope`` in the index ``reader`` reads, whose run
+    paths are relative to ``root`` (see :meth:`pyhermes.index.catalog.Index.frame`).
 
     Two SELECTs, run at the same time: the runs (in order), and the arguments of
     the same runs. One joined query repeats every run column on each argument row
@@ -66,16 +66,16 @@ def build_frame(
     # argument made ~8 Python objects each (74,000 arguments at 10,000 runs,
     # most of the time of a frame); grouping in SQL cost more than it saved.
     # The database aggregates them while this thread fetches the runs.
-    aggregates = _AGGREGATES[index.reader.dialect]
+    aggregates = _AGGREGATES[reader.dialect]
     lists = ", ".join(aggregate.format(column) for aggregate, column in zip(aggregates, _ARG_COLUMNS, strict=True))
-    rows, (arg_lists,) = index.reader.rows_together(
+    rows, (arg_lists,) = reader.rows_together(
         [(runs_sql, runs_params), (f"SELECT {lists} FROM hermes_arg WHERE run_id IN ({chosen})", params.values)]
     )
     names = ["run_id", *FRAME_FIELDS, *SUMMARY_COLUMNS]
     columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     named = dict(zip(names, columns, strict=True))
     data: dict[str, Any] = {name: list(named[name]) for name in FRAME_FIELDS}
-    prefix = str(index.root).rstrip("/") + "/"
+    prefix = str(root).rstrip("/") + "/"
     data["path"] = [prefix + disk_name(path) for path in data["path"]]
     data["identifier"] = [disk_name(name) for name in data["identifier"]]
     for name in ("start_time", "end_time"):

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 from pyhermes import present
 
 if TYPE_CHECKING:
-    from pyhermes.web.app import HermesApp
+    from pyhermes.web.state import HermesApp
 
 __all__ = [
     "layout",
@@ -396,8 +396,8 @@ def sql_page(
     error: str | None,
 ) -> str:
     """The SQL page: the query box, the examples of ``docs/schema.md`` and the answer."""
-    from pyhermes.web.app import SQL_MAX_ROWS
     from pyhermes.web.examples import EXAMPLE_QUERIES
+    from pyhermes.web.state import SQL_MAX_ROWS
 
     examples = "".join(
         f'<li><a href="{e("/sql" + query_string({"q": sql}))}" class="example">{e(title)}</a></li>'

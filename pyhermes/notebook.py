@@ -1,0 +1,49 @@
+"""Notebook views: the ``_repr_html_`` of runs, lists of runs and SQL results.
+
+A front end, like the CLI and the web app: the library's objects do not know
+how they are shown. Importing this module gives :class:`~pyhermes.storage.Experiment`,
+:class:`~pyhermes.storage.ExperimentList` and
+:class:`~pyhermes.index.catalog.SqlResult` the HTML view IPython and Jupyter
+display (the tables of :mod:`pyhermes.present`, as on the web page).
+``pyhermes`` imports it with its first public name, so ``from pyhermes import
+Experiment`` is all a notebook needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyhermes.index.catalog import SqlResult
+from pyhermes.storage import Experiment, ExperimentList
+
+__all__ = ["experiment_html", "experiments_html", "sql_result_html"]
+
+
+def experiment_html(experiment: Experiment) -> str:
+    """The notebook view of a run: its fields, arguments and score summary (the web page's tables)."""
+    from pyhermes import present
+
+    return present.experiment_html(experiment)
+
+
+def experiments_html(experiments: ExperimentList) -> str:
+    """The notebook view of a list: a table of the first 20 runs (the web page's columns) and a count."""
+    from pyhermes import present
+
+    return present.experiments_html(experiments)
+
+
+def sql_result_html(result: SqlResult) -> str:
+    """The notebook view of a query result: a table of the first 50 rows and a count."""
+    from pyhermes import present
+
+    return present.sql_html(result.columns, result.rows)
+
+
+def _install(cls: type, view: Any) -> None:
+    cls._repr_html_ = view  # type: ignore[attr-defined]
+
+
+_install(Experiment, experiment_html)
+_install(ExperimentList, experiments_html)
+_install(SqlResult, sql_result_html)
