@@ -12,8 +12,16 @@ also from the built-in exception a caller would naturally catch, so existing
     │   ├── IndexVersionError                  the index was written by a newer pyhermes
     │   ├── IndexBusyError                     the index stayed locked past the busy limit
     │   ├── IndexDamagedError                  the SQLite index file is damaged (it is rebuilt)
+    │   ├── SchemaUnknownError                 the index holds a schema pyhermes does not know
     │   └── ReadOnlyQueryError (ValueError)    a statement given to ``sql()`` would write
     └── QueryError (ValueError)                a filter expression or column name is wrong
+
+Warnings (``UserWarning``) say what pyhermes did about a fault that did not stop it::
+
+    RunFormatWarning            a run's file is irregular but was read
+    RunFormatProblemsWarning    some runs could not be read during a sync (and were skipped)
+    BrokenIndexWarning          a damaged SQLite index was set aside and starts afresh
+    NetworkFilesystemWarning    a SQLite index on a network filesystem (no WAL there)
 
 Messages name the misuse and, where there is one, the fix.
 """
@@ -31,6 +39,11 @@ __all__ = [
     "IndexDamagedError",
     "ReadOnlyQueryError",
     "QueryError",
+    "SchemaUnknownError",
+    "RunFormatWarning",
+    "RunFormatProblemsWarning",
+    "BrokenIndexWarning",
+    "NetworkFilesystemWarning",
 ]
 
 
@@ -97,3 +110,33 @@ class QueryError(HermesError, ValueError):
     def __init__(self, message: str, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class SchemaUnknownError(CatalogError):
+    """The index has a schema this pyhermes does not know, and not a newer one.
+
+    Raised for a revision that is not one of the known revisions while the
+    stored generation is missing or not above this pyhermes' generation, and for
+    a database holding hermes tables without any revision. ``revision`` is the
+    revision found (``None`` when there is none).
+    """
+
+    def __init__(self, message: str, revision: str | None = None) -> None:
+        super().__init__(message)
+        self.revision = revision
+
+
+class RunFormatWarning(UserWarning):
+    """A run's file is irregular but was read: a line decoded by the fallback or skipped, NULs dropped."""
+
+
+class RunFormatProblemsWarning(UserWarning):
+    """Some runs could not be read during a sync; ``hermes-reindex --check`` lists them."""
+
+
+class BrokenIndexWarning(UserWarning):
+    """A SQLite index was found damaged; a copy was set aside and the index is rebuilt from disk."""
+
+
+class NetworkFilesystemWarning(UserWarning):
+    """A SQLite index is on a network filesystem: no WAL there; PostgreSQL is the better index."""

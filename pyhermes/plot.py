@@ -150,7 +150,7 @@ def smoothen(arr: ArrayLike, window_size: int = 100) -> tuple[np.ndarray, np.nda
 # --------------------------------------------------------------------------- helpers
 
 
-def _show_if_interactive(plt: Any) -> None:
+def show_if_interactive(plt: Any) -> None:
     """Call ``plt.show()`` unless the current matplotlib backend is non-interactive (e.g. Agg)."""
     backend = str(plt.get_backend()).lower()
     try:

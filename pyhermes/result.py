@@ -466,7 +466,7 @@ class Result(dict[Any, Any]):
             ValueError: the series is not one-dimensional, or ``smoothing`` is below 1.
             MissingDependencyError: matplotlib is not installed.
         """
-        from pyhermes.plot import _show_if_interactive, smoothen
+        from pyhermes.plot import show_if_interactive, smoothen
 
         values = np.asarray(self[key], dtype=np.float64)
         if values.ndim != 1:
@@ -484,5 +484,5 @@ class Result(dict[Any, Any]):
         ax.set_ylabel(str(key))
         ax.legend()
         if show:
-            _show_if_interactive(plt)
+            show_if_interactive(plt)
         return fig

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Union
 
-from pyhermes.errors import RunFormatError
+from pyhermes.errors import RunFormatError, RunFormatWarning
 
 if TYPE_CHECKING:  # numpy is imported by the functions that read scores
     import numpy as np
@@ -59,9 +59,6 @@ _FLOAT_RE = re.compile(
     r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
 )
 
-
-class RunFormatWarning(UserWarning):
-    """A run's file is irregular but was read: a line decoded by the fallback or skipped, NULs dropped."""
 
 
 # --------------------------------------------------------------------------- times

@@ -429,7 +429,7 @@ def test_reindex_progress_bar_only_on_a_terminal_and_only_with_tqdm(
     from pyhermes.errors import MissingDependencyError
 
     root = str(quirky["root"])
-    monkeypatch.setattr(pyhermes.cli.reindex, "_isatty", lambda stream: True)
+    monkeypatch.setattr(pyhermes.cli.reindex, "isatty", lambda stream: True)
     code, out, err = call(capsys, reindex_main, root)
     assert code == 0 and summary(out)["added"] == 16
     assert "reading runs" in err

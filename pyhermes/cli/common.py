@@ -36,7 +36,7 @@ EXIT_BROKEN_PIPE = 141
 #: Options whose values are expressions or keys that may begin with a dash.
 _DASH_VALUE_OPTIONS = ("--where", "--sort", "--group-by", "--columns")
 
-_EXIT_CODES_REINDEX = """\
+EXIT_CODES_REINDEX = """\
 exit status:
   0  done (--check: the index is up to date and every run can be read; runs
      read with warnings, e.g. odd bytes or lines without ':', are listed only)
@@ -45,7 +45,7 @@ exit status:
   3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)
   130  interrupted"""
 
-_EXIT_CODES_QUERY = """\
+EXIT_CODES_QUERY = """\
 exit status:
   0  done
   1  bad input (malformed expression, unknown column, no or several matching runs,
@@ -56,7 +56,7 @@ exit status:
 (hermes reindex exits like hermes-reindex: see hermes reindex --help)"""
 
 
-def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
     """Parse ``argv``; return the namespace, or the exit status when argparse exited (help, usage)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -93,7 +93,7 @@ def join_dash_values(argv: Sequence[str]) -> list[str]:
     return result
 
 
-def _guarded(prog: str, command: Callable[[], int], input_code: int, *, quiet: bool = False) -> int:
+def guarded(prog: str, command: Callable[[], int], input_code: int, *, quiet: bool = False) -> int:
     """Run ``command``; return its exit status, or the status of the error it raised.
 
     Errors become ``<prog>: error: <message>`` on stderr. Warnings of pyhermes
@@ -128,7 +128,7 @@ def _guarded(prog: str, command: Callable[[], int], input_code: int, *, quiet: b
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(exc, SQLAlchemyError):
-            _error(prog, f"database error: {_first_line(str(getattr(exc, 'orig', None) or exc))}")
+            _error(prog, f"database error: {first_line(str(getattr(exc, 'orig', None) or exc))}")
             return EXIT_RUNTIME
         raise
     finally:
@@ -144,7 +144,7 @@ def _describe(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0] if lines else text
 
@@ -178,7 +178,7 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _add_index_argument(parser: argparse.ArgumentParser) -> None:
+def add_index_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index",
         metavar="PATH_OR_URL",
@@ -188,7 +188,7 @@ def _add_index_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_sync_argument(parser: argparse.ArgumentParser) -> None:
+def add_sync_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sync",
         choices=("quick", "full", "none"),
@@ -198,7 +198,7 @@ def _add_sync_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_format_argument(
+def add_format_argument(
     parser: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")
 ) -> None:
     parser.add_argument(
@@ -209,7 +209,7 @@ def _add_format_argument(
     )
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -219,14 +219,14 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, not {value}")
     return value
 
 
-def _write_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+def write_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
     """Print ``rows`` under ``columns`` as an aligned table, CSV or a JSON array of objects."""
     out = sys.stdout
     if fmt == "json":
@@ -255,7 +255,7 @@ def format_table(
     ``width`` defaults to the terminal's width when stdout is a terminal; the
     ellipsis is ``…`` when stdout can encode it, else ``~``.
     """
-    if width is None and _isatty(sys.stdout):
+    if width is None and isatty(sys.stdout):
         width = shutil.get_terminal_size().columns
     return present.format_table(columns, rows, width, _ellipsis())
 
@@ -269,14 +269,14 @@ def _ellipsis() -> str:
     return "…"
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     sys.stdout.write(
         json.dumps(present.json_value(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )
     sys.stdout.flush()
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):

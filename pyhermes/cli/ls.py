@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 from pyhermes import present
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
+    EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    _add_format_argument,
-    _add_index_argument,
-    _add_sync_argument,
-    _non_negative_int,
-    _write_rows,
+    add_format_argument,
+    add_index_argument,
+    add_sync_argument,
+    non_negative_int,
+    write_rows,
 )
 from pyhermes.errors import QueryError
 
@@ -41,7 +41,7 @@ exec-arg key. Sort keys: a field, a summary or an exec-arg key; -final_mean or
 final_mean:desc sorts descending (default: start_time).
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
     )
     ls.add_argument(
         "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
@@ -53,14 +53,14 @@ final_mean:desc sorts descending (default: start_time).
         "--sort", metavar="KEY[,KEY]", default="start_time", help="sort keys (default start_time)"
     )
     ls.add_argument(
-        "--limit", metavar="N", type=_non_negative_int, default=None, help="at most N runs"
+        "--limit", metavar="N", type=non_negative_int, default=None, help="at most N runs"
     )
     ls.add_argument(
         "--columns", metavar="COL,...", default=None, help="columns to show, comma-separated"
     )
-    _add_format_argument(ls)
-    _add_index_argument(ls)
-    _add_sync_argument(ls)
+    add_format_argument(ls)
+    add_index_argument(ls)
+    add_sync_argument(ls)
     ls.set_defaults(handler=_cmd_ls, input_code=EXIT_INPUT)
 
 
@@ -97,6 +97,6 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         names = requested
         getters = [column_getter(name, catalog) for name in names]
     rows = [[getter(experiment) for getter in getters] for experiment in experiments]
-    _write_rows(names, rows, args.format)
+    write_rows(names, rows, args.format)
     return EXIT_OK
 

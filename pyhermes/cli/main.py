@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from pyhermes.cli import ls, plot, reindex, serve, show, sql
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
-    _EXIT_CODES_REINDEX,
+    EXIT_CODES_QUERY,
+    EXIT_CODES_REINDEX,
     EXIT_RUNTIME,
-    _guarded,
-    _parse,
+    guarded,
+    parse_arguments,
 )
-from pyhermes.cli.reindex import _REINDEX_EXAMPLES, _add_reindex_arguments, _cmd_reindex
+from pyhermes.cli.reindex import REINDEX_EXAMPLES, add_reindex_arguments, cmd_reindex
 
 #: The modules of the ``hermes`` commands, in the order of ``hermes --help``.
 COMMANDS = (ls, show, sql, plot, serve, reindex)
@@ -29,15 +29,15 @@ def reindex_main(argv: Sequence[str] | None = None) -> int:
         prog="hermes-reindex",
         description="Bring the index of the runs below ROOT in step with the disk "
         "(a full sync: every run is checked).",
-        epilog=_REINDEX_EXAMPLES.format(prog="hermes-reindex") + _EXIT_CODES_REINDEX,
+        epilog=REINDEX_EXAMPLES.format(prog="hermes-reindex") + EXIT_CODES_REINDEX,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    _add_reindex_arguments(parser)
-    args = _parse(parser, argv)
+    add_reindex_arguments(parser)
+    args = parse_arguments(parser, argv)
     if isinstance(args, int):
         return args
-    return _guarded("hermes-reindex", lambda: _cmd_reindex(args), EXIT_RUNTIME, quiet=args.quiet)
+    return guarded("hermes-reindex", lambda: cmd_reindex(args), EXIT_RUNTIME, quiet=args.quiet)
 
 
 def hermes_main(argv: Sequence[str] | None = None) -> int:
@@ -47,10 +47,10 @@ def hermes_main(argv: Sequence[str] | None = None) -> int:
     mapped to the exit status documented in the module docstring.
     """
     parser = _hermes_parser()
-    args = _parse(parser, argv)
+    args = parse_arguments(parser, argv)
     if isinstance(args, int):
         return args
-    return _guarded(
+    return guarded(
         "hermes", lambda: args.handler(args), args.input_code, quiet=getattr(args, "quiet", False)
     )
 
@@ -71,7 +71,7 @@ examples:
 Run 'hermes COMMAND --help' for the options of a command.
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pyhermes import present
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
+    EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    _add_index_argument,
-    _add_sync_argument,
-    _positive_int,
+    add_index_argument,
+    add_sync_argument,
+    positive_int,
 )
 from pyhermes.errors import QueryError
 
@@ -35,7 +35,7 @@ Each line is the mean of its group's smoothed scores (moving average over
 confidence interval (ci95). The file format follows the file name (png, pdf, svg).
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
     )
     plot.add_argument(
         "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
@@ -52,7 +52,7 @@ confidence interval (ci95). The file format follows the file name (png, pdf, svg
     plot.add_argument(
         "--window",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         help="smoothing window (default 100)",
     )
@@ -63,8 +63,8 @@ confidence interval (ci95). The file format follows the file name (png, pdf, svg
         help="band around each line (default std)",
     )
     plot.add_argument("-o", "--output", metavar="FILE", required=True, help="image file to write")
-    _add_index_argument(plot)
-    _add_sync_argument(plot)
+    add_index_argument(plot)
+    add_sync_argument(plot)
     plot.set_defaults(handler=_cmd_plot, input_code=EXIT_INPUT)
 
 

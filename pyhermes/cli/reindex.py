@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes.cli.common import (
-    _EXIT_CODES_REINDEX,
+    EXIT_CODES_REINDEX,
     EXIT_OK,
     EXIT_RUNTIME,
     EXIT_STALE,
-    _add_index_argument,
-    _first_line,
-    _isatty,
-    _print_json,
+    add_index_argument,
+    first_line,
+    isatty,
+    print_json,
 )
 from pyhermes.errors import MissingDependencyError
 
@@ -35,13 +35,13 @@ def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> Non
     reindex = command(
         "reindex",
         "bring the index of the runs below ROOT in step with the disk",
-        _REINDEX_EXAMPLES.format(prog="hermes reindex") + _EXIT_CODES_REINDEX,
+        REINDEX_EXAMPLES.format(prog="hermes reindex") + EXIT_CODES_REINDEX,
     )
-    _add_reindex_arguments(reindex)
-    reindex.set_defaults(handler=_cmd_reindex, input_code=EXIT_RUNTIME)
+    add_reindex_arguments(reindex)
+    reindex.set_defaults(handler=cmd_reindex, input_code=EXIT_RUNTIME)
 
 
-_REINDEX_EXAMPLES = """\
+REINDEX_EXAMPLES = """\
 examples:
   {prog}                       sync every run below the current folder
   {prog} /data/runs --json     sync, print the summary as JSON
@@ -56,7 +56,7 @@ The index of ROOT is --index, else $HERMES_INDEX, else the nearest existing
 """
 
 
-def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
+def add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "root",
         nargs="?",
@@ -64,7 +64,7 @@ def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ROOT",
         help="folder whose runs to index (default .)",
     )
-    _add_index_argument(parser)
+    add_index_argument(parser)
     parser.add_argument(
         "--reread", action="store_true", help="re-read every run, even unchanged ones"
     )
@@ -93,7 +93,7 @@ def _add_reindex_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
-def _cmd_reindex(args: argparse.Namespace) -> int:
+def cmd_reindex(args: argparse.Namespace) -> int:
     """``hermes-reindex`` / ``hermes reindex``: sync, rebuild or check; return the exit status.
 
     Raises FileNotFoundError for a missing ROOT and what :meth:`Catalog.open` raises.
@@ -122,7 +122,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
         summary.update(
             root=str(synced), index=maintenance.describe_location(catalog.location), rebuilt=bool(args.rebuild)
         )
-        _print_json(summary)
+        print_json(summary)
     elif not args.quiet:
         verb = "rebuilt the index of" if args.rebuild else "synced"
         print(f"{verb} {synced} (index {maintenance.describe_location(catalog.location)})")
@@ -130,7 +130,7 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
         if report.problem_paths:
             print(f"{len(report.problem_paths)} run(s) could not be read and are not in the index:")
             for path, reason in sorted(report.problem_paths.items()):
-                print(f"  {path}: {_first_line(reason)}")
+                print(f"  {path}: {first_line(reason)}")
         _print_warnings(report.warning_paths)
     return EXIT_OK
 
@@ -149,7 +149,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int], None] | None]:
 
     There is a bar only when ``enabled``, stderr is a terminal and tqdm is installed.
     """
-    if not enabled or not _isatty(sys.stderr):
+    if not enabled or not isatty(sys.stderr):
         yield None
         return
     from pyhermes._optional import require
@@ -186,7 +186,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     if drift.get("damaged"):
         return _report_damage(drift, args)
     if args.json:
-        _print_json(drift)
+        print_json(drift)
     elif not args.quiet:
         _print_drift(drift)
     return EXIT_STALE if drift["stale"] or drift["problems"] else EXIT_OK
@@ -195,7 +195,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
 def _report_damage(damage: dict[str, Any], args: argparse.Namespace) -> int:
     """Print what ``--deep`` found wrong with the index file; return the exit status (1)."""
     if args.json:
-        _print_json(damage)
+        print_json(damage)
     elif not args.quiet:
         print(f"the index {damage['index']} is damaged (PRAGMA integrity_check):")
         for finding in damage["integrity_check"][:20]:

@@ -6,12 +6,12 @@ import argparse
 from collections.abc import Callable
 
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
+    EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    _add_index_argument,
-    _add_sync_argument,
-    _non_negative_int,
+    add_index_argument,
+    add_sync_argument,
+    non_negative_int,
 )
 
 
@@ -30,7 +30,7 @@ The index is kept in step with the disk by a quick sync at start and on the
 page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
     )
     serve.add_argument(
         "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
@@ -42,11 +42,11 @@ page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
         "lets anyone who reaches it browse the runs and query the index, with no login",
     )
     serve.add_argument(
-        "--port", type=_non_negative_int, default=8765, help="port (default 8765; 0: any free one)"
+        "--port", type=non_negative_int, default=8765, help="port (default 8765; 0: any free one)"
     )
     serve.add_argument("--open", action="store_true", help="open the page in a web browser")
-    _add_index_argument(serve)
-    _add_sync_argument(serve)
+    add_index_argument(serve)
+    add_sync_argument(serve)
     serve.set_defaults(handler=_cmd_serve, input_code=EXIT_INPUT)
 
 

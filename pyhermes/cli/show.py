@@ -9,13 +9,13 @@ from pathlib import Path
 
 from pyhermes import present
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
+    EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    _add_format_argument,
-    _add_index_argument,
-    _add_sync_argument,
-    _print_json,
+    add_format_argument,
+    add_index_argument,
+    add_sync_argument,
+    print_json,
 )
 
 #: Lines of ``stderr.log`` shown by ``hermes show``.
@@ -38,13 +38,13 @@ below the run directory's parent (for a directory) or the current folder are
 searched.
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
     )
     show.add_argument("run", metavar="RUN", help="run directory or identifier prefix")
     show.add_argument("--root", default=None, metavar="ROOT", help="folder of the runs (default .)")
-    _add_format_argument(show, ("text", "json"))
-    _add_index_argument(show)
-    _add_sync_argument(show)
+    add_format_argument(show, ("text", "json"))
+    add_index_argument(show)
+    add_sync_argument(show)
     show.set_defaults(handler=_cmd_show, input_code=EXIT_INPUT)
 
 
@@ -68,7 +68,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     details = present.run_details(experiment, STDERR_TAIL_LINES)
     if args.format == "json":
-        _print_json(details)
+        print_json(details)
         return EXIT_OK
     fields = {name: details[name] for name in RUN_FIELDS}
     summary = details["scores"]

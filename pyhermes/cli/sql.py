@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Callable
 
 from pyhermes.cli.common import (
-    _EXIT_CODES_QUERY,
+    EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    _add_format_argument,
-    _add_index_argument,
-    _add_sync_argument,
-    _write_rows,
+    add_format_argument,
+    add_index_argument,
+    add_sync_argument,
+    write_rows,
 )
 
 
@@ -33,15 +33,15 @@ run_info (run_id, key, value). The statement sees the whole index, not only
 the runs below ROOT. Statements that would write are refused (exit 1).
 
 """
-        + _EXIT_CODES_QUERY,
+        + EXIT_CODES_QUERY,
     )
     sql.add_argument(
         "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
     )
     sql.add_argument("query", metavar="SQL", help="one SELECT / WITH / VALUES / EXPLAIN statement")
-    _add_format_argument(sql)
-    _add_index_argument(sql)
-    _add_sync_argument(sql)
+    add_format_argument(sql)
+    add_index_argument(sql)
+    add_sync_argument(sql)
     sql.set_defaults(handler=_cmd_sql, input_code=EXIT_INPUT)
 
 
@@ -54,6 +54,6 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
     catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
     result = catalog.sql(args.query)
-    _write_rows(result.columns, result.rows, args.format)
+    write_rows(result.columns, result.rows, args.format)
     return EXIT_OK
 

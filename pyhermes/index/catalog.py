@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
-from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError
+from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError, RunFormatProblemsWarning
 from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
 from pyhermes.index.query import (
     ARG_SORT_PARTS,
@@ -72,9 +72,6 @@ RUN_ROW = ("id", "path", "commit_hash", "start_time")
 _ANALYZE_AFTER = 500
 #: SQLite page cache of a syncing connection, in KiB.
 SYNC_CACHE_KIB = 65536
-
-class RunFormatProblemsWarning(UserWarning):
-    """Some runs could not be read during a sync; ``hermes-reindex --check`` lists them."""
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from pyhermes.index.location import (
 from pyhermes.index.rules import seconds_from_env
 from pyhermes.index.schema import (
     SchemaUnknownError,
-    _needs_upgrade,
-    _where,
     ensure_schema,
+    location_text,
+    needs_upgrade,
 )
 from pyhermes.index.sqlitefile import (
     BrokenIndexWarning,
@@ -226,7 +226,7 @@ def _schema_unknown(location: IndexLocation) -> bool:
     engine = _create_sqlite_engine(location)
     try:
         with engine.connect() as conn:
-            _needs_upgrade(conn, _where(engine))
+            needs_upgrade(conn, location_text(engine))
         return False
     except SchemaUnknownError:
         return True

@@ -131,7 +131,7 @@ def _like_escape(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def _text_condition(column: str, op: str, value: str, params: Params) -> str:
+def text_condition(column: str, op: str, value: str, params: Params) -> str:
     """``column op value`` for text; ``op`` may also be ``startswith`` or ``contains``."""
     if op == "startswith":
         return f"{column} LIKE {params.bind(_like_escape(value) + '%')} ESCAPE '/'"
@@ -526,7 +526,7 @@ class InfoCompare(_Node):
     value: str
 
     def sql(self, params: Params) -> str:
-        condition = _text_condition(_info_col("value"), self.op, self.value, params)
+        condition = text_condition(_info_col("value"), self.op, self.value, params)
         return (
             f"EXISTS (SELECT 1 FROM {INFO} WHERE {_info_col('run_id')} = {_run_col('id')} "
             f"AND {_info_col('key')} = {params.bind(self.key)} AND {condition})"
@@ -643,7 +643,7 @@ class ColumnCompare(_Node):
     def sql(self, params: Params) -> str:
         column = _column(self.name)
         if self.op in {"startswith", "contains"}:
-            condition = _text_condition(column, self.op, str(self.value), params)
+            condition = text_condition(column, self.op, str(self.value), params)
         else:
             condition = f"{column} {_SQL_OPS[self.op]} {params.bind(_coerce(self.name, self.value))}"
         return f"({column} IS NOT NULL AND {condition})"
@@ -735,7 +735,7 @@ class Under(_Node):
         direct = f"{_run_col('parent')} = {params.bind(self.parent)}"
         if not self.recursive:
             return direct
-        below = _text_condition(_run_col("parent"), "startswith", self.parent + "/", params)
+        below = text_condition(_run_col("parent"), "startswith", self.parent + "/", params)
         return f"({direct} OR {below})"
 
     def matches(self, experiment: Experiment) -> bool:  # pragma: no cover - scopes are SQL only

@@ -23,11 +23,11 @@ from pyhermes.index import build
 from pyhermes.index.build import ChunkReader, map_chunks, parallel_workers
 from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.rules import (
-    _SIGNATURE_COLUMNS,
     KEY_LENGTH,
     SETTLE_SECONDS,
-    _settled,
+    SIGNATURE_COLUMNS,
     disk_name,
+    is_settled,
     posix_join,
     posix_parent,
     printable,
@@ -138,10 +138,10 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
         "comments": info.get(rundir.COMMENTS_KEY),
         "finished": end is not None,
         "read_at": now,
-        "settled": _settled(end is not None, sig, now, settle_seconds),
+        "settled": is_settled(end is not None, sig, now, settle_seconds),
         "warnings": "\n".join(printable(note.replace("\n", " ")) for note in notes) or None,
     }
-    row.update(zip(_SIGNATURE_COLUMNS, sig, strict=False))
+    row.update(zip(SIGNATURE_COLUMNS, sig, strict=False))
     for name, column in SUMMARY_COLUMNS.items():
         row[column] = getattr(summary, name) if summary is not None else None
     args = []

@@ -126,8 +126,8 @@ def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
 
 
 # Rows of Syncer._known_runs: (id, path, parent, settled, finished, *signature).
-_SIGNATURE_START = 5
-_SIGNATURE_COLUMNS = (
+SIGNATURE_START = 5
+SIGNATURE_COLUMNS = (
     "info_size",
     "info_mtime_ns",
     "args_size",
@@ -137,7 +137,7 @@ _SIGNATURE_COLUMNS = (
 )
 
 
-def _settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
+def is_settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
     mtimes = [value for value in sig[1::2] if value is not None]
     newest = max(mtimes) / 1e9 if mtimes else 0.0
     return finished and now - newest >= settle_seconds

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pyhermes.errors import CatalogError, IndexVersionError
+from pyhermes.errors import CatalogError, IndexVersionError, SchemaUnknownError
 from pyhermes.index.guard import index_lock
 
 # SQLAlchemy is imported by the functions that use it: the revision constants and
@@ -96,21 +96,8 @@ PG_LOCK_KEY = 0x6865726D6573  # "hermes"
 _VERSION_TABLE = "alembic_version"
 
 
-class SchemaUnknownError(CatalogError):
-    """The index has a schema this pyhermes does not know, and not a newer one.
 
-    Raised for a revision that is not one of :data:`KNOWN_REVISIONS` while the
-    stored generation is missing or not above :data:`HEAD_GENERATION`, and for
-    a database holding hermes tables without any revision. ``revision`` is the
-    revision found (``None`` when there is none).
-    """
-
-    def __init__(self, message: str, revision: str | None = None) -> None:
-        super().__init__(message)
-        self.revision = revision
-
-
-def _where(engine: Engine) -> str:
+def location_text(engine: Engine) -> str:
     """Return the index for messages: the SQLite file, or the URL without its password."""
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         return str(engine.url.database)
@@ -150,7 +137,7 @@ def _has_hermes_objects(conn: Connection) -> bool:
     return any(name.startswith("hermes_") or name in VIEW_COLUMNS for name in names)
 
 
-def _needs_upgrade(conn: Connection, where: str) -> bool:
+def needs_upgrade(conn: Connection, where: str) -> bool:
     """Classify the schema seen through ``conn``.
 
     Returns False when the index is at :data:`HEAD_REVISION`, True when it is
@@ -254,11 +241,11 @@ def _upgrade_locked(engine: Engine) -> None:
     On SQLite the transaction is ``BEGIN IMMEDIATE``, so the DDL is atomic and
     any other writer waits. Raises like :func:`ensure_schema`.
     """
-    where = _where(engine)
+    where = location_text(engine)
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        if not _needs_upgrade(conn, where):
+        if not needs_upgrade(conn, where):
             conn.rollback()
             return
         if engine.dialect.name == "sqlite" and _read_revisions(conn) is None:
@@ -343,7 +330,7 @@ def ensure_schema(engine: Engine, lock_path: Path | None) -> None:
     when the database cannot be read (e.g. a file that is not SQLite).
     """
     with engine.connect() as conn:
-        needed = _needs_upgrade(conn, _where(engine))
+        needed = needs_upgrade(conn, location_text(engine))
     if not needed:
         return
     if engine.dialect.name == "postgresql":

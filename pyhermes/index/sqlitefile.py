@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from pyhermes.errors import BrokenIndexWarning, NetworkFilesystemWarning
 from pyhermes.index import guard
 from pyhermes.index.guard import index_lock
 
@@ -83,12 +84,6 @@ NETWORK_FILESYSTEMS = frozenset(
 MOUNT_TABLES = ("/proc/self/mountinfo", "/proc/mounts")
 
 
-class BrokenIndexWarning(UserWarning):
-    """A SQLite index was found damaged; a copy was set aside and the index is rebuilt from disk."""
-
-
-class NetworkFilesystemWarning(UserWarning):
-    """A SQLite index is on a network filesystem: no WAL there; PostgreSQL is the better index."""
 
 
 # --------------------------------------------------------------------------- filesystems

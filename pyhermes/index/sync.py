@@ -93,14 +93,14 @@ from pyhermes.index.reading import (  # the read step (no SQLAlchemy there)
     with_progress,
 )
 from pyhermes.index.rules import (  # the rules that need no SQLAlchemy (re-exported)
-    _SIGNATURE_COLUMNS,
-    _SIGNATURE_START,
     SETTLE_SECONDS,
+    SIGNATURE_COLUMNS,
+    SIGNATURE_START,
     Signature,
-    _settled,
     decode_subfolders,
     disk_name,
     encode_subfolders,
+    is_settled,
     posix_join,
     posix_parent,
     signature,
@@ -437,11 +437,11 @@ class Syncer:
             if settled and not full:
                 continue
             sig = signature(prefix + disk_name(path))
-            if reread or sig != row[_SIGNATURE_START:]:
+            if reread or sig != row[SIGNATURE_START:]:
                 to_read.append(path)
                 if ahead is not None:
                     ahead.add(path)
-            elif not settled and _settled(finished, sig, now, settle_seconds):
+            elif not settled and is_settled(finished, sig, now, settle_seconds):
                 newly_settled.append((path, sig))
         retried = plan.new
         plan.vanished_problems = [
@@ -564,11 +564,11 @@ class Syncer:
             run_table.c.path == bindparam("b_path"),
             *(
                 run_table.c[name].is_not_distinct_from(bindparam(f"b_{name}"))
-                for name in _SIGNATURE_COLUMNS
+                for name in SIGNATURE_COLUMNS
             ),
         )
         params = [
-            {"b_path": path, **{f"b_{name}": value for name, value in zip(_SIGNATURE_COLUMNS, sig, strict=True)}}
+            {"b_path": path, **{f"b_{name}": value for name, value in zip(SIGNATURE_COLUMNS, sig, strict=True)}}
             for path, sig in sorted(newly_settled)
         ]
         statement = update(run_table).where(condition).values(settled=True)
@@ -620,7 +620,7 @@ class Syncer:
             run_table.c.parent,
             run_table.c.settled,
             run_table.c.finished,
-            *(run_table.c[name] for name in _SIGNATURE_COLUMNS),
+            *(run_table.c[name] for name in SIGNATURE_COLUMNS),
         ]
         return [tuple(row) for row in self.connection.execute(select(*columns).where(condition))]
 

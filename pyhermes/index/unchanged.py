@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyhermes import rundir
-from pyhermes.index.query import Params, _text_condition, under
+from pyhermes.index.query import Params, text_condition, under
 from pyhermes.index.rules import (
-    _SIGNATURE_COLUMNS,
     RACY_SECONDS,
+    SIGNATURE_COLUMNS,
     decode_subfolders,
     disk_name,
     posix_join,
@@ -97,7 +97,7 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
     now = time.time()
     fresh_since = now - live_refresh_seconds()
     prefix = str(root).rstrip(os.sep) + os.sep
-    columns = ", ".join(("path", "finished", "read_at", *_SIGNATURE_COLUMNS))
+    columns = ", ".join(("path", "finished", "read_at", *SIGNATURE_COLUMNS))
     for path, finished, read_at, *stored in reader.rows(
         # "settled = false" (not "NOT settled") lets the database use the settled index.
         f"SELECT {columns} FROM hermes_run WHERE {scope} AND settled = {params.bind(False)}",
@@ -112,14 +112,14 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
         # A run that would settle now is as indexed: only its flag is behind, which the
         # next sync that writes sets (until then a quick check looks at its files).
     problem_params = Params()
-    condition = _text_condition("path", "startswith", folder + "/", problem_params) if folder else "1 = 1"
+    condition = text_condition("path", "startswith", folder + "/", problem_params) if folder else "1 = 1"
     for (path,) in reader.rows(f"SELECT path FROM hermes_problem WHERE {condition}", problem_params.values):
         if recursive or path.rpartition("/")[0] == folder:
             return False
     folder_params = Params()
     condition = f"path = {folder_params.bind(folder)}"
     if recursive:
-        below = _text_condition("path", "startswith", folder + "/", folder_params)
+        below = text_condition("path", "startswith", folder + "/", folder_params)
         condition = f"({condition} OR {below})" if folder else "1 = 1"
     remembered = {
         path: (mtime_ns, listed_at, subfolders)
