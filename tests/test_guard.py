@@ -221,3 +221,35 @@ def test_a_live_lab_costs_a_fresh_process_no_database_write(tmp_path: Path) -> N
         handle.write("1.5\n")
     assert _fresh_process(code) == "3 False"  # read moments ago: not read again yet
     assert _fresh_process(code, HERMES_LIVE_REFRESH="0") == "3 True"  # changed: read again
+
+
+def test_a_run_whose_job_is_storing_it_is_waited_for_not_synced(tmp_path: Path, monkeypatch) -> None:
+    """A quick check that meets a run written moments ago looks again a few ms later: the
+    job's write-through has stored it by then. A run nobody stores is still found."""
+    import shutil
+    import threading
+
+    from pyhermes.index.catalog import Index
+    from pyhermes.index.location import resolve_index
+    from pyhermes.index.reader import open_sqlite_reader
+    from pyhermes.index import unchanged
+    from pyhermes.index.unchanged import nothing_to_sync
+
+    monkeypatch.setattr(unchanged, "WRITER_PAUSES", (0.5, 1.0, 2.0))  # ample on a busy machine
+    first = Experiment.create(tmp_path, "train", "sweep", ["-lr 0.1"])
+    first.finish()
+    folder = first.path_to_experiment.parent
+    Experiment.load_all(folder)
+    dispose_engines()
+    location = resolve_index(folder)
+    reader, root = open_sqlite_reader(location)
+    assert nothing_to_sync(reader, root, "", False)
+
+    being_stored = folder / "2099_01_01_000000000000_0_store"
+    shutil.copytree(first.path_to_experiment, being_stored)
+    catalog = Index(open_engine(location), root, location)
+    threading.Timer(0.005, catalog.upsert, args=(being_stored,)).start()
+    assert nothing_to_sync(reader, root, "", False)  # stored while it looked again
+
+    shutil.copytree(first.path_to_experiment, folder / "2099_01_02_000000000000_0_nobody")
+    assert not nothing_to_sync(reader, root, "", False)

@@ -184,7 +184,7 @@ def test_a_fresh_process_answers_without_heavy_imports(folder, eager):
         "pyhermes.index.catalog", "pyhermes.index.layout", "pyhermes.index.query",
         "pyhermes.index.reader", "pyhermes.index.unchanged",
         "pyhermes.index.schema", "pyhermes.index.rules", "pyhermes.index.guard",
-        "pyhermes.index.sqlitefile", "pyhermes.index.location", "pyhermes.notebook",
+        "pyhermes.index.sqlitefile", "pyhermes.index.location", "pyhermes.notebook", "pyhermes._version",
     }
 
 

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
 
+#: A difference younger than this (seconds) may be a job's write that its write-through follows.
+WRITER_WINDOW = 1.0
+#: The pauses (seconds) before a young difference is looked at again.
+WRITER_PAUSES = (0.02, 0.05)
 #: Where the scores file's (size, mtime) start in a signature (after hermes.info's and exec_arguments').
 _SCORES_AT = 4
 #: Environment variable: seconds the scores of an unfinished run may go unread by a quick sync (default 5).
@@ -90,7 +94,33 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
     False means "not sure": an unsettled run changed (an unfinished one read more
     than :func:`live_refresh_seconds` ago), a problem record would be retried, or
     a folder changed since it was listed and now holds other runs than the index.
+    A difference made in the last :data:`WRITER_WINDOW` seconds is looked at again
+    after a few ms (up to :data:`WRITER_PAUSES`): a job that has just written a run
+    stores it in the index (its write-through) moments later, and then there is
+    nothing to sync after all.
     """
+    for pause in (*WRITER_PAUSES, None):
+        found = _difference(reader, root, folder, recursive)
+        if found is _SAME:
+            return True
+        if found is _OLD or pause is None:
+            return False
+        time.sleep(pause)
+    return False  # pragma: no cover - the loop returns
+
+
+#: What :func:`_difference` finds.
+_SAME, _YOUNG, _OLD = "same", "young", "old"
+
+
+def _age_of(mtime_ns: int | None, now: float) -> str:
+    """``_YOUNG`` for a change made within :data:`WRITER_WINDOW` of ``now``, else ``_OLD``."""
+    return _YOUNG if mtime_ns is not None and now - mtime_ns / 1e9 < WRITER_WINDOW else _OLD
+
+
+def _difference(reader: Reader, root: Path, folder: str, recursive: bool) -> str:
+    """The first difference between the index and the disk that a quick sync would act on:
+    ``_SAME`` (none), ``_YOUNG`` (made moments ago) or ``_OLD``."""
     params = Params()
     scope = under(folder, recursive).sql(params)
     # Unsettled runs (unfinished, or finished lately) are checked as the sync would.
@@ -108,14 +138,14 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
             continue
         if not finished and read_at >= fresh_since and sig[:_SCORES_AT] == tuple(stored[:_SCORES_AT]):
             continue  # only the scores of a job read moments ago grew: they wait for a later sync
-        return False
+        return _age_of(max((mtime for mtime in sig[1::2] if mtime is not None), default=None), now)
         # A run that would settle now is as indexed: only its flag is behind, which the
         # next sync that writes sets (until then a quick check looks at its files).
     problem_params = Params()
     condition = text_condition("path", "startswith", folder + "/", problem_params) if folder else "1 = 1"
     for (path,) in reader.rows(f"SELECT path FROM hermes_problem WHERE {condition}", problem_params.values):
         if recursive or path.rpartition("/")[0] == folder:
-            return False
+            return _OLD
     folder_params = Params()
     condition = f"path = {folder_params.bind(folder)}"
     if recursive:
@@ -135,22 +165,22 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
         visited.add(current)
         row = remembered.get(current)
         if row is None:
-            return False
+            return _OLD
         try:
             status: int | None = os.stat(prefix + disk_name(current) if current else str(root)).st_mtime_ns
         except OSError:
             status = None
         names = decode_subfolders(row[2])
         if names is None:
-            return False
+            return _OLD
         if not listing_still_valid(row[0], row[1], status) and not _listing_matches_index(
             reader, prefix + disk_name(current) if current else str(root), current, names
         ):
-            return False
+            return _age_of(status, now)
         for name in names:
             rel = posix_join(current, name)
             if rundir.has_info_file(prefix + disk_name(rel)):
-                return False  # a new (possibly broken) run in a folder listed before
+                return _OLD  # a new (possibly broken) run in a folder listed before
             if recursive:
                 pending.append(rel)
-    return not recursive or visited == set(remembered)
+    return _SAME if not recursive or visited == set(remembered) else _OLD
