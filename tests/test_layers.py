@@ -129,3 +129,21 @@ def test_the_check_finds_what_it_looks_for() -> None:
     graph = _graph()
     assert "pyhermes.index.catalog" in graph["pyhermes.storage"]  # function-local imports count
     assert "pyhermes.storage" in graph["pyhermes.web.state"]  # TYPE_CHECKING imports count
+
+
+def _private_imports() -> list[str]:
+    """``from pyhermes... import _name`` statements: a module reaching into another's privates."""
+    found = []
+    for name, path in sorted(_modules().items()):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pyhermes"):
+                found += [
+                    f"{name} imports {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert _private_imports() == []

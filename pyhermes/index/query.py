@@ -785,7 +785,7 @@ def under(parent: str, recursive: bool) -> Filter:
 # --------------------------------------------------------------------------- ordering
 
 
-def _parse_sort_key(key: str) -> tuple[str, bool]:
+def parse_sort_key(key: str) -> tuple[str, bool]:
     """Split a sort key into (name, descending)."""
     key = key.strip()
     descending = False
@@ -803,7 +803,7 @@ def _one_sort_key(order_by: Sequence[str] | str | None) -> tuple[str, bool] | No
     """``(name, descending)`` of ``order_by`` when it is exactly one sort key, else ``None``."""
     keys = order_by.split(",") if isinstance(order_by, str) else list(order_by or ())
     keys = [key for key in keys if key.strip()]
-    return _parse_sort_key(keys[0]) if len(keys) == 1 else None
+    return parse_sort_key(keys[0]) if len(keys) == 1 else None
 
 
 def _is_arg_key(name: str) -> bool:
@@ -837,7 +837,7 @@ def sort_columns(keys: Sequence[str] | str | None, params: Params | None = None)
     terms: list[str] = []
     descending = False
     for key in keys or ():
-        name, descending = _parse_sort_key(key)
+        name, descending = parse_sort_key(key)
         if name in SUMMARY_COLUMNS or name in RUN_FIELDS:
             columns = [_column(name)]
         elif _is_arg_key(name):

@@ -6,6 +6,13 @@ use for their charts and downloads. Build the app with :func:`create_app`, serve
 it with :func:`serve`. Flask is an optional dependency (the ``web`` extra); the
 charts are drawn in the browser by plotly.js, served from the ``plotly`` package.
 
+The modules, each importing only those listed before it: ``state`` (the served
+catalogue and its limits), ``examples`` (the SQL examples), ``params`` (the query
+string of a request, parsed), ``data`` (every read of the catalogue), ``pages``
+(HTML), ``responses`` (JSON and CSV), the views ``views_*`` (one module per page or
+API group; modules of this package, since ``pyproject.toml`` names every package a
+wheel holds), and ``app`` (the route table, :func:`create_app` and :func:`serve`).
+
 Front end only: every answer comes from :mod:`pyhermes.present` and
 :class:`pyhermes.Catalog`, the same calls as the CLI and the
 notebook views.

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from pyhermes import present
+from pyhermes.web.data import RUN_TABLES, run_table
+from pyhermes.web.params import parse_sort_key, sortable
 
 if TYPE_CHECKING:
     from pyhermes.web.state import HermesApp
@@ -24,13 +26,13 @@ __all__ = [
     "runs_page",
     "run_page",
     "run_table",
+    "RUN_TABLES",
     "compare_page",
     "sql_page",
     "query_string",
 ]
 
 PER_PAGE_CHOICES = (25, 50, 100, 200, 500)
-RUN_TABLES = ("fields", "info", "args", "scores", "files")
 
 e = html.escape
 
@@ -96,22 +98,6 @@ def _downloads(api: str, query: Mapping[str, Any], label: str = "") -> str:
     )
 
 
-def parse_sort_key(key: str) -> tuple[str, bool]:
-    """Split a sort key into (name, descending), as the index reads it."""
-    from pyhermes.index.query import _parse_sort_key
-
-    return _parse_sort_key(key)
-
-
-def _sortable(name: str) -> bool:
-    from pyhermes.index.layout import SUMMARY_COLUMNS
-    from pyhermes.index.query import RUN_FIELDS
-
-    return name in SUMMARY_COLUMNS or name in RUN_FIELDS or (
-        name.startswith("-") and len(name.split()) == 1
-    )
-
-
 def _runs_table(
     page: present.RunsPage, view: Mapping[str, Any], *, sort_links: bool, select: bool
 ) -> str:
@@ -121,7 +107,7 @@ def _runs_table(
     def header(name: str) -> str:
         if name == "":
             return '<input type="checkbox" id="select-all" title="select every run shown">'
-        if not sort_links or not _sortable(name):
+        if not sort_links or not sortable(name):
             return e(name)
         sorted_by, descending = parse_sort_key(current) if current else ("", False)
         ascending = sorted_by == name and not descending
@@ -236,27 +222,6 @@ def _column_picker(page: present.RunsPage, view: Mapping[str, Any]) -> str:
         '<div><button type="submit" id="apply-columns">Show these columns</button> '
         '<a href="/runs">default columns</a></div></form></details>'
     )
-
-
-def run_table(details: Mapping[str, Any], table: str) -> tuple[list[str], list[list[Any]]]:
-    """Return (columns, rows) of one table of the Run page: fields, info, args, scores or files.
-
-    Raises:
-        ValueError: ``table`` is none of those.
-    """
-    if table == "fields":
-        skip = {"info", "args", "args_dict", "scores", "files", "stdout_tail", "stderr_tail",
-                "pth_files", "result_files", "url_path"}
-        return ["field", "value"], [[key, value] for key, value in details.items() if key not in skip]
-    if table == "info":
-        return ["key", "value"], [[key, value] for key, value in details["info"].items()]
-    if table == "args":
-        return ["argument"], [[line] for line in details["args"]]
-    if table == "scores":
-        return ["summary", "value"], [[key, value] for key, value in details["scores"].items()]
-    if table == "files":
-        return ["name", "size"], [[item["name"], item["size"]] for item in details["files"]]
-    raise ValueError(f"table must be one of {', '.join(RUN_TABLES)}, not {table!r}")
 
 
 def _tail_block(title: str, lines: list[str] | None, element_id: str) -> str:

@@ -1,6 +1,10 @@
 """What one served catalogue is: the catalog of ROOT, its background sync, and the limits of
-its pages (the state the routes of :mod:`pyhermes.web.app` and the pages of
-:mod:`pyhermes.web.pages` share)."""
+its pages (the state the views of :mod:`pyhermes.web.app`'s route table and the pages of
+:mod:`pyhermes.web.pages` share).
+
+:func:`pyhermes.web.create_app` keeps the :class:`HermesApp` in the Flask app's
+``extensions[EXTENSION]``; a view reaches it with :func:`served`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,17 @@ from pyhermes.errors import QueryError
 if TYPE_CHECKING:
     from pyhermes.storage import Catalog, Experiment
 
-__all__ = ["HermesApp", "PathRefused", "NotFound", "MAX_COMPARE", "SQL_MAX_ROWS", "DEFAULT_PER_PAGE", "LOOPBACK"]
+__all__ = [
+    "HermesApp",
+    "PathRefused",
+    "NotFound",
+    "served",
+    "EXTENSION",
+    "MAX_COMPARE",
+    "SQL_MAX_ROWS",
+    "DEFAULT_PER_PAGE",
+    "LOOPBACK",
+]
 
 #: The most runs one compare view reads (the first ones in sort order).
 MAX_COMPARE = 1000
@@ -25,6 +39,9 @@ SQL_MAX_ROWS = 10_000
 DEFAULT_PER_PAGE = 50
 #: Loopback addresses: serving on them exposes nothing to the network.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: The key of the served :class:`HermesApp` in ``flask.Flask.extensions``.
+EXTENSION = "hermes"
+
 
 class PathRefused(Exception):
     """A run path in a URL could leave the catalogue root (``..``, absolute, backslash): a 400."""
@@ -131,3 +148,16 @@ class HermesApp:
     def relative(self, experiment: Experiment) -> str:
         """Return the path of a run relative to the index root, POSIX separators (its URL part)."""
         return Path(experiment.path_to_experiment).relative_to(self.catalog.root).as_posix()
+
+
+def served() -> HermesApp:
+    """Return the :class:`HermesApp` of the Flask app handling the current request.
+
+    Raises:
+        RuntimeError: called outside a request (or app context) of an app of
+            :func:`pyhermes.web.create_app`.
+    """
+    from flask import current_app
+
+    state: HermesApp = current_app.extensions[EXTENSION]
+    return state

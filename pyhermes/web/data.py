@@ -1,0 +1,220 @@
+"""What the views of ``hermes serve`` read from the catalogue: every data access of the web app.
+
+Plain functions over a :class:`~pyhermes.storage.Catalog` (or a run) and the parsed
+arguments of :mod:`pyhermes.web.params`; they return library objects or plain data
+and know nothing of requests, HTML or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyhermes import present
+from pyhermes.web.params import paged
+from pyhermes.web.state import MAX_COMPARE, NotFound
+
+if TYPE_CHECKING:
+    from pyhermes.result import Result
+    from pyhermes.storage import Catalog, Experiment
+    from pyhermes.web.params import CurvesOptions, RunsView, Selection
+
+__all__ = [
+    "page_of_runs",
+    "every_match",
+    "selected_runs",
+    "curves",
+    "curve_rows",
+    "CURVE_COLUMNS",
+    "sql_answer",
+    "result_file",
+    "result_series",
+    "run_table",
+    "RUN_TABLES",
+]
+
+#: The tables of a run's details (:func:`run_table`), in the order of the Run page.
+RUN_TABLES = ("fields", "info", "args", "scores", "files")
+
+
+def page_of_runs(
+    catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None
+) -> present.RunsPage:
+    """Return the page of runs that ``view`` shows (only those of ``identifiers`` when given).
+
+    Raises:
+        QueryError: a malformed filter, an unknown column or sort key (see
+            :func:`pyhermes.present.runs_page`).
+    """
+    return present.runs_page(
+        catalog,
+        where=view["where"],
+        sort=view["sort"] or None,
+        columns=view["columns"],
+        page=view["page"],
+        per_page=view["per_page"],
+        identifiers=identifiers,
+    )
+
+
+def every_match(
+    catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None
+) -> tuple[present.RunsPage, Iterator[tuple[str, list[Any]]]]:
+    """Return the first page of every run matching ``view`` and an iterator of (path, row) of them all.
+
+    The runs are read page after page of the largest size (:data:`pyhermes.present.MAX_PER_PAGE`),
+    so never all rows are in memory at once; the first page is read now (its columns
+    head a download), the others as the iterator is consumed.
+
+    Raises:
+        QueryError: as :func:`page_of_runs`, for the first page.
+    """
+    full = present.MAX_PER_PAGE
+    first = page_of_runs(catalog, paged(view, 1, full), identifiers)
+
+    def rows() -> Iterator[tuple[str, list[Any]]]:
+        page = first
+        while True:
+            yield from zip(page.paths, page.rows, strict=True)
+            if page.page >= page.pages:
+                return
+            page = page_of_runs(catalog, paged(view, page.page + 1, full), identifiers)
+
+    return first, rows()
+
+
+def selected_runs(catalog: Catalog, chosen: Selection) -> tuple[list[Experiment], int]:
+    """Return the runs of a compare (at most :data:`~pyhermes.web.state.MAX_COMPARE`) and the match count.
+
+    Raises:
+        QueryError: a malformed filter or an unknown sort key.
+    """
+    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query import run
+
+    if chosen.identifiers:
+        condition = run.identifier.isin(chosen.identifiers)
+    else:
+        condition = as_filter(chosen.where)
+    total = catalog.count(condition)
+    found = catalog.find(condition, order_by=chosen.sort, limit=MAX_COMPARE)
+    return list(found), total
+
+
+def curves(catalog: Catalog, chosen: Selection, options: CurvesOptions) -> dict[str, Any]:
+    """Return the curves of the selected runs as JSON data (the answer of ``/api/curves``).
+
+    That is :func:`pyhermes.present.curves_data` plus ``matched`` (the runs matching)
+    and ``truncated`` (whether more matched than were read).
+
+    Raises:
+        QueryError: as :func:`selected_runs`.
+        ValueError: a bad window, band or group key, or no run with scores.
+    """
+    experiments, total = selected_runs(catalog, chosen)
+    data = present.curves_data(
+        experiments,
+        options["group_by"] or None,
+        options["window"],
+        options["band"],
+        min_runs=options["min_runs"],
+        max_points=options["max_points"],
+        raw=options["raw"],
+    )
+    data["matched"] = total
+    data["truncated"] = total > len(experiments)
+    return data
+
+
+#: The columns of the CSV form of curves: one row per point of a line.
+CURVE_COLUMNS = ["label", "n", "episode", "mean", "low", "high"]
+
+
+def curve_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
+    """Return the rows under :data:`CURVE_COLUMNS` of the lines of :func:`curves` (lazily)."""
+    return (
+        [line["label"], line["n"], x, y, low, high]
+        for line in data["lines"]
+        for x, y, low, high in zip(
+            line["x"],
+            line["y"],
+            line["low"] or [None] * len(line["x"]),
+            line["high"] or [None] * len(line["x"]),
+            strict=True,
+        )
+    )
+
+
+def sql_answer(catalog: Catalog, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Return (columns, rows) of one read-only statement over the index's views.
+
+    Raises:
+        QueryError: a malformed statement.
+        CatalogError: a statement that would write (``ReadOnlyQueryError``), or the
+            database failed.
+    """
+    result = catalog.sql(query)
+    return result.columns, result.rows
+
+
+def result_file(experiment: Experiment, name: str) -> Result:
+    """Return the ``.result`` file ``name`` of a run, loaded.
+
+    Raises:
+        NotFound: the run has no such result file.
+        UntrustedFileError: the file holds objects only a trusted load would build.
+    """
+    from pyhermes import rundir
+    from pyhermes.result import Result
+
+    if name not in rundir.list_files(experiment.path_to_experiment, rundir.RESULT_SUFFIX):
+        raise NotFound(f"run {experiment.identifier} has no result file {name!r}")
+    return Result.load(experiment.file(name))
+
+
+def result_series(result: Result, max_points: int) -> dict[str, Any]:
+    """Return the scalar series of a Result (its 1-D numeric values) downsampled, and the other keys.
+
+    Returns:
+        ``{"file", "series": {key: {"x", "y"}}, "other_keys"}``, at most
+        ``max_points`` (and :data:`pyhermes.present.MAX_POINTS`) points per series.
+    """
+    import numpy as np
+
+    series: dict[str, Any] = {}
+    others: list[str] = []
+    for key, value in result.items():
+        try:
+            values = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1 or not values.size:
+            others.append(str(key))
+            continue
+        positions = present.downsample(len(values), min(max_points, present.MAX_POINTS))
+        series[str(key)] = {
+            "x": positions.tolist(),
+            "y": [present.json_value(float(item)) for item in values[positions]],
+        }
+    return {"file": result.file_name, "series": series, "other_keys": others}
+
+
+def run_table(details: Mapping[str, Any], table: str) -> tuple[list[str], list[list[Any]]]:
+    """Return (columns, rows) of one table of the Run page: fields, info, args, scores or files.
+
+    Raises:
+        ValueError: ``table`` is none of those.
+    """
+    if table == "fields":
+        skip = {"info", "args", "args_dict", "scores", "files", "stdout_tail", "stderr_tail",
+                "pth_files", "result_files", "url_path"}
+        return ["field", "value"], [[key, value] for key, value in details.items() if key not in skip]
+    if table == "info":
+        return ["key", "value"], [[key, value] for key, value in details["info"].items()]
+    if table == "args":
+        return ["argument"], [[line] for line in details["args"]]
+    if table == "scores":
+        return ["summary", "value"], [[key, value] for key, value in details["scores"].items()]
+    if table == "files":
+        return ["name", "size"], [[item["name"], item["size"]] for item in details["files"]]
+    raise ValueError(f"table must be one of {', '.join(RUN_TABLES)}, not {table!r}")

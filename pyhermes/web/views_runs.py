@@ -1,0 +1,67 @@
+"""The views of the runs table: ``/`` (to ``/runs``), the Runs page ``/runs`` and ``GET /api/runs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, redirect, request
+
+from pyhermes.errors import QueryError
+from pyhermes.web import data, pages, params
+from pyhermes.web.responses import csv_response, json_download, json_response
+from pyhermes.web.state import served
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as Redirect
+
+__all__ = ["home", "runs_page", "api_runs"]
+
+
+def home() -> Redirect:
+    """``GET /``: return a redirect (302) to the Runs page."""
+    return redirect("/runs")
+
+
+def runs_page() -> str | tuple[str, int]:
+    """``GET /runs``: return the Runs page of the view in the query string.
+
+    A bad filter, sort key or column is shown in the page (with its caret) with a 400.
+
+    Raises:
+        QueryError: a bad ``page`` or ``per_page`` (answered with the error page, 400).
+    """
+    state = served()
+    view = params.runs_view(request.args)
+    try:
+        page = data.page_of_runs(state.catalog, view)
+    except QueryError as exc:
+        return pages.runs_page(state, view, None, str(exc)), 400
+    return pages.runs_page(state, view, page, None)
+
+
+def api_runs() -> Response:
+    """``GET /api/runs``: return a page of runs as JSON or CSV, or every match with ``all=1``.
+
+    ``runs=ID,...`` (or repeated ``run=``) keeps those runs only. With ``all=1`` the
+    answer is a streamed download (``runs.csv``, or ``runs.json``: one record per run).
+
+    Raises:
+        QueryError: a bad filter, sort key, column, page, page size or format (a 400).
+    """
+    state = served()
+    view = params.runs_view(request.args)
+    identifiers = params.args_list(request.args, "run", "runs")
+    as_csv = params.wants_csv(request.args)
+    if not params.flag_arg(request.args, "all"):
+        page = data.page_of_runs(state.catalog, view, identifiers)
+        if as_csv:
+            return csv_response(page.columns, page.rows, "runs.csv")
+        return json_response(page.as_dict())
+    first, rows = data.every_match(state.catalog, view, identifiers)
+    if as_csv:
+        return csv_response(first.columns, (row for _, row in rows), "runs.csv")
+    records: Iterator[dict[str, Any]] = (
+        {"path": path, **dict(zip(first.columns, row, strict=True))} for path, row in rows
+    )
+    return json_download(records, "runs.json")

@@ -1,0 +1,40 @@
+"""The view of the static files, ``/static/<name>``: the style sheet, the script and plotly.js.
+
+Only these files are served: ``hermes.css`` and ``hermes.js`` from this package's
+``static/`` folder (never cached), and ``plotly.min.js`` from inside the installed
+``plotly`` package (cached for a day), so the pages load nothing from the internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Response, send_from_directory
+
+from pyhermes._optional import require
+from pyhermes.web.state import NotFound
+
+__all__ = ["static_file", "STATIC", "OWN_FILES"]
+
+#: The folder of the package's own static files.
+STATIC = Path(__file__).resolve().parent / "static"
+#: The files served from :data:`STATIC`.
+OWN_FILES = ("hermes.css", "hermes.js")
+#: plotly.js, served from the ``plotly`` package.
+PLOTLY = "plotly.min.js"
+
+
+def static_file(name: str) -> Response:
+    """``GET /static/<name>``: return one of the static files.
+
+    Raises:
+        NotFound: no such file is served (a 404).
+        MissingDependencyError: ``plotly.min.js`` is asked and plotly is not installed.
+    """
+    if name == PLOTLY:
+        plotly = require("plotly")
+        folder = Path(plotly.__file__).resolve().parent / "package_data"
+        return send_from_directory(folder, name, max_age=86400)
+    if name not in OWN_FILES:
+        raise NotFound(f"no such file: {name}")
+    return send_from_directory(STATIC, name, max_age=0)
