@@ -4,6 +4,13 @@
     python scripts/make_corpus.py OUT_DIR --runs N [--seed S] [--scores 1000]
                                   [--script train_dqn] [--experiment sweep]
 
+As a module, the one generator of the tests and the benchmarks (``scripts/`` is not a
+package: ``tests/conftest.py`` and ``scripts/bench.py`` put it on ``sys.path``)::
+
+    from make_corpus import make_corpus
+
+    make_corpus(out_dir, 300, seed=0, scores_per_run=1000)   # the run directories, in order
+
 Writes N run directories under ``OUT_DIR/experiments/<script>/<experiment>/`` in the
 legacy layout (see ``legacy-format.md``).  It is an independent writer of that layout
 (standard library and numpy only; pyhermes is not imported), for benchmarks and tests

@@ -1,4 +1,8 @@
-"""Shared test set-up: the legacy fixture builder is importable as ``legacy``; engines are disposed.
+"""Shared test set-up: the legacy fixture builder is importable as ``legacy``, the corpus
+generator as ``make_corpus`` (``scripts/`` is on ``sys.path``); engines are disposed.
+
+``read_only_corpus`` is one generated corpus for the whole session, for tests that only
+read it (see the fixture).
 
 The index backends: ``pg_server`` is one throwaway PostgreSQL server for the
 session, ``pg_url`` a new empty database on it. Test modules listed in
@@ -9,6 +13,7 @@ test marked ``sqlite_only`` (it checks the SQLite file itself) runs once.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +29,10 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 REPO = TESTS.parent
+#: The scripts shared with the tests (``make_corpus``, ``pg_server``): plain modules, imported by name.
+SCRIPTS = REPO / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.append(str(SCRIPTS))
 
 import index_files  # noqa: E402
 
@@ -119,6 +128,50 @@ def _isolated_index_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     yield
     if "pyhermes.index.engine" in sys.modules:
         sys.modules["pyhermes.index.engine"].dispose_engines()
+
+
+#: The arguments of the session's read-only corpus (:func:`read_only_corpus`).
+READ_ONLY_CORPUS = {"runs": 300, "seed": 11, "scores_per_run": 120}
+
+
+def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every entry below ``root`` (symlinks not followed), by relative path."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            path = os.path.join(dirpath, name)
+            status = os.lstat(path)
+            state[os.path.relpath(path, root)] = (status.st_size, status.st_mtime_ns)
+    return state
+
+
+@pytest.fixture(scope="session")
+def read_only_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """The sweep folder (``<root>/experiments/train_dqn/sweep``) of one corpus generated once
+    per session by ``make_corpus`` with :data:`READ_ONLY_CORPUS`, for tests that only read runs.
+
+    Every module that asks for it gets the same folder, so a test using it never writes,
+    ages, renames or removes anything below ``<root>``, and keeps each index it builds
+    outside the tree: ``index=`` a file in a temporary folder of its own (the default index
+    would be created inside the corpus and shared with other modules). A test that writes
+    runs, syncs after changing them, or needs an index state of its own generates its own
+    corpus. When the session ends, the tree must be exactly as generated (every entry's
+    size and mtime), else the fixture fails.
+    """
+    from make_corpus import make_corpus
+
+    root = tmp_path_factory.mktemp("read-only-corpus")
+    make_corpus(root, **READ_ONLY_CORPUS)
+    generated = _tree_state(root)
+    yield root / "experiments" / "train_dqn" / "sweep"
+    now = _tree_state(root)
+    changed = sorted(path for path in generated.keys() | now.keys() if generated.get(path) != now.get(path))
+    if changed:
+        pytest.fail(
+            f"a test changed the read-only corpus {root} ({len(changed)} entries, e.g. "
+            f"{', '.join(changed[:3])}): tests that write make their own corpus",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from legacy import make_corpus
+from make_corpus import make_corpus
 
 from pyhermes import Catalog, Experiment
 from pyhermes.index import build

@@ -1,6 +1,5 @@
 """Tests of the independent legacy writers: scripts/make_corpus.py and tests/legacy.py."""
 
-import importlib.util
 import math
 import os
 import re
@@ -10,17 +9,12 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import legacy
+import make_corpus as make_corpus_module
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import legacy  # noqa: E402
+from make_corpus import make_corpus
 
 REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("make_corpus", REPO / "scripts" / "make_corpus.py")
-make_corpus_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_corpus_module)
-make_corpus = make_corpus_module.make_corpus
 
 IDENT_RE = re.compile(r"^(\d{4}_\d{2}_\d{2}_\d{12})_(\d+)_([0-9a-f]{5})$")
 FINISHED_KEYS = ["commit_hash", "start_time", "end_time", "execution_time", "comments"]
@@ -233,6 +227,16 @@ def test_corpus_cli(tmp_path):
     assert len(proc.stdout.strip().splitlines()) == 1
     runs = list((tmp_path / "experiments" / "eval" / "baseline").iterdir())
     assert len(runs) == 4
+
+
+def test_the_tests_and_the_command_share_one_generator(tmp_path):
+    """Tests import scripts/make_corpus.py by name (scripts/ is on sys.path), the module the
+    command runs; legacy.make_corpus hands over to it."""
+    assert Path(make_corpus_module.__file__).resolve() == REPO / "scripts" / "make_corpus.py"
+    assert sys.modules["make_corpus"] is make_corpus_module
+    made = legacy.make_corpus(tmp_path / "a", 5, seed=4, scores_per_run=7)
+    assert [p.name for p in made] == [p.name for p in make_corpus(tmp_path / "b", 5, seed=4, scores_per_run=7)]
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
 
 
 # --------------------------------------------------------------------------- legacy.write_run

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from legacy import make_corpus
+from make_corpus import make_corpus
 
 from pyhermes import Experiment
 from pyhermes.storage import Catalog

@@ -603,7 +603,7 @@ def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
 
 def test_a_large_sync_into_postgresql_leaves_planner_statistics(pg_url: str, tmp_path: Path) -> None:
     """A first build of many runs analyzes the tables (autovacuum would, a minute or more later)."""
-    from legacy import make_corpus
+    from make_corpus import make_corpus
 
     from pyhermes import Experiment
 

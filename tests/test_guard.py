@@ -229,10 +229,10 @@ def test_a_run_whose_job_is_storing_it_is_waited_for_not_synced(tmp_path: Path, 
     import shutil
     import threading
 
+    from pyhermes.index import unchanged
     from pyhermes.index.catalog import Index
     from pyhermes.index.location import resolve_index
     from pyhermes.index.reader import open_sqlite_reader
-    from pyhermes.index import unchanged
     from pyhermes.index.unchanged import nothing_to_sync
 
     monkeypatch.setattr(unchanged, "WRITER_PAUSES", (0.5, 1.0, 2.0))  # ample on a busy machine

@@ -8,17 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from legacy import make_corpus, write_run
+from legacy import write_run
 
 from pyhermes import Catalog, Experiment
 from pyhermes.summary import ScoreSummary, summarize
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("notebook") / "runs"
-    make_corpus(root, 40, seed=2, scores_per_run=120)
-    return root / "experiments" / "train_dqn" / "sweep"
+def sweep(read_only_corpus: Path) -> Path:
+    """The session's generated corpus (300 runs), read only."""
+    return read_only_corpus
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's index of ``sweep``, outside the shared corpus."""
+    return tmp_path_factory.mktemp("notebook-index") / "index.sqlite"
 
 
 def _body_rows(html: str) -> int:
@@ -26,8 +31,8 @@ def _body_rows(html: str) -> int:
     return body.count("<tr>")
 
 
-def test_experiment_html_shows_fields_args_and_scores(sweep):
-    run = Experiment.load_all(sweep)[0]
+def test_experiment_html_shows_fields_args_and_scores(sweep, index):
+    run = Experiment.load_all(sweep, index=index)[0]
     html = run._repr_html_()
     assert run.identifier in html
     for line in run.exec_arg_lines:
@@ -36,11 +41,12 @@ def test_experiment_html_shows_fields_args_and_scores(sweep):
     assert f'<td class="num">{final:.6g}</td>' in html
 
 
-def test_experiment_list_html_is_truncated_with_a_count(sweep):
-    runs = Experiment.load_all(sweep)
+def test_experiment_list_html_is_truncated_with_a_count(sweep, index):
+    runs = Experiment.load_all(sweep, index=index)
     html = runs._repr_html_()
     assert _body_rows(html) == 20
-    assert "40 runs; the first 20 shown, 20 more" in html
+    assert len(runs) > 20
+    assert f"{len(runs):,} runs; the first 20 shown, {len(runs) - 20:,} more" in html
     for column in ("identifier", "start_time", "-lr", "--doubledqn", "final_mean"):
         assert f"<th>{column}</th>" in html
     small = type(runs)(runs[:3])
@@ -60,12 +66,12 @@ def test_values_are_escaped(tmp_path):
         assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_query_result_html(sweep):
-    Experiment.load_all(sweep)
-    catalog = Catalog.open(sweep, sync="none")
-    result = catalog.sql("SELECT identifier, final_mean FROM runs ORDER BY identifier")
+def test_query_result_html(sweep, index):
+    Experiment.load_all(sweep, index=index)
+    catalog = Catalog.open(sweep, index=index, sync="none")
+    result = catalog.sql("SELECT identifier, final_mean FROM runs ORDER BY identifier LIMIT 40")
     html = result._repr_html_()
-    assert _body_rows(html) == 40 and "40 rows" in html
+    assert _body_rows(html) == 40 and "40 rows<" in html  # all shown: no "first 50" note
     long = catalog.sql("SELECT run_id, key FROM run_args")
     assert _body_rows(long._repr_html_()) == 50
     assert f"{len(long.rows):,} rows; the first 50 shown" in long._repr_html_()
@@ -84,8 +90,8 @@ def test_score_summary_repr_is_readable():
     assert "every score is NaN" in repr(summarize(np.array([np.nan, np.nan])))
 
 
-def test_plot_draws_one_line_per_group(sweep, plt):
-    runs = Experiment.load_all(sweep)
+def test_plot_draws_one_line_per_group(sweep, index, plt):
+    runs = Experiment.load_all(sweep, index=index)
     figures_before = plt.get_fignums()
     figure = runs.plot(group_by="-lr", band="std", window=10)
     assert plt.get_fignums() == figures_before  # not a pyplot figure: shown once in a notebook

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from legacy import make_corpus
 from sqlalchemy import event
 
 from pyhermes import (
@@ -37,17 +36,17 @@ OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("query")
-    make_corpus(root, 300, seed=11, scores_per_run=120)
-    return root / "experiments" / "train_dqn" / "sweep"
+def corpus(read_only_corpus: Path) -> Path:
+    """The session's generated corpus (300 runs, seed 11, 120 scores), read only."""
+    return read_only_corpus
 
 
 @pytest.fixture(scope="module")
-def catalog(corpus: Path):
+def catalog(corpus: Path, tmp_path_factory: pytest.TempPathFactory):
     from pyhermes.index.engine import dispose_engines
 
-    catalog = Catalog.open(corpus, index=corpus.parent / "query-index.sqlite")
+    # The index lives outside the shared corpus.
+    catalog = Catalog.open(corpus, index=tmp_path_factory.mktemp("query-index") / "index.sqlite")
     yield catalog
     dispose_engines()
 
@@ -253,8 +252,8 @@ def test_info_filters(catalog, truth):
     assert names(catalog.find(info("comments").contains(":"))) == with_colon
 
 
-def test_sql_is_read_only(catalog, corpus):
-    index_file = corpus.parent / "query-index.sqlite"
+def test_sql_is_read_only(catalog):
+    index_file = catalog.location.file
     before = sqlite3.connect(index_file).execute("SELECT COUNT(*) FROM hermes_run").fetchone()
     rows = catalog.sql("SELECT COUNT(*) AS n FROM runs WHERE final_mean > :x", {"x": 0})
     assert rows.columns == ["n"] and rows.rows[0][0] > 0

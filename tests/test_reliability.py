@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from legacy import make_corpus
+from make_corpus import make_corpus
 from sqlalchemy import create_engine
 
 from pyhermes import Experiment

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from legacy import make_corpus, write_run
+from legacy import write_run
+from make_corpus import make_corpus
 
 from pyhermes import CatalogError, Experiment, ReadOnlyQueryError, rundir
 from pyhermes.index.catalog import RunFormatProblemsWarning
@@ -402,17 +403,17 @@ def test_score_summary_values(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("corpus")
-    make_corpus(out, 240, seed=7, scores_per_run=50)
-    return out / "experiments" / "train_dqn" / "sweep"
+def corpus(read_only_corpus: Path) -> Path:
+    """The session's generated corpus, read only (indexes of these tests live outside it)."""
+    return read_only_corpus
 
 
 @pytest.fixture(scope="module")
-def corpus_lists(corpus: Path):
+def corpus_lists(corpus: Path, tmp_path_factory: pytest.TempPathFactory):
     from pyhermes.index.engine import dispose_engines
 
-    indexed = Experiment.load_all(corpus, index=corpus.parent / "hypothesis-index.sqlite")
+    index = tmp_path_factory.mktemp("hypothesis-index") / "index.sqlite"
+    indexed = Experiment.load_all(corpus, index=index)
     plain = Experiment.load_all(corpus, index=False)
     yield indexed, plain
     dispose_engines()

@@ -147,8 +147,9 @@ class SqliteReader:
                 if not _says_damaged(exc):
                     raise
             # Once more on a new connection: a malformed read that does not repeat is a transient.
-            connection = _read_only_connection(self.file)
+            connection = None
             try:
+                connection = _read_only_connection(self.file)
                 return connection.execute(sql, values).fetchall()
             except sqlite3.DatabaseError as exc:
                 if not _says_damaged(exc):
@@ -162,7 +163,8 @@ class SqliteReader:
                     "or hermes-reindex sets a copy aside and rebuilds it from the run directories."
                 ) from None
             finally:
-                connection.close()
+                if connection is not None:
+                    connection.close()
 
     def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         """Run several statements at once (see :func:`_together`), each but the first on a

@@ -12,7 +12,6 @@ import errno
 import json
 import os
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +178,3 @@ def decode_subfolders(text: str) -> list[str] | None:
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         return None
     return names
-
-
-def to_datetime(value: Any) -> datetime | None:
-    """A database value as a datetime (SQLite may hand back ISO text)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))

@@ -139,8 +139,8 @@ def _difference(reader: Reader, root: Path, folder: str, recursive: bool) -> str
         if not finished and read_at >= fresh_since and sig[:_SCORES_AT] == tuple(stored[:_SCORES_AT]):
             continue  # only the scores of a job read moments ago grew: they wait for a later sync
         return _age_of(max((mtime for mtime in sig[1::2] if mtime is not None), default=None), now)
-        # A run that would settle now is as indexed: only its flag is behind, which the
-        # next sync that writes sets (until then a quick check looks at its files).
+    # A run that would settle now counts as indexed: only its flag is behind, which the
+    # next sync that writes sets (until then a quick check looks at its files).
     problem_params = Params()
     condition = text_condition("path", "startswith", folder + "/", problem_params) if folder else "1 = 1"
     for (path,) in reader.rows(f"SELECT path FROM hermes_problem WHERE {condition}", problem_params.values):
