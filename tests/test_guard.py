@@ -253,3 +253,29 @@ def test_a_run_whose_job_is_storing_it_is_waited_for_not_synced(tmp_path: Path, 
 
     shutil.copytree(first.path_to_experiment, folder / "2099_01_02_000000000000_0_nobody")
     assert not nothing_to_sync(reader, root, "", False)
+
+
+def test_a_folder_listed_again_by_the_quick_check_is_stored_for_the_next_process(tmp_path: Path) -> None:
+    """A run a job stored itself changes its folder: the next quick check lists the folder,
+    finds what the index holds, and stores that listing; the check after it lists nothing."""
+    import time
+
+    from pyhermes.index.location import resolve_index
+    from pyhermes.index.reader import open_sqlite_reader
+    from pyhermes.index.unchanged import nothing_to_sync
+    from pyhermes.storage import Catalog
+
+    Experiment.create(tmp_path, "train", "sweep", ["-lr 0.1"]).finish()
+    folder = next((tmp_path / "experiments" / "train").iterdir())
+    Experiment.load_all(folder)
+    time.sleep(2.1)  # past the racy window of a listing
+    Experiment.create(tmp_path, "train", "sweep", ["-lr 0.2"]).finish()  # written through
+    dispose_engines()
+    time.sleep(2.1)
+    reader, root = open_sqlite_reader(resolve_index(folder))
+    relisted: list = []
+    assert nothing_to_sync(reader, root, "", False, relisted) and [path for path, *_ in relisted] == [""]
+    Catalog.open(folder)  # the quick check stores the listing
+    dispose_engines()
+    again: list = []
+    assert nothing_to_sync(reader, root, "", False, again) and again == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,21 +227,53 @@ class Index:
     def refresh(self, path: str | os.PathLike[str], *, recursive: bool, mode: str) -> None:
         """Sync ``path`` in ``mode`` unless a quick sync is sure to find nothing to do.
 
-        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) needs no SQLAlchemy;
-        it is made on the standard-library read path of a SQLite index.
+        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) only reads: on the
+        standard-library read path of a SQLite index it needs no SQLAlchemy, and on
+        PostgreSQL it spares a transaction (which, in a live lab, would read the running
+        jobs' runs again each time).
         """
         check_sync_mode(mode)
         if mode == "none":
             return
-        if mode == "quick" and isinstance(self._reader, SqliteReader):
-            # Only for the standard-library read path: through SQLAlchemy (PostgreSQL,
-            # or an index just opened with it) the sync itself is as cheap, and its
-            # transaction handles a busy database.
+        if mode == "quick":
             from pyhermes.index.unchanged import nothing_to_sync
 
-            if nothing_to_sync(self.reader, self.root, self._rel(path), recursive):
+            relisted: list[tuple[str, int, float]] = []
+            if nothing_to_sync(self.reader, self.root, self._rel(path), recursive, relisted):
+                if relisted:
+                    self._remember_listings(relisted)
                 return
         self.sync(path, recursive=recursive, mode=mode)
+
+    def _remember_listings(self, listings: Sequence[tuple[str, int, float]]) -> None:
+        """Store folder listings the quick check found to hold what the index holds, so that the
+        next process trusts them unlisted. Only an optimisation: a write that fails (a busy or
+        read-only index) is skipped, and the next check lists the folder again."""
+        sql = "UPDATE hermes_folder SET mtime_ns = :mtime_ns, listed_at = :listed_at WHERE path = :path"
+        rows = [{"path": path, "mtime_ns": mtime_ns, "listed_at": listed_at} for path, mtime_ns, listed_at in listings]
+        if isinstance(self._reader, SqliteReader):
+            from pyhermes.index import guard
+
+            try:
+                connection = guard.connect(self._reader.file, ("PRAGMA busy_timeout=1000",))
+            except sqlite3.Error:
+                return
+            try:
+                connection.executemany(sql, rows)
+                connection.commit()
+            except sqlite3.Error:
+                connection.rollback()
+            finally:
+                guard.close_recorded(self._reader.file, [connection])
+            return
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text(sql), rows)
+        except SQLAlchemyError:
+            return
 
     def sync(
         self,

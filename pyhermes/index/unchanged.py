@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
 
+#: A folder's listing as the index keeps it: (stored path, mtime_ns when listed, listed_at).
+Listing = tuple[str, int, float]
 #: A difference younger than this (seconds) may be a job's write that its write-through follows.
 WRITER_WINDOW = 1.0
 #: The pauses (seconds) before a young difference is looked at again.
@@ -88,7 +90,9 @@ def _listing_matches_index(reader: Reader, on_disk: str, folder: str, subfolders
     return indexed == {posix_join(folder, stored_name(name)) for name in runs}
 
 
-def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) -> bool:
+def nothing_to_sync(
+    reader: Reader, root: Path, folder: str, recursive: bool, relisted: list[Listing] | None = None
+) -> bool:
     """True when a quick sync of ``folder`` (stored path relative to ``root``) would find nothing to do.
 
     False means "not sure": an unsettled run changed (an unfinished one read more
@@ -98,10 +102,18 @@ def nothing_to_sync(reader: Reader, root: Path, folder: str, recursive: bool) ->
     after a few ms (up to :data:`WRITER_PAUSES`): a job that has just written a run
     stores it in the index (its write-through) moments later, and then there is
     nothing to sync after all.
+
+    A folder that changed since it was listed but holds what the index holds is
+    added to ``relisted`` as its new listing ``(path, mtime_ns, listed_at)``, for
+    the caller to store (see :meth:`pyhermes.index.catalog.Index.refresh`): the
+    next process then trusts it without listing it again.
     """
     for pause in (*WRITER_PAUSES, None):
-        found = _difference(reader, root, folder, recursive)
+        listings: list[Listing] = []
+        found = _difference(reader, root, folder, recursive, listings)
         if found is _SAME:
+            if relisted is not None:
+                relisted.extend(listings)
             return True
         if found is _OLD or pause is None:
             return False
@@ -118,7 +130,7 @@ def _age_of(mtime_ns: int | None, now: float) -> str:
     return _YOUNG if mtime_ns is not None and now - mtime_ns / 1e9 < WRITER_WINDOW else _OLD
 
 
-def _difference(reader: Reader, root: Path, folder: str, recursive: bool) -> str:
+def _difference(reader: Reader, root: Path, folder: str, recursive: bool, relisted: list[Listing]) -> str:
     """The first difference between the index and the disk that a quick sync would act on:
     ``_SAME`` (none), ``_YOUNG`` (made moments ago) or ``_OLD``."""
     params = Params()
@@ -173,10 +185,11 @@ def _difference(reader: Reader, root: Path, folder: str, recursive: bool) -> str
         names = decode_subfolders(row[2])
         if names is None:
             return _OLD
-        if not listing_still_valid(row[0], row[1], status) and not _listing_matches_index(
-            reader, prefix + disk_name(current) if current else str(root), current, names
-        ):
-            return _age_of(status, now)
+        if not listing_still_valid(row[0], row[1], status):
+            if not _listing_matches_index(reader, prefix + disk_name(current) if current else str(root), current, names):
+                return _age_of(status, now)
+            if status is not None:
+                relisted.append((current, status, time.time()))
         for name in names:
             rel = posix_join(current, name)
             if rundir.has_info_file(prefix + disk_name(rel)):
