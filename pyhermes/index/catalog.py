@@ -239,11 +239,25 @@ class Index:
             from pyhermes.index.unchanged import nothing_to_sync
 
             relisted: list[tuple[str, int, float]] = []
-            if nothing_to_sync(self.reader, self.root, self._rel(path), recursive, relisted):
+            if self._quick_check(nothing_to_sync, path, recursive, relisted):
                 if relisted:
                     self._remember_listings(relisted)
                 return
         self.sync(path, recursive=recursive, mode=mode)
+
+    def _quick_check(
+        self, check: Callable[..., bool], path: str | os.PathLike[str], recursive: bool, relisted: list[Any]
+    ) -> bool:
+        """``check`` (the quick check) on this index; a database that is busy through SQLAlchemy
+        (a PostgreSQL lock timeout) is "not sure": the sync, which waits and retries, follows."""
+        if isinstance(self._reader, SqliteReader):
+            return check(self.reader, self.root, self._rel(path), recursive, relisted)
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return check(self.reader, self.root, self._rel(path), recursive, relisted)
+        except DBAPIError:
+            return False
 
     def _remember_listings(self, listings: Sequence[tuple[str, int, float]]) -> None:
         """Store folder listings the quick check found to hold what the index holds, so that the
