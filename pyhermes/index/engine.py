@@ -43,7 +43,6 @@ from pyhermes.index.sqlitefile import (
     damage_confirmed,
     filesystem_type,
     integrity_check,
-    is_corrupt_error,
     on_network_filesystem,
     quick_check,
     set_aside,
@@ -141,7 +140,7 @@ def _create_engine(location: IndexLocation) -> Engine:
 
 def _is_corrupt(exc: DatabaseError) -> bool:
     """Return True when the SQLAlchemy error ``exc`` says the SQLite file is not a (sound) database."""
-    return exc.orig is not None and is_corrupt_error(exc.orig)
+    return exc.orig is not None and guard.says_damaged(exc.orig)
 
 
 def _fresh_schema(file: Path) -> None:
@@ -211,7 +210,7 @@ def recover_from_damage(engine: Engine, error: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
 
     orig = error.orig if isinstance(error, DBAPIError) else error
-    if engine.dialect.name != "sqlite" or not is_corrupt_error(orig) or not engine.url.database:
+    if engine.dialect.name != "sqlite" or not guard.says_damaged(orig) or not engine.url.database:
         return False
     file = Path(engine.url.database)
     set_aside(file, lambda: damage_confirmed(file), _fresh_schema)

@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pyhermes.index.guard import says_damaged
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -102,12 +104,6 @@ def _read_only_connection(file: Path) -> sqlite3.Connection:
     return connect(file, ("PRAGMA busy_timeout=30000",), read_only=True)
 
 
-def _says_damaged(error: sqlite3.DatabaseError) -> bool:
-    from pyhermes.index.guard import says_damaged
-
-    return says_damaged(error)
-
-
 class SqliteReader:
     """Reads a SQLite index file with the standard library (one connection per process)."""
 
@@ -144,7 +140,7 @@ class SqliteReader:
             try:
                 return self._connect().execute(sql, values).fetchall()
             except sqlite3.DatabaseError as exc:
-                if not _says_damaged(exc):
+                if not says_damaged(exc):
                     raise
             # Once more on a new connection: a malformed read that does not repeat is a transient.
             connection = None
@@ -152,7 +148,7 @@ class SqliteReader:
                 connection = _read_only_connection(self.file)
                 return connection.execute(sql, values).fetchall()
             except sqlite3.DatabaseError as exc:
-                if not _says_damaged(exc):
+                if not says_damaged(exc):
                     raise
                 from pyhermes.errors import IndexDamagedError
                 from pyhermes.index.guard import forget_checked

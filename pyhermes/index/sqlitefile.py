@@ -51,7 +51,6 @@ __all__ = [
     "create_sqlite_engine",
     "quick_check",
     "integrity_check",
-    "is_corrupt_error",
     "damage_confirmed",
     "set_aside",
     "overwrite_in_place",
@@ -254,9 +253,6 @@ def integrity_check(file: Path, limit: int = 100) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
-is_corrupt_error = guard.says_damaged
-
-
 def damage_confirmed(file: Path) -> str | None:
     """What a fresh connection finds wrong with ``file`` (``quick_check``), or ``None`` if sound.
 
@@ -266,11 +262,11 @@ def damage_confirmed(file: Path) -> str | None:
     try:
         connection = guard.connect(file, ("PRAGMA busy_timeout=30000",))
     except sqlite3.Error as exc:
-        return f"it is not a readable SQLite database ({exc})" if is_corrupt_error(exc) else None
+        return f"it is not a readable SQLite database ({exc})" if guard.says_damaged(exc) else None
     try:
         found = [str(row[0]) for row in connection.execute("PRAGMA quick_check(5)")]
     except sqlite3.Error as exc:
-        return f"it is not a readable SQLite database ({exc})" if is_corrupt_error(exc) else None
+        return f"it is not a readable SQLite database ({exc})" if guard.says_damaged(exc) else None
     finally:
         guard.close_recorded(file, [connection])
     return None if found == ["ok"] else f"PRAGMA quick_check found it damaged ({'; '.join(found)})"
