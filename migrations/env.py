@@ -2,7 +2,7 @@
 
 Two ways in:
 
-* from code (:func:`pyhermes.index.schema.ensure_schema`): an open SQLAlchemy
+* from code (:func:`pyhermes.index.store.schema.ensure_schema`): an open SQLAlchemy
   connection is passed in ``config.attributes["connection"]``; the caller owns
   its transaction and commits it after the upgrade;
 * from the ``alembic`` command line, with the top-level ``alembic.ini``: the
@@ -21,7 +21,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
-from pyhermes.index.models import Base
+from pyhermes.index.store.models import Base
 
 config = context.config
 

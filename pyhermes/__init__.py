@@ -42,10 +42,10 @@ _LOCATION = {
     "ExperimentFrame": "pyhermes.storage",
     "Catalog": "pyhermes.storage",
     "ScoreSummary": "pyhermes.summary",
-    "arg": "pyhermes.index.query",
-    "flag": "pyhermes.index.query",
-    "info": "pyhermes.index.query",
-    "score": "pyhermes.index.query",
+    "arg": "pyhermes.index.query.filters",
+    "flag": "pyhermes.index.query.filters",
+    "info": "pyhermes.index.query.filters",
+    "score": "pyhermes.index.query.filters",
     "HermesError": "pyhermes.errors",
     "MissingDependencyError": "pyhermes.errors",
     "RunFormatError": "pyhermes.errors",
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
         RunFormatError,
         UntrustedFileError,
     )
-    from pyhermes.index.query import arg, flag, info, score
+    from pyhermes.index.query.filters import arg, flag, info, score
     from pyhermes.storage import Catalog, Experiment, ExperimentFrame, ExperimentList
     from pyhermes.summary import ScoreSummary
 

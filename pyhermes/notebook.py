@@ -3,7 +3,7 @@
 A front end, like the CLI and the web app: the library's objects do not know
 how they are shown. Importing this module gives :class:`~pyhermes.storage.Experiment`,
 :class:`~pyhermes.storage.ExperimentList` and
-:class:`~pyhermes.index.catalog.SqlResult` the HTML view IPython and Jupyter
+:class:`~pyhermes.index.run_index.SqlResult` the HTML view IPython and Jupyter
 display (the tables of :mod:`pyhermes.present`, as on the web page).
 ``pyhermes`` imports it with its first public name, so ``from pyhermes import
 Experiment`` is all a notebook needs.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyhermes.index.catalog import SqlResult
+from pyhermes.index.run_index import SqlResult
 from pyhermes.storage import Experiment, ExperimentList
 
 __all__ = ["experiment_html", "experiments_html", "sql_result_html"]

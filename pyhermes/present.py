@@ -148,8 +148,8 @@ def column_getter(name: str, catalog: Catalog | None) -> Callable[[Experiment], 
     Raises:
         QueryError: ``name`` is no column.
     """
-    from pyhermes.index.layout import SUMMARY_COLUMNS
-    from pyhermes.index.query import RUN_FIELDS, run_value
+    from pyhermes.index.query.filters import RUN_FIELDS, run_value
+    from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
     if name == "args":
         return lambda experiment: " ".join(experiment.exec_arg_lines)
@@ -296,8 +296,8 @@ def runs_page(
         QueryError: a malformed expression (``position`` tells where), an unknown
             column or sort key, a page or page size below 1.
     """
-    from pyhermes.index.grammar import as_filter
-    from pyhermes.index.query import run, sort_columns
+    from pyhermes.index.query.filters import run, sort_columns
+    from pyhermes.index.query.grammar import as_filter
 
     if page < 1 or per_page < 1:
         raise QueryError(f"page and per_page must be at least 1, got {page} and {per_page}")
@@ -358,8 +358,8 @@ def runs_page(
 
 def available_columns(keys: Iterable[str]) -> list[str]:
     """Return every column a runs table can show: run fields, exec-arg ``keys``, summaries, args."""
-    from pyhermes.index.layout import SUMMARY_COLUMNS
-    from pyhermes.index.query import RUN_FIELDS
+    from pyhermes.index.query.filters import RUN_FIELDS
+    from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
     return [*RUN_FIELDS, *keys, *SUMMARY_COLUMNS, "args"]
 
@@ -376,7 +376,7 @@ def run_details(experiment: Experiment, tail_lines: int = TAIL_LINES) -> dict[st
     ``result_files`` (names).
     """
     from pyhermes import rundir
-    from pyhermes.index.query import RUN_FIELDS, run_value
+    from pyhermes.index.query.filters import RUN_FIELDS, run_value
 
     folder = experiment.path_to_experiment
     files = list_files(folder)
@@ -673,7 +673,7 @@ def experiments_html(experiments: Sequence[Experiment], limit: int = 20) -> str:
 
 def experiment_html(experiment: Experiment) -> str:
     """Return an HTML view of one run (the notebook view of an Experiment): fields, args, scores."""
-    from pyhermes.index.query import RUN_FIELDS, run_value
+    from pyhermes.index.query.filters import RUN_FIELDS, run_value
 
     fields = [(name, run_value(experiment, name)) for name in RUN_FIELDS]
     summary = list(experiment.score_summary.as_dict().items())

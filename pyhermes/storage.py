@@ -7,7 +7,7 @@ logs, state dicts) always read the disk.
 
 Dependencies point one way: this module uses :mod:`pyhermes.index` (SQL, rows)
 and :mod:`pyhermes.rundir` (files); neither imports it. :class:`Catalog` is the
-index (:class:`pyhermes.index.catalog.Index`) plus the methods that turn its
+index (:class:`pyhermes.index.run_index.RunIndex`) plus the methods that turn its
 rows into :class:`Experiment` objects. Nothing heavy is imported here: numpy,
 pandas, torch and SQLAlchemy load when a method needs them.
 """
@@ -27,8 +27,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError, RunFormatError
-from pyhermes.index.catalog import Index, as_condition, check_sync_mode, path_is
-from pyhermes.index.query import Filter, under
+from pyhermes.index.query.filters import Filter, under
+from pyhermes.index.run_index import RunIndex, as_condition, check_sync_mode, path_is
 
 if TYPE_CHECKING:
     import numpy as np
@@ -323,7 +323,7 @@ class Experiment:
     def _write_through(self, index: Any) -> None:
         if index is False:
             return
-        from pyhermes.index.catalog import write_through
+        from pyhermes.index.run_index import write_through
 
         write_through(self, index)
 
@@ -686,7 +686,7 @@ class _Query:
         while the list it derives from (from :meth:`Catalog.load_runs` or :meth:`Catalog.find`,
         with no limit) would still hold exactly the runs it held when made: the change
         was elsewhere in the index. One aggregate query tells that, once per change
-        (:meth:`~pyhermes.index.catalog.Index.holds_exactly`).
+        (:meth:`~pyhermes.index.run_index.RunIndex.holds_exactly`).
         """
         current = self.catalog.change_token()
         if current == self.token:
@@ -817,7 +817,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
         """Return the runs whose exec-args set contains every one of ``args`` (e.g. ``"-lr 0.001"``)."""
         wanted = {" ".join(arg.split()) for arg in args}
         if self._indexed():
-            from pyhermes.index.query import has_args
+            from pyhermes.index.query.filters import has_args
 
             assert self._source is not None
             return ExperimentList._bound(
@@ -861,7 +861,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
         Raises:
             QueryError: ``summary`` is not a score-summary field.
         """
-        from pyhermes.index.query import check_summary_field
+        from pyhermes.index.query.filters import check_summary_field
 
         check_summary_field(summary)
         if self._indexed():
@@ -880,7 +880,7 @@ class ExperimentList(list):  # type: ignore[type-arg]
         if n < 0:
             raise ValueError(f"top(n) needs n >= 0, got {n}")
         if self._indexed():
-            from pyhermes.index.query import check_summary_field
+            from pyhermes.index.query.filters import check_summary_field
 
             check_summary_field(by)
             assert self._source is not None
@@ -1047,11 +1047,11 @@ def _renew(pool: _Pool, token: str | None) -> None:
 _POOLS: dict[tuple[str, str, str, bool], _Pool] = {}
 
 
-class Catalog(Index):
+class Catalog(RunIndex):
     """The index of the run directories below a folder, answering with runs.
 
     Open it with :meth:`open`; query with :meth:`find`, :meth:`count` and
-    :meth:`sql`. (The SQL side is :class:`pyhermes.index.catalog.Index`.)
+    :meth:`sql`. (The SQL side is :class:`pyhermes.index.run_index.RunIndex`.)
     """
 
     def load_runs(
@@ -1105,7 +1105,7 @@ class Catalog(Index):
         Raises:
             QueryError: a malformed expression, unknown column or bad sort key.
         """
-        from pyhermes.index.query import sort_columns
+        from pyhermes.index.query.filters import sort_columns
 
         if limit is not None and limit < 0:
             raise QueryError(f"limit must be >= 0, got {limit}")
@@ -1127,7 +1127,7 @@ class Catalog(Index):
             scope = under(self._rel(candidate.parent), False) & path_is(self._rel(candidate))
             found = self._runs(scope, [], None, _Pool(), None)
         else:
-            from pyhermes.index.query import run as run_fields
+            from pyhermes.index.query.filters import run as run_fields
 
             found = list(self.find(run_fields.identifier.startswith(run), limit=3))
         if not found:

@@ -312,7 +312,7 @@ def mlflow_query(cache: Path, db: Path, what: str, repeat: int) -> dict[str, Any
 def measure(folder: Path, repeat: int, build_repeat: int) -> dict[str, Any]:
     """Time every question on one corpus folder; return seconds (and a few facts)."""
     from pyhermes import Experiment
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     age(folder)
     results: dict[str, Any] = {"runs": stat_floor(folder)}

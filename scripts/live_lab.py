@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     built = False
     if not _index_serves(args.root):  # else nothing would be written through
         from pyhermes import Experiment
-        from pyhermes.index.engine import dispose_engines
+        from pyhermes.index.store.engine import dispose_engines
 
         Experiment.load_all(args.root, recursive=True)
         dispose_engines()

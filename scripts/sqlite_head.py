@@ -1,4 +1,4 @@
-"""Write pyhermes/index/sqlite_head.py: the SQLite schema the migrations build, as statements.
+"""Write pyhermes/index/store/sqlite_head.py: the SQLite schema the migrations build, as statements.
 
 A new SQLite index is created from those statements (no Alembic import, one
 transaction); tests/test_migrations.py fails while the file differs from what
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from pyhermes.index import schema
+from pyhermes.index.store import schema
 
 TARGET = Path(__file__).resolve().parents[1] / "pyhermes" / "index" / "sqlite_head.py"
 

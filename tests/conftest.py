@@ -103,8 +103,8 @@ def pg_url(pg_server: str):
 
     url = new_database(pg_server)
     yield url
-    if "pyhermes.index.engine" in sys.modules:
-        sys.modules["pyhermes.index.engine"].dispose_engines()
+    if "pyhermes.index.store.engine" in sys.modules:
+        sys.modules["pyhermes.index.store.engine"].dispose_engines()
     drop_database(pg_server, url)
 
 
@@ -126,8 +126,8 @@ def _isolated_index_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.delenv("HERMES_INDEX", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     yield
-    if "pyhermes.index.engine" in sys.modules:
-        sys.modules["pyhermes.index.engine"].dispose_engines()
+    if "pyhermes.index.store.engine" in sys.modules:
+        sys.modules["pyhermes.index.store.engine"].dispose_engines()
 
 
 #: The arguments of the session's read-only corpus (:func:`read_only_corpus`).

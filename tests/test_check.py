@@ -1,4 +1,4 @@
-"""pyhermes.index.check: what ``hermes-reindex --check`` reports, the runs on disk against the index.
+"""pyhermes.index.sync.check: what ``hermes-reindex --check`` reports, the runs on disk against the index.
 
 The index is a real SQLite file (the default ``.hermes/index.sqlite`` of the tree);
 :func:`compute_drift` gets what the index holds, as the check does, and must change
@@ -17,7 +17,7 @@ import pytest
 from legacy import write_run
 
 from pyhermes import Catalog
-from pyhermes.index.check import compute_drift
+from pyhermes.index.sync.check import compute_drift
 
 START = datetime(2024, 1, 1, 12)
 SWEEP = "experiments/train/sweep"

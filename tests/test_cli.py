@@ -371,7 +371,7 @@ def test_reindex_errors_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 @pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_newer_index_is_a_runtime_error(tree: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     dispose_engines()
     connection = sqlite3.connect(tree["root"] / ".hermes" / "index.sqlite")

@@ -1,4 +1,4 @@
-"""Tests of pyhermes.index.engine: where the index lives, opening, migrating, recovering.
+"""Tests of pyhermes.index.store.engine: where the index lives, opening, migrating, recovering.
 
 Every database here is real: SQLite files in tmp_path and, when the server
 binaries are installed, a throwaway PostgreSQL server (``pg_url`` of tests/conftest.py).
@@ -22,9 +22,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from pyhermes.errors import CatalogError, IndexVersionError
-from pyhermes.index import engine as engine_mod
-from pyhermes.index import location as location_mod
-from pyhermes.index.engine import (
+from pyhermes.index.store import engine as engine_mod
+from pyhermes.index.store import location as location_mod
+from pyhermes.index.store.engine import (
     BrokenIndexWarning,
     IndexLocation,
     dispose_engines,
@@ -33,7 +33,7 @@ from pyhermes.index.engine import (
     rebuild_index,
     resolve_index,
 )
-from pyhermes.index.schema import (
+from pyhermes.index.store.schema import (
     HEAD_GENERATION,
     HEAD_REVISION,
     VIEW_COLUMNS,
@@ -255,8 +255,8 @@ def test_opening_at_head_does_not_import_alembic(tmp_path: Path) -> None:
         from pathlib import Path
         import pyhermes
         assert "sqlalchemy" not in sys.modules, "import pyhermes imported sqlalchemy"
-        from pyhermes.index.engine import open_engine, resolve_index
-        from pyhermes.index.schema import current_revision
+        from pyhermes.index.store.engine import open_engine, resolve_index
+        from pyhermes.index.store.schema import current_revision
         location = resolve_index(Path({str(runs / "sub")!r}))
         assert location.file == Path({str(runs / ".hermes" / "index.sqlite")!r}), location
         engine = open_engine(location)
@@ -307,8 +307,8 @@ _OPENER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pyhermes.index.engine import open_engine, resolve_index
-    from pyhermes.index.schema import current_revision
+    from pyhermes.index.store.engine import open_engine, resolve_index
+    from pyhermes.index.store.schema import current_revision
     index, barrier, me, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     (barrier / me).touch()
     deadline = time.time() + 30
@@ -567,7 +567,7 @@ def test_forked_child_gets_its_own_engine(tmp_path: Path) -> None:
 def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
     import threading
 
-    from pyhermes.index.sync import run_in_transaction
+    from pyhermes.index.sync.syncer import run_in_transaction
 
     engine = open_engine(resolve_index(Path("."), index=pg_url))
     with engine.begin() as conn:

@@ -11,7 +11,7 @@ import pytest
 from legacy import write_run
 
 from pyhermes import Experiment
-from pyhermes.index.reader import SqliteReader
+from pyhermes.index.store.sql_reader import SqliteReader
 
 pd = pytest.importorskip("pandas")
 
@@ -85,7 +85,7 @@ def test_frame_without_arguments_or_runs(tmp_path):
 def test_argument_of_a_run_not_in_the_runs_is_left_out():
     import numpy as np
 
-    from pyhermes.index.frame import _arg_table
+    from pyhermes.index.query.frame import _arg_table
 
     # Run 9 was stored between the two SELECTs: its argument has no row in the frame.
     keys, table = _arg_table(pd, np, np.array([4, 2], dtype=np.int64), ("2,9,4", "0,0,0", '["-a","-a","-b"]', '["1","5",null]'))

@@ -1,4 +1,4 @@
-"""Tests of the filter expression grammar (:mod:`pyhermes.index.grammar`)."""
+"""Tests of the filter expression grammar (:mod:`pyhermes.index.query.grammar`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
 
 from pyhermes.errors import QueryError
-from pyhermes.index import grammar
-from pyhermes.index.grammar import parse_filter
-from pyhermes.index.models import Base, arg_table, info_table, run_table
-from pyhermes.index.query import And, Filter, Or, arg, everything, flag, info, run, score
+from pyhermes.index.query import grammar
+from pyhermes.index.query.filters import And, Filter, Or, arg, everything, flag, info, run, score
+from pyhermes.index.query.grammar import parse_filter
+from pyhermes.index.store.models import Base, arg_table, info_table, run_table
 
 
 def sql(condition: Filter) -> str:

@@ -1,5 +1,5 @@
-"""Tests of the guard of a SQLite index shared by many processes (pyhermes.index.guard,
-pyhermes.index.sqlitefile): recorded states, damage confirmed under the lock and handled
+"""Tests of the guard of a SQLite index shared by many processes (pyhermes.index.store.guard,
+pyhermes.index.store.sqlitefile): recorded states, damage confirmed under the lock and handled
 in place, replaced files noticed, reading workers that hold no database descriptor,
 and the write-through switch. Real SQLite files in tmp_path, real processes."""
 
@@ -18,11 +18,16 @@ import pytest
 from sqlalchemy import text
 
 from pyhermes import Experiment
-from pyhermes.index import engine as engine_mod
-from pyhermes.index import guard
-from pyhermes.index.catalog import WRITE_THROUGH_VAR, writes_through
-from pyhermes.index.engine import BrokenIndexWarning, dispose_engines, open_engine, resolve_index
-from pyhermes.index.sqlitefile import BROKEN_KEPT, damage_confirmed, set_aside
+from pyhermes.index.run_index import WRITE_THROUGH_VAR, writes_through
+from pyhermes.index.store import engine as engine_mod
+from pyhermes.index.store import guard
+from pyhermes.index.store.engine import (
+    BrokenIndexWarning,
+    dispose_engines,
+    open_engine,
+    resolve_index,
+)
+from pyhermes.index.store.sqlitefile import BROKEN_KEPT, damage_confirmed, set_aside
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,12 +143,13 @@ def test_workers_started_after_a_connection_hold_no_database_descriptor(tmp_path
         f"""
         import os, sys
         from pathlib import Path
-        from pyhermes.index import build, guard
-        from pyhermes.index.engine import open_engine, resolve_index
+        from pyhermes.index.sync import parallel
+        from pyhermes.index.store import guard
+        from pyhermes.index.store.engine import open_engine, resolve_index
         file = Path({str(tmp_path / 'i.sqlite')!r})
         open_engine(resolve_index(file.parent, index=file))
         assert guard.connection_opened()
-        pool = build._pool(2)
+        pool = parallel._pool(2)
         pids = list(pool.submit(os.getpid).result() for _ in range(4))
         for pid in set(pids) - {{os.getpid()}}:
             links = [os.readlink(f"/proc/{{pid}}/fd/" + fd) for fd in os.listdir(f"/proc/{{pid}}/fd")]
@@ -159,7 +165,7 @@ def test_workers_started_after_a_connection_hold_no_database_descriptor(tmp_path
 
 
 def test_write_through_is_off_by_default_on_a_network_filesystem(tmp_path: Path, monkeypatch) -> None:
-    from pyhermes.index import sqlitefile
+    from pyhermes.index.store import sqlitefile
 
     table = tmp_path / "mountinfo"
     real = os.path.realpath(tmp_path)
@@ -229,11 +235,11 @@ def test_a_run_whose_job_is_storing_it_is_waited_for_not_synced(tmp_path: Path, 
     import shutil
     import threading
 
-    from pyhermes.index import unchanged
-    from pyhermes.index.catalog import Index
-    from pyhermes.index.location import resolve_index
-    from pyhermes.index.reader import open_sqlite_reader
-    from pyhermes.index.unchanged import nothing_to_sync
+    from pyhermes.index.run_index import RunIndex
+    from pyhermes.index.store.location import resolve_index
+    from pyhermes.index.store.sql_reader import open_sqlite_reader
+    from pyhermes.index.sync import unchanged
+    from pyhermes.index.sync.unchanged import nothing_to_sync
 
     monkeypatch.setattr(unchanged, "WRITER_PAUSES", (0.5, 1.0, 2.0))  # ample on a busy machine
     first = Experiment.create(tmp_path, "train", "sweep", ["-lr 0.1"])
@@ -247,7 +253,7 @@ def test_a_run_whose_job_is_storing_it_is_waited_for_not_synced(tmp_path: Path, 
 
     being_stored = folder / "2099_01_01_000000000000_0_store"
     shutil.copytree(first.path_to_experiment, being_stored)
-    catalog = Index(open_engine(location), root, location)
+    catalog = RunIndex(open_engine(location), root, location)
     threading.Timer(0.005, catalog.upsert, args=(being_stored,)).start()
     assert nothing_to_sync(reader, root, "", False)  # stored while it looked again
 
@@ -260,9 +266,9 @@ def test_a_folder_listed_again_by_the_quick_check_is_stored_for_the_next_process
     finds what the index holds, and stores that listing; the check after it lists nothing."""
     import time
 
-    from pyhermes.index.location import resolve_index
-    from pyhermes.index.reader import open_sqlite_reader
-    from pyhermes.index.unchanged import nothing_to_sync
+    from pyhermes.index.store.location import resolve_index
+    from pyhermes.index.store.sql_reader import open_sqlite_reader
+    from pyhermes.index.sync.unchanged import nothing_to_sync
     from pyhermes.storage import Catalog
 
     Experiment.create(tmp_path, "train", "sweep", ["-lr 0.1"]).finish()

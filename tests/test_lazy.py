@@ -30,7 +30,7 @@ def _age(folder: Path, seconds: float = 3600.0) -> None:
     """Set every mtime an hour back: runs that finished long ago, folders listed after.
 
     The index folder is left alone: a change to the index file that no pyhermes writer
-    made is one the next process checks (see pyhermes.index.guard)."""
+    made is one the next process checks (see pyhermes.index.store.guard)."""
     when = time.time() - seconds
     for dirpath, dirnames, filenames in os.walk(folder):
         if ".hermes" in dirnames:
@@ -181,10 +181,11 @@ def test_a_fresh_process_answers_without_heavy_imports(folder, eager):
     assert heavy == ""  # numpy, pandas, matplotlib, torch, alembic and all of SQLAlchemy
     assert set(ours.split(",")) == {
         "pyhermes", "pyhermes.errors", "pyhermes.rundir", "pyhermes.storage", "pyhermes.index",
-        "pyhermes.index.catalog", "pyhermes.index.layout", "pyhermes.index.query",
-        "pyhermes.index.reader", "pyhermes.index.unchanged",
-        "pyhermes.index.schema", "pyhermes.index.rules", "pyhermes.index.guard",
-        "pyhermes.index.sqlitefile", "pyhermes.index.location", "pyhermes.notebook", "pyhermes._version",
+        "pyhermes.index.run_index", "pyhermes.index.store.layout", "pyhermes.index.query.filters",
+        "pyhermes.index.store.sql_reader", "pyhermes.index.sync.unchanged",
+        "pyhermes.index.store.schema", "pyhermes.index.rules", "pyhermes.index.store.guard",
+        "pyhermes.index.store.sqlitefile", "pyhermes.index.store.location", "pyhermes.notebook", "pyhermes._version",
+        "pyhermes.index.store", "pyhermes.index.query", "pyhermes.index.sync",  # docstring-only packages
     }
 
 
@@ -225,8 +226,8 @@ def test_questions_on_a_top_n_stay_within_those_runs(folder, eager):
 @pytest.mark.parametrize("where", ["--doubledqn", "-lr < 0.001 and --doubledqn", "not -es or -bs == 64"])
 def test_limited_queries_probe_per_run_with_the_same_answers(folder, where):
     """A few runs wanted: argument conditions are correlated EXISTS instead of IN; same runs."""
-    from pyhermes.index.grammar import as_filter
-    from pyhermes.index.query import Params
+    from pyhermes.index.query.filters import Params
+    from pyhermes.index.query.grammar import as_filter
 
     condition = as_filter(where)
     assert "EXISTS" in condition.sql(Params(correlated=True))

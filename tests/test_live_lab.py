@@ -44,7 +44,7 @@ import pytest
 from legacy import make_corpus
 
 from pyhermes import Experiment
-from pyhermes.index.engine import dispose_engines
+from pyhermes.index.store.engine import dispose_engines
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

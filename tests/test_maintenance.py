@@ -74,7 +74,7 @@ def test_rebuild_copies_a_fresh_index_over_the_file_in_place(tmp_path):
 def test_deep_check_reports_a_damaged_file(tmp_path):
     import sqlite3
 
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     _tree(tmp_path)
     index_file = Catalog.open(tmp_path).location.file

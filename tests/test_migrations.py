@@ -1,6 +1,6 @@
 """Tests of the Alembic migrations shipped as pyhermes.migrations (the migrations/ folder).
 
-They keep the migrations, the models and pyhermes.index.schema in step, check
+They keep the migrations, the models and pyhermes.index.store.schema in step, check
 the stable views, the downgrade, the developers' command line, and that a
 non-editable wheel carries working migrations.
 """
@@ -23,8 +23,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 
-from pyhermes.index import schema
-from pyhermes.index.models import SUMMARY_COLUMNS, Base
+from pyhermes.index.store import schema
+from pyhermes.index.store.models import SUMMARY_COLUMNS, Base
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,9 +175,9 @@ def test_ensure_schema_from_empty_and_at_head(engine: Engine, tmp_path: Path) ->
 def test_a_new_sqlite_index_is_created_as_the_migrations_build_it(
     engine: Engine, tmp_path: Path
 ) -> None:
-    """pyhermes.index.sqlite_head holds what `alembic upgrade head` builds, and ensure_schema
+    """pyhermes.index.store.sqlite_head holds what `alembic upgrade head` builds, and ensure_schema
     creates a new SQLite index from it (if this fails: python scripts/sqlite_head.py)."""
-    from pyhermes.index import sqlite_head
+    from pyhermes.index.store import sqlite_head
 
     _upgrade(engine)
     built = schema.sqlite_schema_statements(engine)
@@ -207,8 +207,8 @@ def test_creating_a_new_sqlite_index_does_not_import_alembic(tmp_path: Path) -> 
         f"""
         import sys
         from pathlib import Path
-        from pyhermes.index.engine import open_engine, resolve_index
-        from pyhermes.index.schema import HEAD_REVISION, current_revision
+        from pyhermes.index.store.engine import open_engine, resolve_index
+        from pyhermes.index.store.schema import HEAD_REVISION, current_revision
         engine = open_engine(resolve_index(Path({str(tmp_path)!r})))
         assert current_revision(engine) == HEAD_REVISION
         print(sorted(name for name in sys.modules if name.split(".")[0] == "alembic"))
@@ -324,14 +324,14 @@ def test_non_editable_wheel_migrates(tmp_path: Path) -> None:
             assert venv in Path(module.__file__).resolve().parents, module.__file__
         package = Path(pyhermes.migrations.__file__).parent
         assert (package / "script.py.mako").is_file() and (package / "README").is_file()
-        from pyhermes.index.engine import open_engine, resolve_index
-        from pyhermes.index.schema import (
+        from pyhermes.index.store.engine import open_engine, resolve_index
+        from pyhermes.index.store.schema import (
             HEAD_REVISION, current_revision, migration_script_heads,
         )
         engine = open_engine(resolve_index(Path({str(tmp_path / "runs")!r})))
         assert current_revision(engine) == HEAD_REVISION, current_revision(engine)
         # A new index is created without migrations: run them from the wheel too.
-        from pyhermes.index.schema import downgrade_to_base, upgrade_with_alembic
+        from pyhermes.index.store.schema import downgrade_to_base, upgrade_with_alembic
         downgrade_to_base(engine)
         assert current_revision(engine) is None
         upgrade_with_alembic(engine)

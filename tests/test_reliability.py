@@ -33,16 +33,16 @@ from sqlalchemy import create_engine
 from pyhermes import Experiment
 from pyhermes.cli import hermes_main, reindex_main
 from pyhermes.errors import IndexBusyError, RunFormatError
-from pyhermes.index import engine as engine_mod
-from pyhermes.index.catalog import RunFormatProblemsWarning
-from pyhermes.index.engine import (
+from pyhermes.index.run_index import RunFormatProblemsWarning
+from pyhermes.index.store import engine as engine_mod
+from pyhermes.index.store.engine import (
     BrokenIndexWarning,
     NetworkFilesystemWarning,
     dispose_engines,
     filesystem_type,
     integrity_check,
 )
-from pyhermes.index.sync import disk_name, stored_name
+from pyhermes.index.sync.syncer import disk_name, stored_name
 from pyhermes.rundir import RunFormatWarning
 from pyhermes.storage import Catalog
 from pyhermes.summary import summarize
@@ -568,7 +568,7 @@ def test_mount_tables_are_parsed() -> None:
         "41 40 0:46 / /data/lab\\040runs/local rw - tmpfs tmpfs rw\n"
     )
     mounts = "srv:/x /mnt/cifs cifs rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
-    from pyhermes.index.sqlitefile import _parse_mount_table
+    from pyhermes.index.store.sqlitefile import _parse_mount_table
 
     assert _parse_mount_table(mountinfo) == [
         ("/", "ext4"), ("/data/lab runs", "nfs4"), ("/data/lab runs/local", "tmpfs")
@@ -585,7 +585,7 @@ def test_no_wal_and_one_warning_on_a_network_filesystem(tmp_path: Path, monkeypa
         "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
         f"40 22 0:45 / {real}/lab rw - nfs4 srv:/lab rw\n"
     )
-    from pyhermes.index import sqlitefile
+    from pyhermes.index.store import sqlitefile
 
     monkeypatch.setattr(sqlitefile, "MOUNT_TABLES", (str(table),))
     folder = tmp_path / "lab" / "exp"

@@ -18,8 +18,8 @@ from legacy import write_run
 from make_corpus import make_corpus
 
 from pyhermes import CatalogError, Experiment, ReadOnlyQueryError, rundir
-from pyhermes.index.catalog import RunFormatProblemsWarning
 from pyhermes.index.rules import relative
+from pyhermes.index.run_index import RunFormatProblemsWarning
 from pyhermes.storage import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -410,7 +410,7 @@ def corpus(read_only_corpus: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def corpus_lists(corpus: Path, tmp_path_factory: pytest.TempPathFactory):
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     index = tmp_path_factory.mktemp("hypothesis-index") / "index.sqlite"
     indexed = Experiment.load_all(corpus, index=index)
@@ -498,9 +498,9 @@ def test_processes_syncing_one_fresh_index_at_once(tmp_path):
 def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypatch):
     from sqlalchemy import text
 
-    from pyhermes.index import sync as sync_module
+    from pyhermes.index.sync import syncer
 
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 8)
+    monkeypatch.setattr(syncer, "SLICE_RUNS", 8)
     folder = tmp_path / "experiments" / "s" / "e"
     folder.mkdir(parents=True)
     catalog = Catalog.open(folder)  # an empty index
@@ -540,7 +540,7 @@ def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypat
     assert stored()[0] == 41
     indexed = Experiment.load_all(folder, sync="none")
     assert len(indexed) == 41 and runs[0].name not in ids(indexed)
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 1000)
+    monkeypatch.setattr(syncer, "SLICE_RUNS", 1000)
     assert catalog.sync(mode="full", reread=True).updated == 41
     assert ids(Experiment.load_all(folder, sync="none")) == ids(indexed)
 
@@ -549,9 +549,9 @@ def test_a_sync_with_many_runs_to_read_writes_them_in_slices(tmp_path, monkeypat
 def test_a_sync_that_finds_nothing_changed_leaves_the_index_file_as_it_was(folder, tmp_path):
     """No write, so the file state (device, inode, size, mtime) is the one recorded as sound,
     and the next fresh process does not check it again."""
-    from pyhermes.index.engine import dispose_engines
-    from pyhermes.index.guard import file_state as _file_state
-    from pyhermes.index.reader import close_readers
+    from pyhermes.index.store.engine import dispose_engines
+    from pyhermes.index.store.guard import file_state as _file_state
+    from pyhermes.index.store.sql_reader import close_readers
 
     def close() -> None:
         dispose_engines()

@@ -1,4 +1,4 @@
-"""pyhermes.index.unchanged: telling, with sqlite3 alone, that a quick sync would change nothing.
+"""pyhermes.index.sync.unchanged: telling, with sqlite3 alone, that a quick sync would change nothing.
 
 Each test indexes a small tree into a real SQLite file outside it, then asks
 :func:`nothing_to_sync` through a standard-library reader of that file after
@@ -17,9 +17,9 @@ import pytest
 from legacy import format_time, write_run
 
 from pyhermes import Catalog
-from pyhermes.index.reader import SqliteReader
 from pyhermes.index.rules import RACY_SECONDS
-from pyhermes.index.unchanged import (
+from pyhermes.index.store.sql_reader import SqliteReader
+from pyhermes.index.sync.unchanged import (
     LIVE_REFRESH_VAR,
     listing_still_valid,
     live_refresh_seconds,

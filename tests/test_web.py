@@ -55,7 +55,7 @@ def app(corpus: Path):
     application = create_app(corpus)
     application.extensions["hermes"].wait()
     yield application
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     dispose_engines()
 
@@ -426,7 +426,7 @@ def test_unknown_pages_are_404(client):
 
 def test_import_pyhermes_does_not_import_the_web_stack():
     code = (
-        "import sys, pyhermes, pyhermes.present, pyhermes.storage, pyhermes.index.catalog\n"
+        "import sys, pyhermes, pyhermes.present, pyhermes.storage, pyhermes.index.run_index\n"
         "heavy = [m for m in ('flask', 'werkzeug', 'plotly', 'jinja2') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

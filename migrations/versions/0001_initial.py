@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 
 Generation 1. This file is frozen in time: it imports nothing from pyhermes and
 carries its own copy of the view SQL, so later changes to the models or to
-pyhermes.index.schema cannot change what it does.
+pyhermes.index.store.schema cannot change what it does.
 """
 
 from __future__ import annotations

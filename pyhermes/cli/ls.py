@@ -70,8 +70,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     Raises QueryError for a bad expression, sort key or column, FileNotFoundError
     for a missing ROOT.
     """
-    from pyhermes.index.grammar import as_filter
-    from pyhermes.index.query import sort_columns
+    from pyhermes.index.query.filters import sort_columns
+    from pyhermes.index.query.grammar import as_filter
     from pyhermes.storage import Catalog
 
     column_getter = present.column_getter

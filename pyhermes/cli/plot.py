@@ -75,7 +75,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     bad group key or runs without scores, MissingDependencyError without matplotlib.
     """
     from pyhermes._optional import pyplot, require
-    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query.grammar import as_filter
     from pyhermes.storage import Catalog
 
     condition = as_filter(args.where)

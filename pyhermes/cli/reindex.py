@@ -27,7 +27,7 @@ from pyhermes.cli.common import (
 from pyhermes.errors import MissingDependencyError
 
 if TYPE_CHECKING:
-    from pyhermes.index.sync import SyncReport
+    from pyhermes.index.sync.syncer import SyncReport
 
 
 def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:

@@ -64,7 +64,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         root = Path(".")
     catalog = Catalog.open(root, index=args.index, sync=args.sync)
     experiment = catalog.get(args.run)
-    from pyhermes.index.query import RUN_FIELDS
+    from pyhermes.index.query.filters import RUN_FIELDS
 
     details = present.run_details(experiment, STDERR_TAIL_LINES)
     if args.format == "json":

@@ -2,7 +2,7 @@
 
 The library side of ``hermes-reindex --check`` and ``--rebuild`` (the command
 line only parses options and prints): :func:`check` reads the index and asks
-:func:`pyhermes.index.check.compute_drift` how the disk differs, writing
+:func:`pyhermes.index.sync.check.compute_drift` how the disk differs, writing
 nothing; :func:`rebuild` builds a fresh index and swaps it in;
 :func:`describe_location` names an index for people (passwords hidden).
 """
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from pyhermes.errors import CatalogError
 
 if TYPE_CHECKING:
-    from pyhermes.index.catalog import Index
-    from pyhermes.index.location import IndexLocation
-    from pyhermes.index.sync import SyncReport
+    from pyhermes.index.run_index import RunIndex
+    from pyhermes.index.store.location import IndexLocation
+    from pyhermes.index.sync.syncer import SyncReport
 
 __all__ = ["check", "rebuild", "describe_location"]
 
@@ -39,11 +39,11 @@ def describe_location(location: IndexLocation | None) -> str:
 
 
 def rebuild(
-    catalog: Index, progress: Callable[[int], None] | None = None
-) -> tuple[SyncReport, Index]:
+    catalog: RunIndex, progress: Callable[[int], None] | None = None
+) -> tuple[SyncReport, RunIndex]:
     """Fill a new index with the runs it serves; swap it in; return (report, catalog).
 
-    ``catalog`` is an :class:`~pyhermes.index.catalog.Index` (a
+    ``catalog`` is an :class:`~pyhermes.index.run_index.RunIndex` (a
     :class:`pyhermes.Catalog` in practice); the one returned is of the same class,
     opened on the new index.
 
@@ -57,10 +57,10 @@ def rebuild(
     readers see the old index or the new one, never a half-built one, and other
     processes' connections stay valid (a file SQLite cannot read is renamed aside
     to ``<file>.broken-<time>`` instead). Another database has its
-    hermes tables dropped and recreated (:func:`pyhermes.index.engine.rebuild_index`)
+    hermes tables dropped and recreated (:func:`pyhermes.index.store.engine.rebuild_index`)
     before the sync, in one go.
     """
-    from pyhermes.index import engine as engine_mod
+    from pyhermes.index.store import engine as engine_mod
 
     index_class = type(catalog)  # the caller's class: pyhermes.Catalog, which returns runs
 
@@ -80,9 +80,9 @@ def rebuild(
         report = fresh.sync(scope, mode="full", progress=progress, warn=False)
         return report, fresh
 
-    from pyhermes.index.guard import index_lock, record_state
-    from pyhermes.index.location import resolve_index
-    from pyhermes.index.sqlitefile import overwrite_in_place, rename_aside
+    from pyhermes.index.store.guard import index_lock, record_state
+    from pyhermes.index.store.location import resolve_index
+    from pyhermes.index.store.sqlitefile import overwrite_in_place, rename_aside
 
     old = location.file
     temporary = old.with_name(f"{old.name}.rebuild-{os.getpid()}")
@@ -149,7 +149,7 @@ def check(
     are no failure.
 
     Returns:
-        The dict of :func:`pyhermes.index.check.compute_drift` plus ``seconds``,
+        The dict of :func:`pyhermes.index.sync.check.compute_drift` plus ``seconds``,
         ``stale`` (a run is not indexed, gone or changed), ``root`` and ``index``
         (:func:`describe_location`); for a damaged index file (``deep``) only
         ``{"index", "damaged": True, "integrity_check": [findings]}``.
@@ -157,18 +157,18 @@ def check(
     Raises:
         IndexVersionError: the index was written by a newer pyhermes.
     """
-    from pyhermes.index.catalog import Index
-    from pyhermes.index.check import compute_drift
-    from pyhermes.index.engine import index_root, open_engine
-    from pyhermes.index.location import find_index
     from pyhermes.index.rules import relative
+    from pyhermes.index.run_index import RunIndex
+    from pyhermes.index.store.engine import index_root, open_engine
+    from pyhermes.index.store.location import find_index
+    from pyhermes.index.sync.check import compute_drift
 
     started = time.perf_counter()
     folder = Path(root).resolve()
     location = find_index(folder, index)
     if deep and location is not None and location.file is not None:
         # A server database checks its own pages; a missing index has none to check.
-        from pyhermes.index.engine import integrity_check
+        from pyhermes.index.store.engine import integrity_check
 
         damage = integrity_check(location.file)
         if damage:
@@ -180,7 +180,7 @@ def check(
     if location is not None:
         engine = open_engine(location)
         root_of_index = index_root(engine, location, folder, store=False)
-        catalog = Index(engine, Path(root_of_index), location)
+        catalog = RunIndex(engine, Path(root_of_index), location)
         result = catalog.sql(
             "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "
             "scores_size, scores_mtime_ns FROM hermes_run"

@@ -1,7 +1,7 @@
 """The rules of a sync that need no SQLAlchemy: stored names, signatures, settling, listings.
 
-:mod:`pyhermes.index.sync` (which writes, through SQLAlchemy) and
-:mod:`pyhermes.index.unchanged` (which tells, with the standard library only,
+:mod:`pyhermes.index.sync.syncer` (which writes, through SQLAlchemy) and
+:mod:`pyhermes.index.sync.unchanged` (which tells, with the standard library only,
 that a quick sync would do nothing) share them; the names are re-exported by
 ``sync``.
 """

@@ -89,8 +89,8 @@ def selected_runs(catalog: Catalog, chosen: Selection) -> tuple[list[Experiment]
     Raises:
         QueryError: a malformed filter or an unknown sort key.
     """
-    from pyhermes.index.grammar import as_filter
-    from pyhermes.index.query import run
+    from pyhermes.index.query.filters import run
+    from pyhermes.index.query.grammar import as_filter
 
     if chosen.identifiers:
         condition = run.identifier.isin(chosen.identifiers)

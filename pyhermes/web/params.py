@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypedDict
 
 from pyhermes import present
 from pyhermes.errors import QueryError
-from pyhermes.index.query import parse_sort_key
+from pyhermes.index.query.filters import parse_sort_key
 from pyhermes.web.state import DEFAULT_PER_PAGE, LOOPBACK
 
 __all__ = [
@@ -165,8 +165,8 @@ def sortable(name: str) -> bool:
     Run fields, score summaries and option keys (``-lr``) can; ``args``, ``info.KEY``
     and positional keys cannot.
     """
-    from pyhermes.index.layout import SUMMARY_COLUMNS
-    from pyhermes.index.query import RUN_FIELDS
+    from pyhermes.index.query.filters import RUN_FIELDS
+    from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
     return name in SUMMARY_COLUMNS or name in RUN_FIELDS or (
         name.startswith("-") and len(name.split()) == 1

@@ -2,9 +2,9 @@
 
 This module is the one query builder of pyhermes: filters and sort keys render
 SQL text (with named parameters, ``:name``) over the tables of
-:mod:`pyhermes.index.layout`, the same text for SQLite and PostgreSQL. It does
+:mod:`pyhermes.index.store.layout`, the same text for SQLite and PostgreSQL. It does
 not import SQLAlchemy: the standard library's ``sqlite3`` runs that text on the
-read path (:mod:`pyhermes.index.reader`), and :meth:`Filter.clause` wraps it for
+read path (:mod:`pyhermes.index.store.sql_reader`), and :meth:`Filter.clause` wraps it for
 SQLAlchemy statements.
 
 Build them with :func:`arg`, :func:`flag`, :func:`info`, :data:`score`, :data:`run`
@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError
-from pyhermes.index import layout
-from pyhermes.index.layout import SUMMARY_COLUMNS
+from pyhermes.index.store import layout
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
 
 class Experiment(Protocol):
@@ -773,7 +773,7 @@ def _operand(other: Filter | None) -> Filter:
         return other
     raise TypeError(
         f"a pyhermes filter combines with another filter, not a {type(other).__name__}: parse "
-        "expression text with pyhermes.index.grammar.as_filter, or pass it to where()"
+        "expression text with pyhermes.index.query.grammar.as_filter, or pass it to where()"
     )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index.reading import read_run
 from pyhermes.index.rules import disk_name, signature, stored_name
+from pyhermes.index.sync.run_reading import read_run
 
 
 def _first_line(text: str) -> str:
@@ -105,7 +105,7 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
     A folder is a run when it holds ``hermes.info`` or is ``known`` (indexed, or a
     recorded problem, whose ``hermes.info`` may be what cannot be read); runs are not
     descended into; ``.hermes`` and ``.git`` folders are skipped. Paths are in the
-    index's form (:func:`pyhermes.index.sync.stored_name`).
+    index's form (:func:`pyhermes.index.sync.syncer.stored_name`).
     """
     runs: list[str] = []
     pending = [scope]

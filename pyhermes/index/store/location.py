@@ -1,6 +1,6 @@
 """Where the index lives: :func:`resolve_index` decides which database serves a folder of runs.
 
-Nothing here opens a database (:mod:`pyhermes.index.engine` does) or imports
+Nothing here opens a database (:mod:`pyhermes.index.store.engine` does) or imports
 SQLAlchemy, except to parse a URL given as the index.
 
 Where the index lives, in order:
@@ -29,8 +29,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pyhermes.errors import CatalogError
-from pyhermes.index import guard
-from pyhermes.index.sqlitefile import on_network_filesystem
+from pyhermes.index.store import guard
+from pyhermes.index.store.sqlitefile import on_network_filesystem
 from pyhermes.rundir import INFO_FILE
 
 __all__ = [

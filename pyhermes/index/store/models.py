@@ -1,11 +1,11 @@
-"""SQLAlchemy tables of the index, built from :mod:`pyhermes.index.layout`.
+"""SQLAlchemy tables of the index, built from :mod:`pyhermes.index.store.layout`.
 
 The index is a cache of the run directories; every value here can be rebuilt
 from disk. Tables are prefixed ``hermes_``; the stable views for ad-hoc SQL
-(``runs``, ``run_args``, ``run_info``) are defined in :mod:`pyhermes.index.schema`
+(``runs``, ``run_args``, ``run_info``) are defined in :mod:`pyhermes.index.store.schema`
 and created by the migrations. These are SQLAlchemy Core tables (no ORM): the
 writers (sync) and the migrations use them; reads use the SQL text that
-:mod:`pyhermes.index.query` builds from the same layout.
+:mod:`pyhermes.index.query.filters` builds from the same layout.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from sqlalchemy import (
     Text,
 )
 
-from pyhermes.index import layout
-from pyhermes.index.layout import SUMMARY_COLUMNS
+from pyhermes.index.store import layout
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
 __all__ = [
     "Base",

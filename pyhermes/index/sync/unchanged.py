@@ -13,7 +13,7 @@ the index holds (runs that the jobs writing them stored themselves). :func:`noth
 standard library's sqlite3 (a ``stat`` per folder, per remembered subfolder and
 per file of an unsettled run), so that a fresh process answering a question
 from an archive of runs never imports SQLAlchemy; whenever it is not sure it
-says so, and the caller runs the real sync (:mod:`pyhermes.index.sync`).
+says so, and the caller runs the real sync (:mod:`pyhermes.index.sync.syncer`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyhermes import rundir
-from pyhermes.index.query import Params, text_condition, under
+from pyhermes.index.query.filters import Params, text_condition, under
 from pyhermes.index.rules import (
     RACY_SECONDS,
     SIGNATURE_COLUMNS,
@@ -37,7 +37,7 @@ from pyhermes.index.rules import (
 )
 
 if TYPE_CHECKING:
-    from pyhermes.index.reader import Reader
+    from pyhermes.index.store.sql_reader import Reader
 
 __all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
 
@@ -105,7 +105,7 @@ def nothing_to_sync(
 
     A folder that changed since it was listed but holds what the index holds is
     added to ``relisted`` as its new listing ``(path, mtime_ns, listed_at)``, for
-    the caller to store (see :meth:`pyhermes.index.catalog.Index.refresh`): the
+    the caller to store (see :meth:`pyhermes.index.run_index.RunIndex.refresh`): the
     next process then trusts it without listing it again.
     """
     for pause in (*WRITER_PAUSES, None):

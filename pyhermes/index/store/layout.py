@@ -1,9 +1,9 @@
 """The one definition of the index's tables, as plain data (no SQLAlchemy).
 
-:mod:`pyhermes.index.models` builds the SQLAlchemy tables (used to write, and
-by the migrations) from :data:`TABLES`; :mod:`pyhermes.index.query` builds
+:mod:`pyhermes.index.store.models` builds the SQLAlchemy tables (used to write, and
+by the migrations) from :data:`TABLES`; :mod:`pyhermes.index.query.filters` builds
 the SQL text of every read from the same names, so a read needs only the
-standard library's ``sqlite3`` (see :mod:`pyhermes.index.reader`). Paths are
+standard library's ``sqlite3`` (see :mod:`pyhermes.index.store.sql_reader`). Paths are
 POSIX paths relative to the index root.
 """
 

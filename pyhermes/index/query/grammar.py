@@ -1,8 +1,8 @@
 """The text form of run filters: ``--doubledqn and -lr < 0.01 and final_mean > 200``.
 
-:func:`parse_filter` turns an expression into the same :class:`~pyhermes.index.query.Filter`
-the Python API builds (:func:`~pyhermes.index.query.arg`, :func:`~pyhermes.index.query.flag`,
-:func:`~pyhermes.index.query.info`, ``score.X``, ``run.X``). It is a small hand-written
+:func:`parse_filter` turns an expression into the same :class:`~pyhermes.index.query.filters.Filter`
+the Python API builds (:func:`~pyhermes.index.query.filters.arg`, :func:`~pyhermes.index.query.filters.flag`,
+:func:`~pyhermes.index.query.filters.info`, ``score.X``, ``run.X``). It is a small hand-written
 tokenizer and recursive-descent parser; nothing in the text is ever evaluated as Python.
 
 Grammar (keywords ``and or not in contains startswith true false`` in any case)::
@@ -45,8 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhermes.errors import QueryError
-from pyhermes.index.layout import SUMMARY_COLUMNS
-from pyhermes.index.query import (
+from pyhermes.index.query.filters import (
     COMPARISONS,
     RUN_FIELDS,
     And,
@@ -60,6 +59,7 @@ from pyhermes.index.query import (
     run,
     score,
 )
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
 __all__ = ["as_filter", "parse_filter"]
 
@@ -509,7 +509,7 @@ def parse_filter(text: str) -> Filter:
     """Parse a filter expression such as ``--doubledqn and -lr < 0.01 and final_mean > 200``.
 
     Returns:
-        The equivalent :class:`~pyhermes.index.query.Filter`; ``everything`` for blank text.
+        The equivalent :class:`~pyhermes.index.query.filters.Filter`; ``everything`` for blank text.
 
     Raises:
         QueryError: the text is not a valid expression, or a value does not suit its field.
@@ -523,7 +523,7 @@ def parse_filter(text: str) -> Filter:
 
 
 def as_filter(condition: Filter | str | None) -> Filter:
-    """Return ``condition`` as a :class:`~pyhermes.index.query.Filter`: text is parsed with
+    """Return ``condition`` as a :class:`~pyhermes.index.query.filters.Filter`: text is parsed with
     :func:`parse_filter`, ``None`` and blank text are ``everything``.
 
     Raises:

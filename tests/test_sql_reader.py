@@ -1,4 +1,4 @@
-"""pyhermes.index.reader: read queries through the standard library's sqlite3 and through SQLAlchemy.
+"""pyhermes.index.store.sql_reader: read queries through the standard library's sqlite3 and through SQLAlchemy.
 
 Every database is a real SQLite file in the test's temporary folder, made by the
 test with :mod:`sqlite3` or by pyhermes itself.
@@ -17,9 +17,9 @@ from legacy import write_run
 
 from pyhermes import Catalog
 from pyhermes.errors import IndexDamagedError
-from pyhermes.index import guard
-from pyhermes.index.location import IndexLocation, sqlite_url
-from pyhermes.index.reader import (
+from pyhermes.index.store import guard
+from pyhermes.index.store.location import IndexLocation, sqlite_url
+from pyhermes.index.store.sql_reader import (
     EngineReader,
     SqliteReader,
     open_sqlite_reader,
@@ -213,8 +213,8 @@ def test_engine_reader_rows_together_and_errors(engine_reader):
 
 
 def test_open_sqlite_reader_serves_an_index_at_the_current_schema(tmp_path):
-    from pyhermes.index.engine import dispose_engines
-    from pyhermes.index.schema import HEAD_REVISION
+    from pyhermes.index.store.engine import dispose_engines
+    from pyhermes.index.store.schema import HEAD_REVISION
 
     tree = tmp_path / "tree"
     for day in (1, 2):
@@ -242,7 +242,7 @@ def test_open_sqlite_reader_serves_an_index_at_the_current_schema(tmp_path):
 
 
 def test_open_sqlite_reader_finds_the_root_of_an_explicit_index(tmp_path):
-    from pyhermes.index.engine import dispose_engines
+    from pyhermes.index.store.engine import dispose_engines
 
     write_run(tmp_path / "tree", start=datetime(2024, 1, 1))
     location = Catalog.open(tmp_path / "tree", index=tmp_path / "explicit.sqlite").location

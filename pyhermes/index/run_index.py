@@ -1,16 +1,16 @@
 """The index of run directories, opened on a folder: syncing it and answering in SQL.
 
-Storage contract: the run directories are the source of truth. An :class:`Index`
+Storage contract: the run directories are the source of truth. An :class:`RunIndex`
 reads them (never writes or deletes them) and keeps the index a faithful cache.
 
 Dependencies point one way: ``pyhermes.storage`` -> ``pyhermes.index`` ->
 ``pyhermes.rundir``. This package answers with rows, ids and DataFrames of
 columns and never imports :mod:`pyhermes.storage`; the documented
-:class:`pyhermes.Catalog` (in ``storage``) subclasses :class:`Index` and turns
+:class:`pyhermes.Catalog` (in ``storage``) subclasses :class:`RunIndex` and turns
 rows into :class:`~pyhermes.storage.Experiment` objects.
 
-Reads are SQL text from :mod:`pyhermes.index.query` run by a
-:mod:`pyhermes.index.reader`: the standard library's sqlite3 for a SQLite
+Reads are SQL text from :mod:`pyhermes.index.query.filters` run by a
+:mod:`pyhermes.index.store.sql_reader`: the standard library's sqlite3 for a SQLite
 index at the current schema (SQLAlchemy is then not imported at all), else
 SQLAlchemy. Writes (sync, write-through, forget) open the SQLAlchemy engine.
 """
@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, QueryError, ReadOnlyQueryError, RunFormatProblemsWarning
-from pyhermes.index.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
-from pyhermes.index.query import (
+from pyhermes.index.query.filters import (
     ARG_SORT_PARTS,
     ColumnCompare,
     Filter,
@@ -42,31 +41,32 @@ from pyhermes.index.query import (
     under,
     window_bound,
 )
-from pyhermes.index.reader import (
+from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, disk_name, relative
+from pyhermes.index.store.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
+from pyhermes.index.store.sql_reader import (
     EngineReader,
     Reader,
     SqliteReader,
     open_sqlite_reader,
     to_datetime,
 )
-from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, disk_name, relative
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pyhermes.index.build import ChunkReader
-    from pyhermes.index.location import IndexLocation
-    from pyhermes.index.sync import SyncReport
+    from pyhermes.index.store.location import IndexLocation
+    from pyhermes.index.sync.parallel import ChunkReader
+    from pyhermes.index.sync.syncer import SyncReport
 
 __all__ = [
-    "Index", "SqlResult", "as_condition", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR",
+    "RunIndex", "SqlResult", "as_condition", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR",
     "RUN_ROW", "check_sync_mode",
 ]
 
 #: Up to this many runs wanted, an order on one indexed column searches a window first.
 WINDOW_LIMIT = 100
 
-#: The columns of a run row (:meth:`Index.run_rows`): enough to build a run object.
+#: The columns of a run row (:meth:`RunIndex.run_rows`): enough to build a run object.
 RUN_ROW = ("id", "path", "commit_hash", "start_time")
 
 # Refresh the planner's statistics after a sync that added or removed this many runs.
@@ -87,7 +87,7 @@ class SqlResult:
         return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
 
 
-class Index:
+class RunIndex:
     """An index of the run directories below a root folder.
 
     Open it with :meth:`open`; :class:`pyhermes.Catalog` adds the methods that
@@ -115,7 +115,7 @@ class Index:
     def engine(self) -> Engine:
         """The SQLAlchemy engine of the index (opened, and the schema checked, on first use)."""
         if self._engine is None:
-            from pyhermes.index.engine import open_engine
+            from pyhermes.index.store.engine import open_engine
 
             assert self.location is not None
             if isinstance(self._reader, SqliteReader):
@@ -127,7 +127,7 @@ class Index:
 
     @property
     def reader(self) -> Reader:
-        """What runs the read queries (see :mod:`pyhermes.index.reader`)."""
+        """What runs the read queries (see :mod:`pyhermes.index.store.sql_reader`)."""
         if self._reader is None:
             self._reader = EngineReader(self.engine)
         return self._reader
@@ -160,7 +160,7 @@ class Index:
             CatalogError: ``sync="none"`` and no index serves ``path`` yet.
             IndexVersionError: the index was written by a newer pyhermes.
         """
-        from pyhermes.index.location import find_index
+        from pyhermes.index.store.location import find_index
 
         check_sync_mode(sync)
         folder = Path(path)
@@ -185,9 +185,9 @@ class Index:
         index at the current schema is opened for reading with the standard library only.
         ``syncs_tree`` says that the caller syncs ``folder`` next (its whole tree when
         True): a new SQLite index then reads the runs ahead, on every core, while it
-        is created (:func:`pyhermes.index.reading.read_ahead_for_new_index`).
+        is created (:func:`pyhermes.index.sync.run_reading.read_ahead_for_new_index`).
         """
-        from pyhermes.index.location import resolve_index
+        from pyhermes.index.store.location import resolve_index
 
         resolved = folder.resolve()
         location = resolve_index(resolved, index)
@@ -196,7 +196,7 @@ class Index:
             reader, root = served
             catalog = cls(None, root, location, reader=reader)
         else:
-            from pyhermes.index.engine import index_root, open_engine
+            from pyhermes.index.store.engine import index_root, open_engine
 
             early = None
             if (
@@ -205,7 +205,7 @@ class Index:
                 and location.root == resolved
                 and not location.file.exists()
             ):
-                from pyhermes.index.reading import read_ahead_for_new_index
+                from pyhermes.index.sync.run_reading import read_ahead_for_new_index
 
                 early = read_ahead_for_new_index(str(resolved), syncs_tree)
             try:
@@ -227,7 +227,7 @@ class Index:
     def refresh(self, path: str | os.PathLike[str], *, recursive: bool, mode: str) -> None:
         """Sync ``path`` in ``mode`` unless a quick sync is sure to find nothing to do.
 
-        That check (:func:`pyhermes.index.unchanged.nothing_to_sync`) only reads: on the
+        That check (:func:`pyhermes.index.sync.unchanged.nothing_to_sync`) only reads: on the
         standard-library read path of a SQLite index it needs no SQLAlchemy, and on
         PostgreSQL it spares a transaction (which, in a live lab, would read the running
         jobs' runs again each time).
@@ -236,7 +236,7 @@ class Index:
         if mode == "none":
             return
         if mode == "quick":
-            from pyhermes.index.unchanged import nothing_to_sync
+            from pyhermes.index.sync.unchanged import nothing_to_sync
 
             relisted: list[tuple[str, int, float]] = []
             if self._quick_check(nothing_to_sync, path, recursive, relisted):
@@ -266,7 +266,7 @@ class Index:
         sql = "UPDATE hermes_folder SET mtime_ns = :mtime_ns, listed_at = :listed_at WHERE path = :path"
         rows = [{"path": path, "mtime_ns": mtime_ns, "listed_at": listed_at} for path, mtime_ns, listed_at in listings]
         if isinstance(self._reader, SqliteReader):
-            from pyhermes.index import guard
+            from pyhermes.index.store import guard
 
             try:
                 connection = guard.connect(self._reader.file, ("PRAGMA busy_timeout=1000",))
@@ -323,8 +323,8 @@ class Index:
         early: ChunkReader | None,
     ) -> SyncReport:
         """:meth:`sync`, given the runs read ahead (``early``, closed by the caller)."""
-        from pyhermes.index import sync as sync_module
-        from pyhermes.index.sync import Syncer, SyncReport, run_in_transaction
+        from pyhermes.index.sync import syncer as syncer_module
+        from pyhermes.index.sync.syncer import Syncer, SyncReport, run_in_transaction
 
         check_sync_mode(mode)
         folder = Path(path) if path is not None else (self._folder or self.root)
@@ -356,7 +356,7 @@ class Index:
                 early.close()  # a retry reads again: the reads ahead may be stale
             syncer = Syncer(conn, self.root, self.settle_seconds, progress, early=None if syncers else early)
             syncers.append(syncer)
-            report = syncer.run(rel, recursive, mode, reread, slice_runs=sync_module.SLICE_RUNS)
+            report = syncer.run(rel, recursive, mode, reread, slice_runs=syncer_module.SLICE_RUNS)
             if report is not None:
                 finish(conn, report)
             return syncer, report
@@ -366,7 +366,7 @@ class Index:
         # to read are written in slices, each in its own transaction.
         syncer, done = run_in_transaction(self.engine, work, "sync")
         report = done if done is not None else syncer.write_slices(
-            self.engine, sync_module.SLICE_RUNS, finish
+            self.engine, syncer_module.SLICE_RUNS, finish
         )
         if warn and report.problems:
             warnings.warn(
@@ -510,7 +510,7 @@ class Index:
 
     def ids_in(self, run_ids: Iterable[int]) -> Filter:
         """The filter of the runs with these index ids."""
-        from pyhermes.index.query import RunIds
+        from pyhermes.index.query.filters import RunIds
 
         return RunIds(tuple(run_ids))
 
@@ -627,12 +627,12 @@ class Index:
         per score summary; and ``run_id``, the index id of each row's run; the
         first ``limit`` runs in ``order_by`` when a limit is given. Two queries
         run at once, the runs and their arguments; numpy pivots the arguments into
-        columns (see :mod:`pyhermes.index.frame`).
+        columns (see :mod:`pyhermes.index.query.frame`).
 
         Raises:
             MissingDependencyError: pandas is not installed.
         """
-        from pyhermes.index.frame import build_frame
+        from pyhermes.index.query.frame import build_frame
 
         return build_frame(self.reader, self.root, scope, order_by, limit)
 
@@ -640,8 +640,8 @@ class Index:
         """Drop one run (anything with a ``path_to_experiment``) from the index, after its erase."""
         from sqlalchemy import delete, select
 
-        from pyhermes.index.models import arg_table, info_table, run_table
-        from pyhermes.index.sync import bump_change_token, run_in_transaction
+        from pyhermes.index.store.models import arg_table, info_table, run_table
+        from pyhermes.index.sync.syncer import bump_change_token, run_in_transaction
 
         rel = self._rel(experiment.path_to_experiment)
 
@@ -660,9 +660,14 @@ class Index:
 
         The run is read first; the write is keyed by its path, so it commutes with
         syncs and other write-throughs of the same run. Raises what
-        :func:`~pyhermes.index.sync.run_in_transaction` raises.
+        :func:`~pyhermes.index.sync.syncer.run_in_transaction` raises.
         """
-        from pyhermes.index.sync import Syncer, bump_change_token, read_runs, run_in_transaction
+        from pyhermes.index.sync.syncer import (
+            Syncer,
+            bump_change_token,
+            read_runs,
+            run_in_transaction,
+        )
 
         results = read_runs(str(self.root), [self._rel(run_dir)], self.settle_seconds)
 
@@ -675,7 +680,7 @@ class Index:
 
 def as_condition(where: Filter | str | None) -> Filter:
     """``where`` as a filter: ``None`` is everything, expression text is parsed by
-    :func:`pyhermes.index.grammar.as_filter` (imported only for text: a fresh process
+    :func:`pyhermes.index.query.grammar.as_filter` (imported only for text: a fresh process
     that filters with objects never loads the grammar).
 
     Raises:
@@ -686,7 +691,7 @@ def as_condition(where: Filter | str | None) -> Filter:
         return where
     if where is None:
         return everything
-    from pyhermes.index.grammar import as_filter
+    from pyhermes.index.query.grammar import as_filter
 
     return as_filter(where)
 
@@ -749,7 +754,7 @@ def writes_through(location: IndexLocation) -> bool:
     network filesystem: there many nodes writing one file is fragile, so jobs
     write their run directories only and the next reader's sync indexes them.
     """
-    from pyhermes.index.sqlitefile import on_network_filesystem
+    from pyhermes.index.store.sqlitefile import on_network_filesystem
 
     value = os.environ.get(WRITE_THROUGH_VAR, "").strip().lower()
     if value in ("1", "true", "on", "yes"):
@@ -768,8 +773,8 @@ def write_through(experiment: Any, index: Any) -> None:
     (the run is indexed by the next sync). An index that cannot be updated only
     costs a warning: the run directory is complete either way.
     """
-    from pyhermes.index.engine import index_root, open_engine
-    from pyhermes.index.location import resolve_index
+    from pyhermes.index.store.engine import index_root, open_engine
+    from pyhermes.index.store.location import resolve_index
 
     run_dir = experiment.path_to_experiment.resolve()
     explicit = index if index not in (None, True) else os.environ.get("HERMES_INDEX") or None
@@ -789,7 +794,7 @@ def write_through(experiment: Any, index: Any) -> None:
             if not writes_through(location):
                 return
             engine = open_engine(location)
-            catalog = Index(engine, Path(index_root(engine, location, serving)), location)
+            catalog = RunIndex(engine, Path(index_root(engine, location, serving)), location)
             experiment._catalog = catalog
         catalog.upsert(run_dir)
     except Exception as exc:  # noqa: BLE001 - the run on disk is what matters

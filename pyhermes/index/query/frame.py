@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pyhermes import rundir
-from pyhermes.index.layout import SUMMARY_COLUMNS
-from pyhermes.index.query import Filter, Params, select_runs, sort_columns
-from pyhermes.index.reader import Reader
+from pyhermes.index.query.filters import Filter, Params, select_runs, sort_columns
 from pyhermes.index.rules import disk_name
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
+from pyhermes.index.store.sql_reader import Reader
 
 __all__ = ["FRAME_FIELDS", "build_frame"]
 
@@ -41,7 +41,7 @@ def build_frame(
     reader: Reader, root: Path, scope: Filter, order_by: Sequence[str] | str | None, limit: int | None = None
 ) -> Any:
     """Return the frame of the runs matching ``scope`` in the index ``reader`` reads, whose run
-    paths are relative to ``root`` (see :meth:`pyhermes.index.catalog.Index.frame`).
+    paths are relative to ``root`` (see :meth:`pyhermes.index.run_index.RunIndex.frame`).
 
     Two SELECTs, run at the same time: the runs (in order), and the arguments of
     the same runs. One joined query repeats every run column on each argument row

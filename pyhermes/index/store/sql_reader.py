@@ -1,7 +1,7 @@
 """Running the read queries of the index: the standard library's sqlite3, or SQLAlchemy.
 
-Every read of pyhermes is SQL text built by :mod:`pyhermes.index.query` over the
-tables of :mod:`pyhermes.index.layout`, with named parameters. A SQLite index
+Every read of pyhermes is SQL text built by :mod:`pyhermes.index.query.filters` over the
+tables of :mod:`pyhermes.index.store.layout`, with named parameters. A SQLite index
 file that is already at the current schema is read with :mod:`sqlite3` alone
 (:class:`SqliteReader`): importing SQLAlchemy costs more than answering a
 question from 100,000 runs, and a fresh ``python script.py`` pays it. Other
@@ -22,12 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyhermes.index.guard import says_damaged
+from pyhermes.index.store.guard import says_damaged
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pyhermes.index.location import IndexLocation
+    from pyhermes.index.store.location import IndexLocation
 
 __all__ = [
     "Query", "Reader", "SqliteReader", "EngineReader", "close_readers", "open_sqlite_reader", "sqlite_value",
@@ -99,7 +99,7 @@ def to_datetime(value: Any) -> datetime | None:
 def _read_only_connection(file: Path) -> sqlite3.Connection:
     """A new read-only connection to the SQLite file, in autocommit: each SELECT sees the
     index as last committed."""
-    from pyhermes.index.guard import connect
+    from pyhermes.index.store.guard import connect
 
     return connect(file, ("PRAGMA busy_timeout=30000",), read_only=True)
 
@@ -122,7 +122,7 @@ class SqliteReader:
         if self._connection is not None and self._pid == os.getpid() and self._identity == identity:
             return self._connection
         if self._connection is not None and self._pid == os.getpid():
-            from pyhermes.index.guard import abandon
+            from pyhermes.index.store.guard import abandon
 
             abandon(self._connection)  # its file was replaced: closing it could delete the new -wal
         connection = _read_only_connection(self.file)
@@ -151,7 +151,7 @@ class SqliteReader:
                 if not says_damaged(exc):
                     raise
                 from pyhermes.errors import IndexDamagedError
-                from pyhermes.index.guard import forget_checked
+                from pyhermes.index.store.guard import forget_checked
 
                 forget_checked(self.file)
                 raise IndexDamagedError(
@@ -185,8 +185,8 @@ class SqliteReader:
 
     def close(self) -> None:
         """Close the connection (a later read opens it again), under the index's lock, recording
-        the state its closing leaves (see :func:`pyhermes.index.guard.close_recorded`)."""
-        from pyhermes.index.guard import close_recorded
+        the state its closing leaves (see :func:`pyhermes.index.store.guard.close_recorded`)."""
+        from pyhermes.index.store.guard import close_recorded
 
         close_recorded(self.file, [self._detach()])
 
@@ -199,7 +199,7 @@ class SqliteReader:
 
 
 class _Closer:
-    """Closes one connection, if any (for :func:`pyhermes.index.guard.close_recorded`)."""
+    """Closes one connection, if any (for :func:`pyhermes.index.store.guard.close_recorded`)."""
 
     def __init__(self, connection: sqlite3.Connection | None) -> None:
         self.connection = connection
@@ -271,14 +271,14 @@ def open_sqlite_reader(location: IndexLocation) -> tuple[SqliteReader, Path] | N
     """Return a reader of the SQLite index at ``location`` and its root folder, when it can serve.
 
     It can when the file exists, was found sound by ``quick_check`` in its present
-    state (:mod:`pyhermes.index.engine` notes that beside it), its schema is the
-    one this pyhermes writes (:data:`~pyhermes.index.schema.HEAD_REVISION`) and
+    state (:mod:`pyhermes.index.store.engine` notes that beside it), its schema is the
+    one this pyhermes writes (:data:`~pyhermes.index.store.schema.HEAD_REVISION`) and
     its root is known. ``None``
     otherwise: the caller opens it through SQLAlchemy, which creates, migrates or
     sets aside a broken file.
     """
-    from pyhermes.index.guard import needs_check
-    from pyhermes.index.schema import HEAD_REVISION
+    from pyhermes.index.store.guard import needs_check
+    from pyhermes.index.store.schema import HEAD_REVISION
 
     file = location.file
     if file is None or not file.is_file():

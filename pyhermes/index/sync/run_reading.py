@@ -3,10 +3,10 @@
 :func:`read_run` reads one run directory into a :class:`RunRecord` (or the
 :class:`ReadFailure` of a run that cannot be read); :func:`read_runs` and
 :func:`iter_read_runs` read many, on every core from
-:data:`pyhermes.index.build.PARALLEL_FROM` runs on. This module needs the
+:data:`pyhermes.index.sync.parallel.PARALLEL_FROM` runs on. This module needs the
 standard library, numpy and :mod:`pyhermes.rundir` only, not SQLAlchemy: a first
-build starts reading (:class:`pyhermes.index.build.ChunkReader`) before the
-database layer is even imported. :mod:`pyhermes.index.sync` writes the records.
+build starts reading (:class:`pyhermes.index.sync.parallel.ChunkReader`) before the
+database layer is even imported. :mod:`pyhermes.index.sync.syncer` writes the records.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from typing import Any
 
 from pyhermes import rundir
 from pyhermes.errors import RunFormatError
-from pyhermes.index import build
-from pyhermes.index.build import ChunkReader, map_chunks, parallel_workers
-from pyhermes.index.layout import SUMMARY_COLUMNS
 from pyhermes.index.rules import (
     KEY_LENGTH,
     SETTLE_SECONDS,
@@ -34,6 +31,9 @@ from pyhermes.index.rules import (
     signature,
     stored_name,
 )
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
+from pyhermes.index.sync import parallel
+from pyhermes.index.sync.parallel import ChunkReader, map_chunks, parallel_workers
 from pyhermes.summary import ScoreSummary, summarize_chunks
 
 __all__ = [
@@ -169,12 +169,12 @@ def iter_read_runs(
 ) -> Iterator[ReadResult]:
     """Yield, in order, what :func:`read_runs` returns, run by run, as the runs are read.
 
-    Many runs are read on every core (:mod:`pyhermes.index.build`); the results
+    Many runs are read on every core (:mod:`pyhermes.index.sync.parallel`); the results
     stream out while the workers read ahead, so a caller that writes them slice
     by slice holds only a slice in memory.
     """
     paths = list(paths)
-    if parallel_workers(len(paths)):  # many runs: read on every core (pyhermes.index.build)
+    if parallel_workers(len(paths)):  # many runs: read on every core (pyhermes.index.sync.parallel)
         results: Iterable[ReadResult] = map_chunks(read_runs, (root,), paths, (settle_seconds,))
     else:
         results = _read_here(root, paths, settle_seconds)
@@ -253,16 +253,16 @@ def read_ahead_for_new_index(
     database layer is imported and the schema created (~0.3-0.5 s of one core).
     Returns the :class:`ChunkReader` of :func:`read_runs` over
     :func:`list_new_runs` (the sync takes it when its list of runs to read is the
-    same), or None for fewer than :data:`~pyhermes.index.build.AHEAD_FROM` runs,
+    same), or None for fewer than :data:`~pyhermes.index.sync.parallel.AHEAD_FROM` runs,
     a single core, or when no worker process can be started. At most
     :data:`FIRST_BUILD_AHEAD` runs are read ahead of the sync.
     """
-    if build.worker_count() < 2:
+    if parallel.worker_count() < 2:
         return None
     paths = list_new_runs(root, recursive)
-    if len(paths) < build.AHEAD_FROM:
+    if len(paths) < parallel.AHEAD_FROM:
         return None
-    in_flight = -(-min(len(paths), FIRST_BUILD_AHEAD) // build.CHUNK_RUNS)
+    in_flight = -(-min(len(paths), FIRST_BUILD_AHEAD) // parallel.CHUNK_RUNS)
     try:
         return ChunkReader(read_runs, (root,), paths, (settle_seconds,), in_flight=in_flight)
     except OSError:  # no process to be had (a process limit): the sync reads them itself

@@ -11,8 +11,7 @@ import pytest
 from make_corpus import make_corpus
 
 from pyhermes import Catalog, Experiment
-from pyhermes.index import build
-from pyhermes.index import sync as sync_module
+from pyhermes.index.sync import parallel, syncer
 
 
 @pytest.fixture(scope="module")
@@ -37,39 +36,39 @@ def test_parallel_build_equals_a_serial_one(corpus, tmp_path, monkeypatch):
     serial = tmp_path / "serial.sqlite"
     with pytest.warns(UserWarning, match="read with warnings"):
         Experiment.load_all(corpus, index=serial)
-    monkeypatch.setattr(build, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(build, "CHUNK_RUNS", 7)
-    monkeypatch.setattr(build, "CHUNKS_IN_FLIGHT", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(parallel, "CHUNK_RUNS", 7)
+    monkeypatch.setattr(parallel, "CHUNKS_IN_FLIGHT", 1)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
     submitted: list[int] = []
 
-    class CountingPool(build.ProcessPoolExecutor):
+    class CountingPool(parallel.ProcessPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
             submitted.append(len(args[1]))
             return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(build, "ProcessPoolExecutor", CountingPool)
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)  # written in slices
-    parallel = tmp_path / "parallel.sqlite"
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(syncer, "SLICE_RUNS", 20)  # written in slices
+    parallel_index = tmp_path / "parallel.sqlite"
     seen: list[int] = []
-    catalog = Catalog.open_index(corpus, parallel)
+    catalog = Catalog.open_index(corpus, parallel_index)
     report = catalog.sync(corpus, recursive=False, progress=seen.append, warn=False)
     assert report.added == 61 and [p.rpartition("/")[2] for p in report.warning_paths] == ["2024_01_01_000000000000_0_bad00"]
     assert seen == list(range(1, 62))  # progress for every run, in order
     assert submitted == [7] * 8 + [5]  # 61 runs in chunks of 7, read by the pool's workers
-    assert _contents(corpus, parallel) == _contents(corpus, serial)
-    assert _schema(parallel) == _schema(serial)
+    assert _contents(corpus, parallel_index) == _contents(corpus, serial)
+    assert _schema(parallel_index) == _schema(serial)
     assert gc.isenabled()  # the build pauses the cyclic collector, and only while it writes
 
 
 def test_a_build_stopped_midway_collects_again(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+    monkeypatch.setattr(syncer, "SLICE_RUNS", 20)
 
     def stopped(self, engine, batch, new):
         assert not gc.isenabled()
         raise KeyboardInterrupt("stopped")
 
-    monkeypatch.setattr(sync_module.Syncer, "_write_slice", stopped)
+    monkeypatch.setattr(syncer.Syncer, "_write_slice", stopped)
     with pytest.raises(KeyboardInterrupt):
         Experiment.load_all(corpus, index=tmp_path / "stopped.sqlite")
     assert gc.isenabled()
@@ -94,17 +93,17 @@ def test_runs_found_changed_are_read_ahead_by_a_worker(corpus, tmp_path, monkeyp
     changed = runs[::3]
     for run in changed:
         (run / "exec_arguments").write_text((run / "exec_arguments").read_text() + "--touched\n")
-    monkeypatch.setattr(build, "AHEAD_FROM", 6)
-    monkeypatch.setattr(build, "AHEAD_CHUNK", 4)
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 6)
+    monkeypatch.setattr(parallel, "AHEAD_CHUNK", 4)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "3")
     pools: list[int] = []
 
-    class CountingPool(build.ProcessPoolExecutor):
+    class CountingPool(parallel.ProcessPoolExecutor):
         def __init__(self, max_workers, **kwargs):
             pools.append(max_workers)
             super().__init__(max_workers, **kwargs)
 
-    monkeypatch.setattr(build, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", CountingPool)
     seen: list[int] = []
     catalog = Catalog.open_index(corpus, index)
     report = catalog.sync(corpus, recursive=False, mode="full", progress=seen.append, warn=False)
@@ -114,36 +113,36 @@ def test_runs_found_changed_are_read_ahead_by_a_worker(corpus, tmp_path, monkeyp
     assert sorted(run.identifier for run in touched) == [run.name for run in changed]
     # The same index as a sync reading them in this process.
     again = tmp_path / "again.sqlite"
-    monkeypatch.setattr(build, "ProcessPoolExecutor", None)  # a pool would fail
-    monkeypatch.setattr(build, "AHEAD_FROM", 10_000)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", None)  # a pool would fail
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 10_000)
     with pytest.warns(UserWarning, match="read with warnings"):
         Experiment.load_all(corpus, index=again)
     assert _contents(corpus, index) == _contents(corpus, again)
 
 
 def test_few_runs_are_read_in_this_process(corpus, monkeypatch):
-    from pyhermes.index.reading import ReadFailure, read_runs
+    from pyhermes.index.sync.run_reading import ReadFailure, read_runs
 
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
-    monkeypatch.setattr(build, "ProcessPoolExecutor", None)  # a pool would fail
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", None)  # a pool would fail
     names = [path.name for path in sorted(corpus.iterdir()) if (path / "hermes.info").exists()]
     outcomes = read_runs(str(corpus), names[:5], 60.0)
     assert [path for path, _ in outcomes] == names[:5]
     assert not any(isinstance(record, ReadFailure) for _, record in outcomes)
-    assert build.parallel_workers(5) == 0 and build.parallel_workers(build.PARALLEL_FROM) == 2
+    assert parallel.parallel_workers(5) == 0 and parallel.parallel_workers(parallel.PARALLEL_FROM) == 2
 
 
 
 def _read_ahead_only(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> None:
     """Small read-ahead settings; the pool and the engine's opening log to ``events``, and
     reading the runs any other way than ahead fails."""
-    from pyhermes.index import engine
+    from pyhermes.index.store import engine
 
-    monkeypatch.setattr(build, "AHEAD_FROM", 10)
-    monkeypatch.setattr(build, "CHUNK_RUNS", 7)
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 10)
+    monkeypatch.setattr(parallel, "CHUNK_RUNS", 7)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
 
-    class LoggingPool(build.ProcessPoolExecutor):
+    class LoggingPool(parallel.ProcessPoolExecutor):
         def __init__(self, max_workers, **kwargs):
             events.append(f"pool of {max_workers}")
             super().__init__(max_workers, **kwargs)
@@ -157,10 +156,10 @@ def _read_ahead_only(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> None
         events.append("engine")
         return opened(location)
 
-    monkeypatch.setattr(build, "ProcessPoolExecutor", LoggingPool)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", LoggingPool)
     monkeypatch.setattr(engine, "open_engine", open_engine)
-    monkeypatch.setattr(sync_module, "iter_read_runs", read_again)
-    monkeypatch.setattr(sync_module, "ReadAhead", read_again)
+    monkeypatch.setattr(syncer, "iter_read_runs", read_again)
+    monkeypatch.setattr(syncer, "ReadAhead", read_again)
 
 
 @pytest.mark.parametrize("slices", [False, True])
@@ -172,7 +171,7 @@ def test_a_first_build_reads_the_runs_while_the_index_is_created(corpus, tmp_pat
     events: list[str] = []
     _read_ahead_only(monkeypatch, events)
     if slices:
-        monkeypatch.setattr(sync_module, "SLICE_RUNS", 20)
+        monkeypatch.setattr(syncer, "SLICE_RUNS", 20)
     with pytest.warns(UserWarning, match="read with warnings"):
         runs = Experiment.load_all(copy)
     assert len(runs) == 61
@@ -202,7 +201,7 @@ def test_runs_read_ahead_are_dropped_when_the_sync_reads_others(corpus, tmp_path
     copy = Path(shutil.copytree(corpus, tmp_path / "sweep"))
     runs = sorted(path for path in copy.iterdir() if (path / "hermes.info").is_file())
     shutil.copytree(runs[0], copy / "more" / runs[0].name)
-    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 10)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
     catalog = Catalog.open_index(copy, syncs_tree=False)
     early = catalog._early
@@ -228,7 +227,7 @@ def test_reads_ahead_never_outlive_the_sync_they_were_for(corpus, tmp_path, monk
     from sqlalchemy.exc import OperationalError
 
     copy = Path(shutil.copytree(corpus, tmp_path / "sweep"))
-    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 10)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
     # A bad mode is refused before an index is made (and a pool started) for nothing.
     with pytest.raises(ValueError, match="sync must be one of"):
@@ -242,7 +241,7 @@ def test_reads_ahead_never_outlive_the_sync_they_were_for(corpus, tmp_path, monk
     # A retried transaction reads again, the reads ahead closed first.
     shutil.rmtree(copy / ".hermes")
     catalog = Catalog.open_index(copy, syncs_tree=False)
-    early, runs = catalog._early, sync_module.Syncer.run
+    early, runs = catalog._early, syncer.Syncer.run
     attempts: list[bool] = []
 
     def run_twice(self, *args, **kwargs):
@@ -252,19 +251,19 @@ def test_reads_ahead_never_outlive_the_sync_they_were_for(corpus, tmp_path, monk
         assert early._pool is None
         return runs(self, *args, **kwargs)
 
-    monkeypatch.setattr(sync_module.Syncer, "run", run_twice)
+    monkeypatch.setattr(syncer.Syncer, "run", run_twice)
     report = catalog.sync(copy, recursive=False, warn=False)
     assert attempts == [True, False] and report.added == 61
 
 
 def test_no_worker_to_be_had_means_no_reading_ahead(corpus, monkeypatch):
-    from pyhermes.index.reading import read_ahead_for_new_index
+    from pyhermes.index.sync.run_reading import read_ahead_for_new_index
 
-    monkeypatch.setattr(build, "AHEAD_FROM", 10)
+    monkeypatch.setattr(parallel, "AHEAD_FROM", 10)
     monkeypatch.setenv("HERMES_BUILD_WORKERS", "2")
     stopped: list[bool] = []
 
-    class NoProcesses(build.ProcessPoolExecutor):
+    class NoProcesses(parallel.ProcessPoolExecutor):
         def submit(self, fn, /, *args, **kwargs):
             raise BlockingIOError("fork: Resource temporarily unavailable")
 
@@ -272,6 +271,6 @@ def test_no_worker_to_be_had_means_no_reading_ahead(corpus, monkeypatch):
             stopped.append(True)
             super().shutdown(*args, **kwargs)
 
-    monkeypatch.setattr(build, "ProcessPoolExecutor", NoProcesses)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", NoProcesses)
     assert read_ahead_for_new_index(str(corpus), False) is None
     assert stopped == [True]

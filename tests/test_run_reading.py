@@ -1,4 +1,4 @@
-"""pyhermes.index.reading: one run directory into the record the index stores, and the listing of new runs."""
+"""pyhermes.index.sync.run_reading: one run directory into the record the index stores, and the listing of new runs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from legacy import write_run
 
 from pyhermes.errors import RunFormatError
-from pyhermes.index.layout import SUMMARY_COLUMNS
-from pyhermes.index.reading import (
+from pyhermes.index.rules import KEY_LENGTH, NAME_ESCAPE, signature, stored_name
+from pyhermes.index.store.layout import SUMMARY_COLUMNS
+from pyhermes.index.sync.run_reading import (
     ReadFailure,
     RunRecord,
     list_new_runs,
@@ -21,7 +22,6 @@ from pyhermes.index.reading import (
     read_runs,
     with_progress,
 )
-from pyhermes.index.rules import KEY_LENGTH, NAME_ESCAPE, signature, stored_name
 
 START = datetime(2024, 3, 1, 9, 15, 1, 123456)
 COMMIT = "9f3c2e1b7a6d5c4b3a29180716f5e4d3c2b1a0f9"

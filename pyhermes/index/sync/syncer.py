@@ -17,7 +17,7 @@ mtime has not changed since it was listed (and was not changed within
 Many writers: a sync runs in three steps -- decide what to read (from the index
 and the folder listings), read those runs (:func:`read_runs`, no database
 access; read ahead by a worker while the first step still stats runs, see
-:class:`pyhermes.index.build.ReadAhead`), then write everything in one short
+:class:`pyhermes.index.sync.parallel.ReadAhead`), then write everything in one short
 transaction (a re-read run's args and info rows are rewritten only if they
 changed); or, with more than
 :data:`SLICE_RUNS` runs to read (a first build), write them slice by slice as
@@ -69,29 +69,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pyhermes import rundir
 from pyhermes.errors import IndexBusyError
-from pyhermes.index.build import ChunkReader, ReadAhead
-from pyhermes.index.engine import BUSY_LIMIT_VAR, busy_limit, recover_from_damage
-from pyhermes.index.layout import CHANGE_TOKEN_KEY
-from pyhermes.index.models import (
-    arg_table,
-    folder_table,
-    info_table,
-    meta_table,
-    problem_table,
-    run_table,
-)
-from pyhermes.index.query import under
-from pyhermes.index.reading import (  # the read step (no SQLAlchemy there)
-    ARG_FIELDS,
-    INFO_FIELDS,
-    ReadFailure,
-    ReadResult,
-    RunRecord,
-    iter_read_runs,
-    problem_reason,
-    read_runs,
-    with_progress,
-)
+from pyhermes.index.query.filters import under
 from pyhermes.index.rules import (  # the rules that need no SQLAlchemy (re-exported)
     SETTLE_SECONDS,
     SIGNATURE_COLUMNS,
@@ -106,7 +84,29 @@ from pyhermes.index.rules import (  # the rules that need no SQLAlchemy (re-expo
     signature,
     stored_name,
 )
-from pyhermes.index.unchanged import listing_still_valid
+from pyhermes.index.store.engine import BUSY_LIMIT_VAR, busy_limit, recover_from_damage
+from pyhermes.index.store.layout import CHANGE_TOKEN_KEY
+from pyhermes.index.store.models import (
+    arg_table,
+    folder_table,
+    info_table,
+    meta_table,
+    problem_table,
+    run_table,
+)
+from pyhermes.index.sync.parallel import ChunkReader, ReadAhead
+from pyhermes.index.sync.run_reading import (  # the read step (no SQLAlchemy there)
+    ARG_FIELDS,
+    INFO_FIELDS,
+    ReadFailure,
+    ReadResult,
+    RunRecord,
+    iter_read_runs,
+    problem_reason,
+    read_runs,
+    with_progress,
+)
+from pyhermes.index.sync.unchanged import listing_still_valid
 
 T = TypeVar("T")
 
@@ -164,7 +164,7 @@ class Syncer:
         early: ChunkReader | None = None,
     ) -> None:
         """``early``: the runs of a first build, read ahead while the index was created
-        (:func:`pyhermes.index.reading.read_ahead_for_new_index`); taken when they are
+        (:func:`pyhermes.index.sync.run_reading.read_ahead_for_new_index`); taken when they are
         exactly the runs this sync reads, else closed."""
         self._early = early
         self.connection = connection
@@ -800,7 +800,7 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], what: st
     """Run ``work(connection)`` in a transaction of ``engine``; return its result.
 
     A transaction that finds the SQLite file damaged runs again once the damage
-    is handled (:func:`~pyhermes.index.engine.recover_from_damage`). A
+    is handled (:func:`~pyhermes.index.store.engine.recover_from_damage`). A
     transaction that fails for a reason another writer causes (see
     :func:`is_retryable`) is rolled back and run again, after a pause that
     doubles from 50 ms up to 2 s, with jitter, for at most :func:`busy_limit`

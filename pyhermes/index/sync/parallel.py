@@ -3,7 +3,7 @@
 A sync that must read many runs (the first build of an index above all) spends
 its time reading files and parsing scores, work that runs in parallel. With at
 least :data:`PARALLEL_FROM` runs to read and more than one core, the read step
-of a sync (:func:`pyhermes.index.reading.read_runs`) reads them in a process pool
+of a sync (:func:`pyhermes.index.sync.run_reading.read_runs`) reads them in a process pool
 (:func:`map_chunks`), in chunks of :data:`CHUNK_RUNS`; the records come back
 chunk by chunk, in order, and no more than :data:`CHUNKS_IN_FLIGHT` chunks per
 worker are pending at any time. Fewer runs are read in this process.
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from pyhermes.index.guard import connection_opened
+from pyhermes.index.store.guard import connection_opened
 
 __all__ = [
     "PARALLEL_FROM", "CHUNK_RUNS", "CHUNKS_IN_FLIGHT", "AHEAD_FROM", "AHEAD_CHUNK", "ChunkReader", "ReadAhead",
@@ -84,7 +84,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("fork")
     elif "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["pyhermes.index.reading"])
+        context.set_forkserver_preload(["pyhermes.index.sync.run_reading"])
     else:  # pragma: no cover - not POSIX
         context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(

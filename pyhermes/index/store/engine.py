@@ -1,9 +1,9 @@
 """Opening the index: :func:`open_engine` opens the database that
-:func:`~pyhermes.index.location.resolve_index` chose (creating or migrating its
+:func:`~pyhermes.index.store.location.resolve_index` chose (creating or migrating its
 schema, and handling a damaged SQLite file), and :func:`index_root` tells the
 folder that the run paths stored in it are relative to.
 
-The names of :mod:`pyhermes.index.location` (where the index lives) are
+The names of :mod:`pyhermes.index.store.location` (where the index lives) are
 importable from here too.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes.errors import CatalogError
-from pyhermes.index import guard
-from pyhermes.index.location import (
+from pyhermes.index.rules import seconds_from_env
+from pyhermes.index.store import guard
+from pyhermes.index.store.location import (
     ENV_VAR,
     INDEX_DIRNAME,
     INDEX_FILENAME,
@@ -28,14 +29,13 @@ from pyhermes.index.location import (
     resolve_index,
     sqlite_url,
 )
-from pyhermes.index.rules import seconds_from_env
-from pyhermes.index.schema import (
+from pyhermes.index.store.schema import (
     SchemaUnknownError,
     ensure_schema,
     location_text,
     needs_upgrade,
 )
-from pyhermes.index.sqlitefile import (
+from pyhermes.index.store.sqlitefile import (
     BrokenIndexWarning,
     NetworkFilesystemWarning,
     abandon_engine,
@@ -264,9 +264,9 @@ def open_engine(location: IndexLocation) -> Engine:
     network filesystem), ``foreign_keys=ON``, ``busy_timeout=30000`` and
     ``synchronous=NORMAL``. The first open of a SQLite file in a process runs
     ``PRAGMA quick_check`` when the file is not in the state last recorded as
-    sound (``<file>.checked``, see :mod:`pyhermes.index.guard`). A SQLite file
+    sound (``<file>.checked``, see :mod:`pyhermes.index.store.guard`). A SQLite file
     found damaged (by an error reading it or the check) or holding an unknown
-    schema is handled by :func:`~pyhermes.index.sqlitefile.set_aside`: a copy kept
+    schema is handled by :func:`~pyhermes.index.store.sqlitefile.set_aside`: a copy kept
     as ``<name>.broken-<YYYYmmdd-HHMMSS>``, the file reset in place to a fresh
     index, a :class:`BrokenIndexWarning`.
 
@@ -293,7 +293,7 @@ def open_engine(location: IndexLocation) -> Engine:
 
 
 class _Disposer:
-    """An engine's ``dispose`` as a ``close()``, for :func:`~pyhermes.index.guard.close_recorded`."""
+    """An engine's ``dispose`` as a ``close()``, for :func:`~pyhermes.index.store.guard.close_recorded`."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -305,13 +305,13 @@ class _Disposer:
 def dispose_engines() -> None:
     """Dispose of every cached engine and empty the cache; return None.
 
-    The standard-library readers of :mod:`pyhermes.index.reader` are closed too.
+    The standard-library readers of :mod:`pyhermes.index.store.sql_reader` are closed too.
     A SQLite file's last connections close under its lock, and the state their
     closing leaves (SQLite checkpoints the WAL then) is recorded as sound when the
     file was in its recorded state before: the next process need not check it.
     Runs at the exit of every process that opened an engine.
     """
-    from pyhermes.index.reader import close_readers
+    from pyhermes.index.store.sql_reader import close_readers
 
     with _ENGINES_LOCK:
         cached = list(_ENGINES.items())

@@ -1,15 +1,15 @@
 """A SQLite index file: its connections, its checks, and what is done when it is damaged.
 
-Everything here goes through SQLite (see :mod:`pyhermes.index.guard` for why
+Everything here goes through SQLite (see :mod:`pyhermes.index.store.guard` for why
 pyhermes never opens the file, its ``-wal`` or its ``-shm`` itself).
 
 Opening (:func:`open_sqlite_file`): connections use WAL (a rollback journal on a
 network filesystem, with one :class:`NetworkFilesystemWarning`), and each one
 checks, when the pool hands it out, that the file is still the one it opened
 (device and inode); a connection to a file replaced under it is abandoned
-(:func:`~pyhermes.index.guard.abandon`) and a new one opened. ``PRAGMA
+(:func:`~pyhermes.index.store.guard.abandon`) and a new one opened. ``PRAGMA
 quick_check`` runs only when the file is not in the state last recorded as
-sound (:func:`~pyhermes.index.guard.needs_check`).
+sound (:func:`~pyhermes.index.store.guard.needs_check`).
 
 Damage (:func:`set_aside`): taken under the index's lock, confirmed on a fresh
 connection (damage that does not repeat is a transient, and nothing is moved),
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pyhermes.errors import BrokenIndexWarning, NetworkFilesystemWarning
-from pyhermes.index import guard
-from pyhermes.index.guard import index_lock
+from pyhermes.index.store import guard
+from pyhermes.index.store.guard import index_lock
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -173,8 +173,8 @@ def sqlite_pragmas(file: Path | None, lock_wait_ms: int) -> tuple[str, ...]:
 def create_sqlite_engine(file: Path | None, url: str, lock_wait_ms: int) -> Engine:
     """Return a new engine on the SQLite database ``file`` (or in-memory ``url``), pragmas set.
 
-    For a file, every DBAPI connection is a :class:`~pyhermes.index.guard.GuardedConnection`
-    opened by :func:`~pyhermes.index.guard.connect`, and the pool checks at each
+    For a file, every DBAPI connection is a :class:`~pyhermes.index.store.guard.GuardedConnection`
+    opened by :func:`~pyhermes.index.store.guard.connect`, and the pool checks at each
     checkout that the file is still the one the connection opened.
     """
     from sqlalchemy import create_engine, event
@@ -209,7 +209,7 @@ def create_sqlite_engine(file: Path | None, url: str, lock_wait_ms: int) -> Engi
 
 def abandon_engine(engine: Engine) -> None:
     """Drop ``engine`` without closing its idle connections (their file was replaced: see
-    :func:`~pyhermes.index.guard.abandon`)."""
+    :func:`~pyhermes.index.store.guard.abandon`)."""
     idle = getattr(engine.pool, "_pool", None)
     for record in list(getattr(idle, "queue", ())):
         connection = getattr(record, "dbapi_connection", None)

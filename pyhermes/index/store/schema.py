@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyhermes.errors import CatalogError, IndexVersionError, SchemaUnknownError
-from pyhermes.index.guard import index_lock
+from pyhermes.index.store.guard import index_lock
 
 # SQLAlchemy is imported by the functions that use it: the revision constants and
-# SchemaUnknownError are read on the standard-library read path (pyhermes.index.reader).
+# SchemaUnknownError are read on the standard-library read path (pyhermes.index.store.sql_reader).
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Engine
@@ -260,14 +260,14 @@ def _upgrade_locked(engine: Engine) -> None:
 def _create_sqlite_head(conn: Connection) -> None:
     """Create the schema at :data:`HEAD_REVISION` in an empty SQLite database, without Alembic.
 
-    The statements of :mod:`pyhermes.index.sqlite_head` are what the migrations
+    The statements of :mod:`pyhermes.index.store.sqlite_head` are what the migrations
     build (tests/test_migrations.py checks it); the caller commits.
     """
-    from pyhermes.index import sqlite_head
+    from pyhermes.index.store import sqlite_head
 
     if sqlite_head.REVISION != HEAD_REVISION:  # pragma: no cover - the tests keep them equal
         raise CatalogError(
-            f"pyhermes.index.sqlite_head is at revision {sqlite_head.REVISION!r}, not "
+            f"pyhermes.index.store.sqlite_head is at revision {sqlite_head.REVISION!r}, not "
             f"{HEAD_REVISION!r}; run: python scripts/sqlite_head.py"
         )
     for statement in sqlite_head.STATEMENTS:

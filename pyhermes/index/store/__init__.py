@@ -1,0 +1,1 @@
+"""Where the index lives and how it is opened: location, lock file, SQLite files and their damage, engines, schema."""
