@@ -33,7 +33,7 @@ if config.config_file_name is not None and config.attributes.get("connection") i
 target_metadata = Base.metadata
 
 #: The views the migrations create; autogenerate must not mistake them for tables.
-_VIEWS = frozenset({"runs", "run_args", "run_info"})
+_VIEWS = frozenset({"runs", "run_args", "run_info", "run_tags", "run_notes"})
 
 
 def _include_object(

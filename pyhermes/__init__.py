@@ -42,9 +42,9 @@ _LOCATION = {
     "ExperimentFrame": "pyhermes.storage",
     "Catalog": "pyhermes.storage",
     "ScoreSummary": "pyhermes.summary",
-    "arg": "pyhermes.index.query.filters",
-    "flag": "pyhermes.index.query.filters",
-    "info": "pyhermes.index.query.filters",
+    "arg": "pyhermes.index.query.arg_filters",
+    "flag": "pyhermes.index.query.arg_filters",
+    "info": "pyhermes.index.query.arg_filters",
     "score": "pyhermes.index.query.filters",
     "HermesError": "pyhermes.errors",
     "MissingDependencyError": "pyhermes.errors",
@@ -71,7 +71,8 @@ if TYPE_CHECKING:
         RunFormatError,
         UntrustedFileError,
     )
-    from pyhermes.index.query.filters import arg, flag, info, score
+    from pyhermes.index.query.arg_filters import arg, flag, info
+    from pyhermes.index.query.filters import score
     from pyhermes.storage import Catalog, Experiment, ExperimentFrame, ExperimentList
     from pyhermes.summary import ScoreSummary
 

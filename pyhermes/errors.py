@@ -7,6 +7,7 @@ also from the built-in exception a caller would naturally catch, so existing
     HermesError
     ├── MissingDependencyError (ImportError)   an optional extra is not installed
     ├── RunFormatError (ValueError)            a run's file cannot be read as the legacy format
+    ├── InvalidTagError (ValueError)           a tag is empty, too long, or holds a control character, / or \\
     ├── UntrustedFileError (ValueError)        a torch file needs unpickling; opt in with trusted=True
     ├── CatalogError (RuntimeError)            base of the errors about the SQL index
     │   ├── IndexVersionError                  the index was written by a newer pyhermes
@@ -32,6 +33,7 @@ __all__ = [
     "HermesError",
     "MissingDependencyError",
     "RunFormatError",
+    "InvalidTagError",
     "UntrustedFileError",
     "CatalogError",
     "IndexVersionError",
@@ -64,6 +66,17 @@ class RunFormatError(HermesError, ValueError):
     def __init__(self, message: str, path: object = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class InvalidTagError(HermesError, ValueError):
+    """A tag breaks the rule of ``hermes.tags`` (see :func:`pyhermes.rundir.check_tag`).
+
+    ``tag`` is the tag as given; the message names it and the rule it breaks.
+    """
+
+    def __init__(self, message: str, tag: object = None) -> None:
+        super().__init__(message)
+        self.tag = tag
 
 
 class UntrustedFileError(HermesError, ValueError):

@@ -3,7 +3,7 @@
 A front end, like the CLI and the web app: the library's objects do not know
 how they are shown. Importing this module gives :class:`~pyhermes.storage.Experiment`,
 :class:`~pyhermes.storage.ExperimentList` and
-:class:`~pyhermes.index.run_index.SqlResult` the HTML view IPython and Jupyter
+:class:`~pyhermes.index.query.runs.SqlResult` the HTML view IPython and Jupyter
 display (the tables of :mod:`pyhermes.present`, as on the web page).
 ``pyhermes`` imports it with its first public name, so ``from pyhermes import
 Experiment`` is all a notebook needs.
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyhermes.index.run_index import SqlResult
+from pyhermes.index.query.runs import SqlResult
 from pyhermes.storage import Experiment, ExperimentList
 
-__all__ = ["experiment_html", "experiments_html", "sql_result_html"]
+__all__ = ["LIST_ROWS", "experiment_html", "experiments_html", "sql_result_html"]
+
+#: Runs shown by the notebook view of a list.
+LIST_ROWS = 20
 
 
 def experiment_html(experiment: Experiment) -> str:
@@ -27,10 +30,12 @@ def experiment_html(experiment: Experiment) -> str:
 
 
 def experiments_html(experiments: ExperimentList) -> str:
-    """The notebook view of a list: a table of the first 20 runs (the web page's columns) and a count."""
+    """The notebook view of a list: a table of the first :data:`LIST_ROWS` runs (the columns of
+    the runs page and ``hermes ls``) and a count; a list bound to the index is read through
+    the runs-table path (see :func:`pyhermes.present.list_table`)."""
     from pyhermes import present
 
-    return present.experiments_html(experiments)
+    return present.experiments_html(*present.list_table(experiments, LIST_ROWS))
 
 
 def sql_result_html(result: SqlResult) -> str:

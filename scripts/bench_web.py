@@ -95,12 +95,12 @@ def main() -> int:
         url = "/runs?" + urlencode(params)
 
         def web(url: str = url) -> None:
-            present._COUNTS.clear()  # a filter seen for the first time: counted again
+            present.forget_counts()  # a filter seen for the first time: counted again
             response = client.get(url)
             assert response.status_code == 200, response.data[:300]
 
         def library(params: dict = params) -> None:
-            present._COUNTS.clear()
+            present.forget_counts()
             present.runs_page(
                 catalog,
                 where=params.get("where"),

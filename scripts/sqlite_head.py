@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 
 from pyhermes.index.store import schema
 
-TARGET = Path(__file__).resolve().parents[1] / "pyhermes" / "index" / "sqlite_head.py"
+TARGET = Path(__file__).resolve().parents[1] / "pyhermes" / "index" / "store" / "sqlite_head.py"
 
 HEADER = '''"""The SQLite schema at revision {revision}, as the migrations build it (generated: do not edit).
 

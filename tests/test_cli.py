@@ -578,8 +578,12 @@ def test_ls_default_columns_and_aligned_table(
     assert code == 0
     lines = out.splitlines()
     header = lines[0].split()
-    assert header[:4] == ["identifier", "start_time", "finished", "final_mean"]
-    assert {"-lr", "--doubledqn", "train"} <= set(header[4:])
+    from pyhermes.index.query.table import DEFAULT_LEADING, DEFAULT_TRAILING
+
+    # The runs page's default columns: the exec-arg keys of the runs between the run fields and the summaries.
+    assert header[: len(DEFAULT_LEADING)] == list(DEFAULT_LEADING)
+    assert header[-len(DEFAULT_TRAILING) :] == list(DEFAULT_TRAILING)
+    assert {"-lr", "--doubledqn", "train"} <= set(header[len(DEFAULT_LEADING) : -len(DEFAULT_TRAILING)])
     offsets = column_offsets(lines[1])
     assert len(offsets) == len(header)
     assert len(lines) == 2 + len(tree["runs"])

@@ -567,7 +567,7 @@ def test_forked_child_gets_its_own_engine(tmp_path: Path) -> None:
 def test_a_deadlock_on_postgresql_is_retried(pg_url: str) -> None:
     import threading
 
-    from pyhermes.index.sync.syncer import run_in_transaction
+    from pyhermes.index.sync.transaction import run_in_transaction
 
     engine = open_engine(resolve_index(Path("."), index=pg_url))
     with engine.begin() as conn:

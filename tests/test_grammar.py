@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, insert, select
 
 from pyhermes.errors import QueryError
 from pyhermes.index.query import grammar
-from pyhermes.index.query.filters import And, Filter, Or, arg, everything, flag, info, run, score
+from pyhermes.index.query.arg_filters import arg, flag, info
+from pyhermes.index.query.filters import And, Filter, Or, everything, run, score
 from pyhermes.index.query.grammar import parse_filter
 from pyhermes.index.store.models import Base, arg_table, info_table, run_table
 

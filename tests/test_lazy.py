@@ -181,7 +181,11 @@ def test_a_fresh_process_answers_without_heavy_imports(folder, eager):
     assert heavy == ""  # numpy, pandas, matplotlib, torch, alembic and all of SQLAlchemy
     assert set(ours.split(",")) == {
         "pyhermes", "pyhermes.errors", "pyhermes.rundir", "pyhermes.storage", "pyhermes.index",
+        "pyhermes.experiment", "pyhermes.runlist", "pyhermes.catalog",
+        "pyhermes.rundir._names", "pyhermes.rundir._text", "pyhermes.rundir._parse", "pyhermes.rundir._scores",
+        "pyhermes.rundir._listing", "pyhermes.rundir._write", "pyhermes.rundir._torch", "pyhermes.rundir._curation",
         "pyhermes.index.run_index", "pyhermes.index.store.layout", "pyhermes.index.query.filters",
+        "pyhermes.index.query.runs", "pyhermes.index.query.select", "pyhermes.index.query.arg_filters",
         "pyhermes.index.store.sql_reader", "pyhermes.index.sync.unchanged",
         "pyhermes.index.store.schema", "pyhermes.index.rules", "pyhermes.index.store.guard",
         "pyhermes.index.store.sqlitefile", "pyhermes.index.store.location", "pyhermes.notebook", "pyhermes._version",
@@ -256,3 +260,30 @@ def test_a_change_elsewhere_in_the_index_leaves_a_list_answered_in_sql(tmp_path)
     assert not newer._indexed()  # answered for the runs it held, in memory
     assert len(newer.filter_by_exec_args("-lr 0.1")) == 1
     assert len(Experiment.load_all(folder_a).filter_by_exec_args("-lr 0.1")) == 2
+
+
+def test_one_load_all_reads_its_runs_with_one_query(folder, monkeypatch):
+    """A folder's list reads its runs once, when first read: load_all reads neither their rows
+    nor their ids (one aggregate tells, should the index change, which runs it held)."""
+    from pyhermes.index.query.filters import under
+    from pyhermes.index.query.runs import RUN_ROW
+    from pyhermes.index.query.select import select_runs
+    from pyhermes.index.store import sql_reader
+
+    statements: list[str] = []
+    for reader in (sql_reader.SqliteReader, sql_reader.EngineReader):
+
+        def rows(self, sql, params=None, _rows=reader.rows):
+            statements.append(sql)
+            return _rows(self, sql, params)
+
+        monkeypatch.setattr(reader, "rows", rows)
+    runs = Experiment.load_all(folder)
+    assert list.__len__(runs) == 0  # still lazy: no Experiment object yet
+    bound = len(statements)
+    assert len(runs) == 120 and _paths(runs) == sorted(_paths(runs))
+    scope = under(runs._source.catalog._rel(folder), False)
+    runs_sql = select_runs(RUN_ROW, scope, ["path"])[0]
+    assert statements.count(runs_sql) == 1 and statements.index(runs_sql) >= bound
+    assert select_runs(["id"], scope, ["path"])[0] not in statements
+    assert len(runs) == 120 and statements.count(runs_sql) == 1  # read once

@@ -20,17 +20,21 @@ from hypothesis import strategies as st
 from legacy import write_run
 
 from pyhermes import Catalog, Experiment, ExperimentList, QueryError, present
-from pyhermes.present import (
+from pyhermes.index.query.filters import everything
+from pyhermes.index.query.grammar import as_filter
+from pyhermes.index.query.table import (
     DEFAULT_LEADING,
     DEFAULT_TRAILING,
+    arg_keys,
+    available_columns,
+    default_columns,
+)
+from pyhermes.present import (
     MAX_CELL,
     MAX_PER_PAGE,
     MIN_CELL,
-    arg_keys,
-    available_columns,
     column_getter,
     curves_data,
-    default_columns,
     downsample,
     format_table,
     html_table,
@@ -178,25 +182,23 @@ def test_column_getter_reads_fields_summaries_args_and_info(sweep):
         "-absent": None,
     }
     for name, value in expected.items():
-        assert column_getter(name, None)(first) == value, name
+        assert column_getter(name)(first) == value, name
 
 
 def test_column_getter_without_an_index_accepts_any_word_but_no_text(sweep):
     run = Experiment.load(sorted(sweep.iterdir())[0])
-    assert column_getter("bogus", None)(run) is None  # maybe a positional: not decided yet
+    assert column_getter("bogus")(run) is None  # maybe a positional: not decided yet
     for name in ("two words", " -lr", ""):
         with pytest.raises(QueryError, match="unknown column"):
-            column_getter(name, None)
+            column_getter(name)
 
 
-def test_column_getter_with_an_index_knows_its_exec_arg_keys(catalog):
-    run = catalog.find("evaluate")[0]
-    assert column_getter("evaluate", catalog)(run) is True
-    assert column_getter("train", catalog)(run) is None  # a key of other runs
-    assert column_getter("-never-seen", catalog)(run) is None  # an option is always a column
+def test_a_table_knows_the_exec_arg_keys_of_its_index(catalog):
+    table = catalog.table(as_filter("evaluate"), ["evaluate", "train", "-never-seen"], None, None)
+    assert table.rows == [[True, None, None]]  # train: a key of other runs; an option is always a column
     for name in ("bogus", "score.bogus"):
         with pytest.raises(QueryError, match="unknown column"):
-            column_getter(name, catalog)
+            catalog.table(everything, [name], None, None)
 
 
 def test_arg_keys_put_options_first_and_follow_the_index(catalog, sweep):
@@ -386,13 +388,13 @@ def test_sql_html_counts_rows_and_shows_the_first():
 
 def test_experiments_html_shows_the_runs_arg_keys(sweep):
     runs = ExperimentList(Experiment.load(path) for path in sorted(sweep.iterdir()))
-    html = present.experiments_html(runs, limit=2)
+    html = present.experiments_html(*present.list_table(runs, 2))
     header = html.split("</thead>", 1)[0]
     for column in ("identifier", "-hidden", "-lr", "--doubledqn", "train", "final_mean"):
         assert f"<th>{column}</th>" in header
     assert "<th>evaluate</th>" not in header  # only the keys of the runs shown
     assert "3 runs; the first 2 shown, 1 more" in html
-    assert "1 run<" in present.experiments_html(runs[:1])
+    assert "1 run<" in present.experiments_html(*present.list_table(runs[:1], 2))
 
 
 def test_json_of_every_value_a_table_can_hold_is_finite():

@@ -339,9 +339,9 @@ def test_read_only_sql_allows_reads_that_look_like_writes(catalog):
 
 @pytest.mark.parametrize("window", [7, 1000])
 def test_a_few_runs_in_one_column_order_agree_with_the_whole_order(catalog, corpus, monkeypatch, window):
-    from pyhermes.index.query import filters
+    from pyhermes.index.query import select
 
-    monkeypatch.setattr(filters, "WINDOW_RUNS", window)
+    monkeypatch.setattr(select, "WINDOW_RUNS", window)
     texts = ["", "--doubledqn", "--doubledqn and -lr <= 0.001", "-lr == 0.1234", "final_mean > 100"]
     for text in texts:
         expected_all = names(catalog.find(text))
@@ -386,8 +386,8 @@ def test_pages_sorted_by_one_arg_key_follow_the_whole_order(tmp_path):
     is the slice of the order that the rules give and that one ORDER BY gives."""
     from legacy import write_run
 
-    from pyhermes.index.query.filters import select_runs
     from pyhermes.index.query.grammar import as_filter
+    from pyhermes.index.query.select import select_runs
 
     root = tmp_path / "sweep"
     for job, (exec_args, _) in enumerate(LR_SORT_RUNS):
@@ -438,7 +438,7 @@ def test_sqlite_plans_seek_a_runs_arguments_and_walk_the_sort_index(catalog):
     """The plans the arg indexes of revision 0003 exist for: a probe "does this run have
     that argument" seeks by run (not a scan of every run with the key), and a page
     sorted by one key walks the (key, num, value, run_id) index without sorting."""
-    from pyhermes.index.query.filters import select_runs, select_runs_by_arg
+    from pyhermes.index.query.select import select_runs, select_runs_by_arg
 
     def plan(sql: str, params: dict[str, Any]) -> str:
         return "\n".join(row[-1] for row in catalog.reader.rows("EXPLAIN QUERY PLAN " + sql, params))
@@ -459,8 +459,9 @@ def test_conditions_that_hold_for_every_run_leave_no_trace_in_the_sql(catalog):
     """``everything`` (the scope of a catalog opened on its root, an empty filter) adds
     nothing to a condition: SQLite planned "1 = 1 AND 1 = 1" ORDER BY another column as
     a walk of the final_mean index with a table lookup per run (7x slower)."""
-    from pyhermes.index.query.filters import And, Params, everything, select_runs
+    from pyhermes.index.query.filters import And, Params, everything
     from pyhermes.index.query.grammar import as_filter
+    from pyhermes.index.query.select import select_runs
 
     lr = arg("-lr") < 0.01
     assert (lr & everything) is lr
@@ -477,7 +478,8 @@ def test_conditions_that_hold_for_every_run_leave_no_trace_in_the_sql(catalog):
 def test_sqlite_reads_a_folders_runs_in_path_order_from_the_index(catalog):
     """The list load_all returns (one folder's runs, by path) walks the (parent, path)
     index of revision 0004: no table read, no sort (SQLite sorted 100,000 runs before)."""
-    from pyhermes.index.query.filters import select_runs, under
+    from pyhermes.index.query.filters import under
+    from pyhermes.index.query.select import select_runs
 
     [parent] = {run.path_to_experiment.parent for run in catalog.find()}
     sql, params = select_runs(["id"], under(catalog._rel(parent), False), ["path"])

@@ -429,8 +429,10 @@ _score_line = st.sampled_from(
 @given(st.lists(_score_line, min_size=1, max_size=12), st.booleans())
 def test_the_fast_scores_parse_agrees_with_numbers_line_by_line(lines, final_newline):
     """Where the fast path answers, it gives what numpy gives for each line on its own."""
+    from pyhermes.rundir import _scores
+
     text = "\n".join(lines) + ("\n" if final_newline else "")
-    fast = rundir._parse_plain_scores(np, text.encode())
+    fast = _scores._parse_plain_scores(np, text.encode())
     if fast is None:
         return
     expected = np.array([float(line) for line in text.split("\n")[: fast.size]], dtype=np.float64)

@@ -36,8 +36,9 @@ commit_hash, comments, start_time, end_time, execution_time, finished), score
 summaries (count, first, last, min, max, mean, std, argmax, final_mean,
 best_window_mean), args (all arguments as one text), info.KEY (a hermes.info
 value) and exec-arg keys (-lr, --doubledqn, or a positional like train).
-Default: identifier, start_time, finished, final_mean and one column per
-exec-arg key. Sort keys: a field, a summary or an exec-arg key; -final_mean or
+Default (the same as the runs page of hermes serve): identifier, start_time,
+finished, script_name, experiment_name, one column per exec-arg key of the runs
+shown, count, final_mean, best_window_mean and max. Sort keys: a field, a summary or an exec-arg key; -final_mean or
 final_mean:desc sorts descending (default: start_time).
 
 """
@@ -67,36 +68,21 @@ final_mean:desc sorts descending (default: start_time).
 def _cmd_ls(args: argparse.Namespace) -> int:
     """``hermes ls``: print the matching runs; return 0.
 
+    The table is the one the runs page shows (:meth:`pyhermes.Catalog.table`).
+
     Raises QueryError for a bad expression, sort key or column, FileNotFoundError
     for a missing ROOT.
     """
-    from pyhermes.index.query.filters import sort_columns
     from pyhermes.index.query.grammar import as_filter
     from pyhermes.storage import Catalog
 
-    column_getter = present.column_getter
     condition = as_filter(args.where)
-    sort_keys = present.split_list(args.sort)
-    sort_columns(sort_keys)
-    requested = present.split_list(args.columns) if args.columns is not None else None
-    if requested is not None and not requested:
-        raise QueryError("--columns names no column")
-    for name in requested or ():
-        column_getter(name, None)
+    sort_keys = present.sort_keys(args.sort, default="start_time")
+    try:
+        columns = present.check_columns(args.columns)
+    except QueryError as error:
+        raise QueryError(f"--columns: {error}") from None
     catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
-    experiments = catalog.find(condition, order_by=sort_keys, limit=args.limit)
-    if requested is None:
-        names = list(present.DEFAULT_LS_COLUMNS)
-        getters = [column_getter(name, catalog) for name in names]
-        for experiment in experiments:
-            for key in experiment.exec_args_dict:
-                if key not in names:
-                    names.append(key)
-                    getters.append(column_getter(key, None))
-    else:
-        names = requested
-        getters = [column_getter(name, catalog) for name in names]
-    rows = [[getter(experiment) for getter in getters] for experiment in experiments]
-    write_rows(names, rows, args.format)
+    table = catalog.table(condition, columns, sort_keys, args.limit)
+    write_rows(table.columns, table.rows, args.format)
     return EXIT_OK
-

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyhermes import present
-from pyhermes.web.params import paged
 from pyhermes.web.state import MAX_COMPARE, NotFound
 
 if TYPE_CHECKING:
@@ -24,8 +23,6 @@ __all__ = [
     "every_match",
     "selected_runs",
     "curves",
-    "curve_rows",
-    "CURVE_COLUMNS",
     "sql_answer",
     "result_file",
     "result_series",
@@ -59,28 +56,16 @@ def page_of_runs(
 
 def every_match(
     catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None
-) -> tuple[present.RunsPage, Iterator[tuple[str, list[Any]]]]:
-    """Return the first page of every run matching ``view`` and an iterator of (path, row) of them all.
-
-    The runs are read page after page of the largest size (:data:`pyhermes.present.MAX_PER_PAGE`),
-    so never all rows are in memory at once; the first page is read now (its columns
-    head a download), the others as the iterator is consumed.
+) -> tuple[list[str], Iterator[tuple[str, list[Any]]]]:
+    """Return the columns and an iterator of (path, row) of every run matching ``view``
+    (see :func:`pyhermes.present.export_pages`: read page by page as it is consumed).
 
     Raises:
-        QueryError: as :func:`page_of_runs`, for the first page.
+        QueryError: as :func:`page_of_runs`.
     """
-    full = present.MAX_PER_PAGE
-    first = page_of_runs(catalog, paged(view, 1, full), identifiers)
-
-    def rows() -> Iterator[tuple[str, list[Any]]]:
-        page = first
-        while True:
-            yield from zip(page.paths, page.rows, strict=True)
-            if page.page >= page.pages:
-                return
-            page = page_of_runs(catalog, paged(view, page.page + 1, full), identifiers)
-
-    return first, rows()
+    return present.export_pages(
+        catalog, view["where"], view["sort"] or None, view["columns"], identifiers=identifiers
+    )
 
 
 def selected_runs(catalog: Catalog, chosen: Selection) -> tuple[list[Experiment], int]:
@@ -89,16 +74,7 @@ def selected_runs(catalog: Catalog, chosen: Selection) -> tuple[list[Experiment]
     Raises:
         QueryError: a malformed filter or an unknown sort key.
     """
-    from pyhermes.index.query.filters import run
-    from pyhermes.index.query.grammar import as_filter
-
-    if chosen.identifiers:
-        condition = run.identifier.isin(chosen.identifiers)
-    else:
-        condition = as_filter(chosen.where)
-    total = catalog.count(condition)
-    found = catalog.find(condition, order_by=chosen.sort, limit=MAX_COMPARE)
-    return list(found), total
+    return present.selection(catalog, chosen.where, chosen.identifiers, chosen.sort, MAX_COMPARE)
 
 
 def curves(catalog: Catalog, chosen: Selection, options: CurvesOptions) -> dict[str, Any]:
@@ -124,25 +100,6 @@ def curves(catalog: Catalog, chosen: Selection, options: CurvesOptions) -> dict[
     data["matched"] = total
     data["truncated"] = total > len(experiments)
     return data
-
-
-#: The columns of the CSV form of curves: one row per point of a line.
-CURVE_COLUMNS = ["label", "n", "episode", "mean", "low", "high"]
-
-
-def curve_rows(data: dict[str, Any]) -> Iterator[list[Any]]:
-    """Return the rows under :data:`CURVE_COLUMNS` of the lines of :func:`curves` (lazily)."""
-    return (
-        [line["label"], line["n"], x, y, low, high]
-        for line in data["lines"]
-        for x, y, low, high in zip(
-            line["x"],
-            line["y"],
-            line["low"] or [None] * len(line["x"]),
-            line["high"] or [None] * len(line["x"]),
-            strict=True,
-        )
-    )
 
 
 def sql_answer(catalog: Catalog, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypedDict
 
 from pyhermes import present
 from pyhermes.errors import QueryError
-from pyhermes.index.query.filters import parse_sort_key
+from pyhermes.index.query.select import parse_sort_key
 from pyhermes.web.state import DEFAULT_PER_PAGE, LOOPBACK
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "wants_csv",
     "runs_view",
     "compare_view",
-    "paged",
     "curves_options",
     "selection",
     "parse_sort_key",
@@ -202,17 +201,6 @@ def compare_view(args: Args) -> RunsView:
         "columns": args_list(args, "column", "columns"),
         "page": 1,
         "per_page": present.MAX_PER_PAGE,
-    }
-
-
-def paged(view: RunsView, page: int, per_page: int) -> RunsView:
-    """Return ``view`` at another ``page`` of ``per_page`` runs (the same filter, sort and columns)."""
-    return {
-        "where": view["where"],
-        "sort": view["sort"],
-        "columns": view["columns"],
-        "page": page,
-        "per_page": per_page,
     }
 
 

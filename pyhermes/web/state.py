@@ -70,12 +70,8 @@ class HermesApp:
         from pyhermes.storage import Catalog
 
         self.root = Path(root)
-        if sync == "none":
-            self.catalog: Catalog = Catalog.open(self.root, index=index, sync="none")
-        else:
-            if not self.root.is_dir():
-                raise FileNotFoundError(f"no such directory: {self.root}")
-            self.catalog = Catalog.open_index(self.root, index)
+        # Opened as its sync needs (see RunIndex.open_and_sync); that sync runs in the background.
+        self.catalog: Catalog = Catalog.open_and_sync(self.root, index, sync=sync, defer=True)
         self.sync_mode = sync
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None

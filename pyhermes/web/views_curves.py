@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from pyhermes import present
 from pyhermes.web import data, params
 from pyhermes.web.responses import csv_response, json_response
 from pyhermes.web.state import served
@@ -27,5 +28,5 @@ def api_curves() -> Response:
     chosen = params.selection(request.args)
     curves = data.curves(served().catalog, chosen, options)
     if params.wants_csv(request.args):
-        return csv_response(data.CURVE_COLUMNS, data.curve_rows(curves), "curves.csv")
+        return csv_response(present.CURVE_COLUMNS, present.curve_rows(curves), "curves.csv")
     return json_response(curves)

@@ -58,10 +58,10 @@ def api_runs() -> Response:
         if as_csv:
             return csv_response(page.columns, page.rows, "runs.csv")
         return json_response(page.as_dict())
-    first, rows = data.every_match(state.catalog, view, identifiers)
+    columns, rows = data.every_match(state.catalog, view, identifiers)
     if as_csv:
-        return csv_response(first.columns, (row for _, row in rows), "runs.csv")
+        return csv_response(columns, (row for _, row in rows), "runs.csv")
     records: Iterator[dict[str, Any]] = (
-        {"path": path, **dict(zip(first.columns, row, strict=True))} for path, row in rows
+        {"path": path, **dict(zip(columns, row, strict=True))} for path, row in rows
     )
     return json_download(records, "runs.json")

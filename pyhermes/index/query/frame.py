@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from pyhermes import rundir
-from pyhermes.index.query.filters import Filter, Params, select_runs, sort_columns
+from pyhermes.index.query.filters import Filter, Params
+from pyhermes.index.query.select import select_runs, sort_columns
 from pyhermes.index.rules import disk_name
 from pyhermes.index.store.layout import SUMMARY_COLUMNS
 from pyhermes.index.store.sql_reader import Reader
@@ -41,7 +42,7 @@ def build_frame(
     reader: Reader, root: Path, scope: Filter, order_by: Sequence[str] | str | None, limit: int | None = None
 ) -> Any:
     """Return the frame of the runs matching ``scope`` in the index ``reader`` reads, whose run
-    paths are relative to ``root`` (see :meth:`pyhermes.index.run_index.RunIndex.frame`).
+    paths are relative to ``root`` (see :meth:`pyhermes.index.query.runs.RunQueries.frame`).
 
     Two SELECTs, run at the same time: the runs (in order), and the arguments of
     the same runs. One joined query repeats every run column on each argument row

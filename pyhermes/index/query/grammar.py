@@ -1,8 +1,8 @@
 """The text form of run filters: ``--doubledqn and -lr < 0.01 and final_mean > 200``.
 
 :func:`parse_filter` turns an expression into the same :class:`~pyhermes.index.query.filters.Filter`
-the Python API builds (:func:`~pyhermes.index.query.filters.arg`, :func:`~pyhermes.index.query.filters.flag`,
-:func:`~pyhermes.index.query.filters.info`, ``score.X``, ``run.X``). It is a small hand-written
+the Python API builds (:func:`~pyhermes.index.query.arg_filters.arg`, :func:`~pyhermes.index.query.arg_filters.flag`,
+:func:`~pyhermes.index.query.arg_filters.info`, ``score.X``, ``run.X``). It is a small hand-written
 tokenizer and recursive-descent parser; nothing in the text is ever evaluated as Python.
 
 Grammar (keywords ``and or not in contains startswith true false`` in any case)::
@@ -11,8 +11,8 @@ Grammar (keywords ``and or not in contains startswith true false`` in any case):
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | atom
     atom       := "(" expr ")" | NAME OP value | NAME "in" "(" value ("," value)* ")"
-                | NAME ("contains" | "startswith") value | NAME
-    NAME       := ARGKEY | FIELD | "info." INFOKEY
+                | NAME ("contains" | "startswith") value | NAME | "note" "~" value
+    NAME       := ARGKEY | FIELD | "info." INFOKEY | "tag"
     OP         := "<" | "<=" | ">" | ">=" | "=" | "==" | "!="
     value      := NUMBER | "quoted" | 'quoted' | BAREWORD | "true" | "false"
 
@@ -27,6 +27,12 @@ Grammar (keywords ``and or not in contains startswith true false`` in any case):
 * ``info.KEY`` (or ``info."a key"``) is ``info(KEY)``: ``=``, ``!=``, ``in``,
   ``contains``, ``startswith``. Info values and text fields get the value exactly as
   written (``info.version = 1.10`` compares with ``"1.10"``).
+* ``tag = paper`` (the run has the tag), ``tag != paper`` (has not), ``tag in (a, b)``
+  (:mod:`~pyhermes.index.query.curation_filters`; an invalid tag is an error);
+  ``note ~ text`` is ``note.contains(text)`` (some note holds it, ignoring the case of
+  A-Z). ``~`` applies to ``note`` only; it is an operator where a word could start and
+  a space, a quote or the end follows (in ``~/data`` or ``a~`` it is a character of a
+  word). ``tag`` and ``note`` name no exec arg.
 * ``=`` means ``==``. A chain ``a and b and c`` becomes one ``And`` of all its terms
   (``or`` likewise); ``not`` binds tighter than ``and``, ``and`` tighter than ``or``.
   Blank text means every run.
@@ -45,6 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhermes.errors import QueryError
+from pyhermes.index.query.arg_filters import arg, flag, info
+from pyhermes.index.query.curation_filters import check_tag_value, note, tag
 from pyhermes.index.query.filters import (
     COMPARISONS,
     RUN_FIELDS,
@@ -52,10 +60,7 @@ from pyhermes.index.query.filters import (
     FieldRef,
     Filter,
     Or,
-    arg,
     everything,
-    flag,
-    info,
     run,
     score,
 )
@@ -82,8 +87,11 @@ _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]
 _KEY_RE = re.compile(r"[A-Za-z0-9_.\-]*[A-Za-z0-9_][A-Za-z0-9_.\-]*", re.ASCII)
 _CONDITION_HINT = (
     "a condition is a key (--doubledqn, -lr < 0.01, train), a field (final_mean > 200, "
-    "finished) or info.KEY = value, possibly after not or inside ( )"
+    'finished), info.KEY = value, tag = NAME or note ~ "text", possibly after not or inside ( )'
 )
+#: The one operator that is not made of ``_OP_CHARS``: "contains, ignoring case" (``note ~ x``).
+_SEARCH = "~"
+_SEARCH_ENDS = frozenset("\"'")
 _ESCAPABLE = frozenset("\\\"'")
 #: Deepest nesting of parentheses and ``not`` accepted (deeper filters overflow the stack).
 _MAX_DEPTH = 100
@@ -148,6 +156,9 @@ def _tokenize(text: str) -> list[_Token]:
                 )
             tokens.append(_Token("op", written, index, _OPERATORS[written]))
             index = end
+        elif char == _SEARCH and _ends_search(text, index + 1):
+            tokens.append(_Token("op", char, index, char))
+            index += 1
         elif char in "\"'":
             end, value = _read_string(text, index)
             tokens.append(_Token("string", text[index:end], index, value))
@@ -160,6 +171,12 @@ def _tokenize(text: str) -> list[_Token]:
             index = end
     tokens.append(_Token("end", "", length, ""))
     return tokens
+
+
+def _ends_search(text: str, index: int) -> bool:
+    """Whether a ``~`` starting a token before ``index`` is the operator: the end, a space or
+    a quote follows it."""
+    return index >= len(text) or text[index].isspace() or text[index] in _SEARCH_ENDS
 
 
 def _read_string(text: str, start: int) -> tuple[int, str]:
@@ -191,9 +208,9 @@ def _field_kind(name: str) -> str:
 
 @dataclass(frozen=True)
 class _Name:
-    """The left side of a condition: an exec-arg key, a field or an info key."""
+    """The left side of a condition: an exec-arg key, a field, an info key, tag or note."""
 
-    kind: str  # "arg", "field" or "info"
+    kind: str  # "arg", "field", "info", "tag" or "note"
     key: str
     token: _Token
 
@@ -298,6 +315,8 @@ class _Parser:
             )
         name = self.name()
         following = self.peek()
+        if name.kind in {"tag", "note"}:
+            self.check_curation(name, following)
         if following.kind == "op":
             self.advance()
             return self.compare(name, following, self.value(following))
@@ -315,6 +334,8 @@ class _Parser:
         text = token.text
         if text in SUMMARY_COLUMNS or text in RUN_FIELDS:
             return _Name("field", text, token)
+        if text in {"tag", "note"}:
+            return _Name(text, text, token)
         prefix, dot, rest = text.partition(".")
         if (prefix == "score" and rest in SUMMARY_COLUMNS) or (
             prefix == "run" and rest in RUN_FIELDS
@@ -346,6 +367,9 @@ class _Parser:
         if token.kind == "string":
             self.advance()
             return _Value("string", token.value, token)
+        if token.kind == "op" and token.value == _SEARCH:  # "-dir = ~": a word
+            self.advance()
+            return _Value("word", token.text, token)
         if token.kind == "word":
             lowered = token.text.lower()
             if lowered in {"true", "false"}:
@@ -417,8 +441,41 @@ class _Parser:
         except QueryError as exc:
             raise self.error(str(exc), value.token.pos) from exc
 
+    def check_curation(self, name: _Name, following: _Token) -> None:
+        """Raise unless ``following`` may come after ``tag`` (=, !=, in) or ``note`` (~)."""
+        if name.kind == "note":
+            fits = following.kind == "op" and following.value == _SEARCH
+            wanted, hint = "'~'", 'search the notes with note ~ "text" (a space or quote after ~)'
+        else:
+            fits = following.kind == "op" and following.value in {"==", "!="}
+            fits = fits or self.is_keyword(following, "in")
+            wanted, hint = "=, != or in", "tag = NAME (has it), tag != NAME (has it not), tag in (A, B)"
+        if not fits:
+            raise self.error(
+                f"expected {wanted} after '{name.key}', found {following.describe()}",
+                following.pos,
+                hint,
+            )
+
+    def tag_value(self, value: _Value) -> str:
+        """Return ``value`` as a tag; an invalid tag is reported at the value."""
+        try:
+            return check_tag_value(value.text)
+        except QueryError as exc:
+            raise self.error(str(exc), value.token.pos) from exc
+
     def compare(self, name: _Name, op_token: _Token, value: _Value) -> Filter:
         op = op_token.value
+        if name.kind == "note":
+            return note.contains(value.text)
+        if op == _SEARCH:
+            raise self.error(
+                f"'~' does not apply to '{name.token.text}'",
+                op_token.pos,
+                'only note ~ "text" searches; text fields and info.KEY have contains',
+            )
+        if name.kind == "tag":
+            return COMPARISONS[op](tag, self.tag_value(value))
         converted = self.convert(name, value)
         if name.kind == "arg":
             return COMPARISONS[op](arg(name.key), converted)
@@ -433,6 +490,8 @@ class _Parser:
         return COMPARISONS[op](info(name.key), converted)
 
     def isin(self, name: _Name, values: list[_Value]) -> Filter:
+        if name.kind == "tag":
+            return tag.isin([self.tag_value(value) for value in values])
         converted = [self.convert(name, value) for value in values]
         if name.kind == "arg":
             return arg(name.key).isin(converted)

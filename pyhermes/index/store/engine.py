@@ -30,6 +30,7 @@ from pyhermes.index.store.location import (
     sqlite_url,
 )
 from pyhermes.index.store.schema import (
+    VIEW_COLUMNS,
     SchemaUnknownError,
     ensure_schema,
     location_text,
@@ -363,7 +364,7 @@ def _drop_hermes_objects(engine: Engine) -> None:
         insp = inspect(conn)
         cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
         views = set(insp.get_view_names())
-        for view in ("run_info", "run_args", "runs"):
+        for view in reversed(VIEW_COLUMNS):
             if view in views:
                 conn.execute(text(f"DROP VIEW {view}{cascade}"))
         tables = [t for t in insp.get_table_names() if t.startswith("hermes_")]

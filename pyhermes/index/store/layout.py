@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Column", "TableSpec", "TABLES", "SUMMARY_COLUMNS", "RUN", "ARG", "INFO", "PROBLEM",
-           "FOLDER", "META", "CHANGE_TOKEN_KEY", "column_names"]
+__all__ = ["Column", "TableSpec", "TABLES", "SUMMARY_COLUMNS", "RUN", "ARG", "INFO", "TAG", "NOTE",
+           "PROBLEM", "FOLDER", "META", "CHANGE_TOKEN_KEY", "column_names"]
 
 
 class Column(NamedTuple):
@@ -121,6 +121,28 @@ INFO = TableSpec(
     (("ix_hermes_info_key_value", ("key", "value")),),
 )
 
+#: One tag of a run (a line of its ``hermes.tags``).
+TAG = TableSpec(
+    "hermes_tag",
+    (
+        Column("run_id", "int", nullable=False, primary_key=True, references="hermes_run.id"),
+        Column("tag", "string", nullable=False, primary_key=True),
+    ),
+    # The runs having a tag, from the index alone (the key answers "the tags of a run").
+    (("ix_hermes_tag_tag_run", ("tag", "run_id")),),
+)
+
+#: One note of a run (a line of its ``hermes.notes``), ``position`` its 0-based order there.
+NOTE = TableSpec(
+    "hermes_note",
+    (
+        Column("run_id", "int", nullable=False, primary_key=True, references="hermes_run.id"),
+        Column("position", "int", nullable=False, primary_key=True),
+        Column("time", "datetime"),
+        Column("text", "text", nullable=False),
+    ),
+)
+
 #: A run directory that could not be read, with the reason.
 PROBLEM = TableSpec(
     "hermes_problem",
@@ -151,7 +173,7 @@ META = TableSpec(
     ),
 )
 
-TABLES: tuple[TableSpec, ...] = (RUN, ARG, INFO, PROBLEM, FOLDER, META)
+TABLES: tuple[TableSpec, ...] = (RUN, ARG, INFO, TAG, NOTE, PROBLEM, FOLDER, META)
 
 #: The ``hermes_meta`` key of the token that changes whenever the stored runs change.
 CHANGE_TOKEN_KEY = "change_token"

@@ -2,8 +2,8 @@
 
 The index is a cache of the run directories; every value here can be rebuilt
 from disk. Tables are prefixed ``hermes_``; the stable views for ad-hoc SQL
-(``runs``, ``run_args``, ``run_info``) are defined in :mod:`pyhermes.index.store.schema`
-and created by the migrations. These are SQLAlchemy Core tables (no ORM): the
+(``runs``, ``run_args``, ``run_info``, ``run_tags``, ``run_notes``) are listed in
+:mod:`pyhermes.index.store.schema` and created by the migrations. These are SQLAlchemy Core tables (no ORM): the
 writers (sync) and the migrations use them; reads use the SQL text that
 :mod:`pyhermes.index.query.filters` builds from the same layout.
 """
@@ -37,6 +37,8 @@ __all__ = [
     "run_table",
     "arg_table",
     "info_table",
+    "tag_table",
+    "note_table",
     "problem_table",
     "folder_table",
     "meta_table",
@@ -93,6 +95,8 @@ def _table(spec: layout.TableSpec) -> Table:
 run_table = _table(layout.RUN)
 arg_table = _table(layout.ARG)
 info_table = _table(layout.INFO)
+tag_table = _table(layout.TAG)
+note_table = _table(layout.NOTE)
 problem_table = _table(layout.PROBLEM)
 folder_table = _table(layout.FOLDER)
 meta_table = _table(layout.META)

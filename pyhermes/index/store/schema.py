@@ -51,14 +51,14 @@ __all__ = [
 ]
 
 #: The Alembic revision this version of pyhermes reads and writes.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: The schema generation written by :data:`HEAD_REVISION`.
-HEAD_GENERATION = 4
+HEAD_GENERATION = 5
 
 #: Every revision of ``migrations/versions``, oldest first (head last). Kept in
 #: step with the scripts by tests/test_migrations.py.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 
 #: The stable views and their columns, in order.
 VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -88,6 +88,8 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "run_args": ("run_id", "position", "key", "value", "num", "raw"),
     "run_info": ("run_id", "key", "value"),
+    "run_tags": ("run_id", "tag"),
+    "run_notes": ("run_id", "time", "text"),
 }
 
 #: Key of the PostgreSQL advisory lock held while migrating (any fixed 64-bit number).

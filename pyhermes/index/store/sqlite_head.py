@@ -1,4 +1,4 @@
-"""The SQLite schema at revision 0004, as the migrations build it (generated: do not edit).
+"""The SQLite schema at revision 0005, as the migrations build it (generated: do not edit).
 
 A new SQLite index is created by running :data:`STATEMENTS` in one transaction,
 without importing Alembic (a first build then starts ~0.2 s sooner). Written by
@@ -9,7 +9,7 @@ built; tests/test_migrations.py checks that the two still agree.
 from __future__ import annotations
 
 #: The revision these statements create.
-REVISION = '0004'
+REVISION = '0005'
 
 #: The statements, in order: tables, indexes and views as SQLite stores them, then the rows
 #: of ``alembic_version`` and ``hermes_meta``.
@@ -34,6 +34,11 @@ STATEMENTS: tuple[str, ...] = (
     'CREATE INDEX ix_hermes_arg_key_num_value_run ON hermes_arg ("key", num, value, run_id)',
     'CREATE INDEX ix_hermes_arg_run_key_num_value ON hermes_arg (run_id, "key", num, value)',
     'CREATE INDEX ix_hermes_run_parent_path ON hermes_run (parent, path)',
-    'INSERT INTO alembic_version ("version_num") VALUES (\'0004\')',
-    'INSERT INTO hermes_meta ("key", "value") VALUES (\'schema_generation\', \'4\')',
+    'CREATE TABLE hermes_tag (\n\trun_id INTEGER NOT NULL, \n\ttag VARCHAR(255) NOT NULL, \n\tCONSTRAINT pk_hermes_tag PRIMARY KEY (run_id, tag), \n\tCONSTRAINT fk_hermes_tag_run_id_hermes_run FOREIGN KEY(run_id) REFERENCES hermes_run (id) ON DELETE CASCADE\n)',
+    'CREATE INDEX ix_hermes_tag_tag_run ON hermes_tag (tag, run_id)',
+    'CREATE TABLE hermes_note (\n\trun_id INTEGER NOT NULL, \n\tposition INTEGER NOT NULL, \n\ttime DATETIME, \n\ttext TEXT NOT NULL, \n\tCONSTRAINT pk_hermes_note PRIMARY KEY (run_id, position), \n\tCONSTRAINT fk_hermes_note_run_id_hermes_run FOREIGN KEY(run_id) REFERENCES hermes_run (id) ON DELETE CASCADE\n)',
+    'CREATE VIEW run_tags AS\nSELECT run_id, tag\nFROM hermes_tag',
+    'CREATE VIEW run_notes AS\nSELECT run_id, "time", "text"\nFROM hermes_note',
+    'INSERT INTO alembic_version ("version_num") VALUES (\'0005\')',
+    'INSERT INTO hermes_meta ("key", "value") VALUES (\'schema_generation\', \'5\')',
 )

@@ -1,1 +1,1 @@
-"""Keeping the index in step with the run directories: reading them (in worker processes too), telling what changed, the syncer and its transactions, checks."""
+"""Keeping the index in step with the run directories: reading them (``run_reading``, in worker processes too: ``parallel``), telling what changed (``unchanged``), the syncer and its entry point ``sync_folder`` (``syncer``), keyed writes (``writes``), retried transactions (``transaction``), the write-throughs of single runs (``write_through``), checks (``check``)."""

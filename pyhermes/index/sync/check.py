@@ -105,7 +105,7 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
     A folder is a run when it holds ``hermes.info`` or is ``known`` (indexed, or a
     recorded problem, whose ``hermes.info`` may be what cannot be read); runs are not
     descended into; ``.hermes`` and ``.git`` folders are skipped. Paths are in the
-    index's form (:func:`pyhermes.index.sync.syncer.stored_name`).
+    index's form (:func:`pyhermes.index.rules.stored_name`).
     """
     runs: list[str] = []
     pending = [scope]

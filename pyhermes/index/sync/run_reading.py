@@ -6,7 +6,7 @@
 :data:`pyhermes.index.sync.parallel.PARALLEL_FROM` runs on. This module needs the
 standard library, numpy and :mod:`pyhermes.rundir` only, not SQLAlchemy: a first
 build starts reading (:class:`pyhermes.index.sync.parallel.ChunkReader`) before the
-database layer is even imported. :mod:`pyhermes.index.sync.syncer` writes the records.
+database layer is even imported. :mod:`pyhermes.index.sync.writes` writes the records.
 """
 
 from __future__ import annotations

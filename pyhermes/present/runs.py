@@ -1,0 +1,321 @@
+"""Tables of runs as the front ends show them: a page, every page of an export, a selection.
+
+A bound catalogue answers through the one runs-table path of the index
+(:meth:`pyhermes.Catalog.table`, :mod:`pyhermes.index.query.table`): straight
+from SQL, no run object built. A list of runs built by hand (not bound to an
+index) is read through :func:`column_getter`, which gives each column the same
+values from the run objects.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyhermes.errors import QueryError
+from pyhermes.present.values import json_value, split_list
+
+if TYPE_CHECKING:
+    from pyhermes.index.query.filters import Filter
+    from pyhermes.storage import Catalog, Experiment
+
+__all__ = [
+    "MAX_PER_PAGE", "RunsPage", "runs_page", "export_pages", "selection", "column_getter",
+    "check_columns", "sort_keys", "list_table", "forget_counts",
+]
+
+#: The most runs one page of :func:`runs_page` holds, whatever is asked.
+MAX_PER_PAGE = 500
+
+
+def column_getter(name: str) -> Callable[[Experiment], Any]:
+    """Return the function reading column ``name`` (see :func:`check_columns`) of a run object.
+
+    Raises:
+        QueryError: ``name`` is no column.
+    """
+    from pyhermes.index.query.filters import run_value
+    from pyhermes.index.query.table import resolve_column
+
+    column = resolve_column(name, None)
+    if column.kind == "args":
+        return lambda experiment: " ".join(experiment.exec_arg_lines)
+    if column.kind == "info":
+        return lambda experiment: experiment.info_dict.get(column.source)
+    if column.kind == "arg":
+        return lambda experiment: experiment.exec_args_dict.get(column.source)
+    base = name.partition(".")[2] if name.startswith(("score.", "run.")) else name
+    return lambda experiment: run_value(experiment, base)
+
+
+def check_columns(columns: Sequence[str] | str | None) -> list[str] | None:
+    """Return the column names of ``columns`` (comma-separated text or a list), ``None`` for the defaults.
+
+    Columns are run fields (``identifier``, ``start_time``, ...), score summaries
+    (``final_mean``, or ``score.final_mean``), ``args`` (all arguments as one
+    text), ``info.KEY`` and exec-arg keys (``-lr``, or a positional like ``train``).
+
+    Raises:
+        QueryError: a name that is no column, or names given but none named.
+    """
+    from pyhermes.index.query.table import resolve_column
+
+    if columns is None:
+        return None
+    names = split_list(columns) if isinstance(columns, str) else list(columns)
+    if not names:
+        raise QueryError("no column named")
+    for name in names:
+        resolve_column(name, None)
+    return names
+
+
+def sort_keys(sort: Sequence[str] | str | None, default: str = "start_time:desc") -> list[str]:
+    """Return the sort keys of ``sort`` (comma-separated text or a list; ``default`` when empty).
+
+    Raises:
+        QueryError: a key that is no field, summary or exec-arg key.
+    """
+    from pyhermes.index.query.select import sort_columns
+
+    keys = split_list(sort) if isinstance(sort, str) or sort is None else list(sort)
+    keys = keys or [default]
+    sort_columns(keys)
+    return keys
+
+
+def _condition(where: str | None, identifiers: Sequence[str] | None) -> Filter:
+    from pyhermes.index.query.filters import run
+    from pyhermes.index.query.grammar import as_filter
+
+    condition = as_filter(where or None)
+    if identifiers is not None:
+        condition = condition & run.identifier.isin(list(identifiers))
+    return condition
+
+
+@dataclass
+class RunsPage:
+    """One page of a runs table: what :func:`runs_page` returns.
+
+    ``rows`` hold raw values (format them with :func:`~pyhermes.present.text_value`
+    or :func:`~pyhermes.present.json_value`); ``paths`` are the runs' paths relative
+    to the index root and ``identifiers`` their identifiers, row by row.
+    """
+
+    columns: list[str]
+    rows: list[list[Any]]
+    paths: list[str]
+    identifiers: list[str]
+    total: int
+    page: int
+    per_page: int
+    where: str
+    sort: list[str]
+    available: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """The number of pages (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the page as JSON data (the answer of ``/api/runs``)."""
+        return {
+            "where": self.where,
+            "sort": self.sort,
+            "page": self.page,
+            "per_page": self.per_page,
+            "pages": self.pages,
+            "total": self.total,
+            "columns": self.columns,
+            "runs": [
+                {
+                    "path": path,
+                    "identifier": identifier,
+                    "values": {
+                        column: json_value(value)
+                        for column, value in zip(self.columns, row, strict=True)
+                    },
+                }
+                for path, identifier, row in zip(self.paths, self.identifiers, self.rows, strict=True)
+            ],
+        }
+
+
+# Match counts of runs_page, by (index, scope, change token, filter): paging and sorting
+# the same filter count once.
+_COUNTS: collections.OrderedDict[tuple[Any, ...], int] = collections.OrderedDict()
+_COUNTS_SIZE = 64
+
+
+def forget_counts() -> None:
+    """Forget the remembered match counts of :func:`runs_page` (the next page counts again)."""
+    _COUNTS.clear()
+
+
+def _remembered_count(key: tuple[Any, ...], token: str | None) -> int | None:
+    """The count remembered under ``key`` (``None`` when not known or the index has no token)."""
+    if token is None or key not in _COUNTS:
+        return None
+    _COUNTS.move_to_end(key)
+    return _COUNTS[key]
+
+
+def runs_page(
+    catalog: Catalog,
+    where: str | None = None,
+    sort: Sequence[str] | str | None = None,
+    columns: Sequence[str] | str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    *,
+    identifiers: Sequence[str] | None = None,
+) -> RunsPage:
+    """Return one page of the runs of ``catalog`` that match ``where``, sorted by ``sort``.
+
+    Args:
+        catalog: the open catalogue (its runs below the folder it was opened on).
+        where: an expression of the grammar of ``hermes ls --where`` (empty: every run).
+        sort: sort keys (``-final_mean``, ``-lr:desc``, ...); default newest first.
+        columns: the columns (see :func:`check_columns`); default the columns of
+            :func:`pyhermes.index.query.table.runs_table` (the same as ``hermes ls``).
+        page: the page, from 1.
+        per_page: runs per page, at most :data:`MAX_PER_PAGE` (larger values are capped).
+        identifiers: when given, only the runs with these identifiers.
+
+    Only the runs of the page are read (one query for the count, which is remembered
+    until the index changes, and the queries of one runs table).
+
+    Raises:
+        QueryError: a malformed expression (``position`` tells where), an unknown
+            column or sort key, a page or page size below 1.
+    """
+    from pyhermes.index.query.table import arg_keys, available_columns
+
+    if page < 1 or per_page < 1:
+        raise QueryError(f"page and per_page must be at least 1, got {page} and {per_page}")
+    per_page = min(per_page, MAX_PER_PAGE)
+    condition = _condition(where, identifiers)
+    keys_of_sort = sort_keys(sort)
+    names = check_columns(columns or None)
+    token = catalog.change_token()
+    count_key = (catalog.url, str(catalog.root), str(catalog.folder), token, where or "",
+                 tuple(identifiers) if identifiers is not None else None)
+    total = _remembered_count(count_key, token)
+
+    def table() -> Any:
+        return catalog.table(condition, names, keys_of_sort, per_page, (page - 1) * per_page)
+
+    if total is None:
+        # The count and the page are two scans of a filtered index: run them at once
+        # (the database works without holding the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            counting = pool.submit(catalog.count, condition)
+            rows = table()
+            total = counting.result()
+        if token is not None:
+            _COUNTS[count_key] = total
+            while len(_COUNTS) > _COUNTS_SIZE:
+                _COUNTS.popitem(last=False)
+    else:
+        rows = table()
+    return RunsPage(
+        columns=rows.columns,
+        rows=rows.rows,
+        paths=rows.paths,
+        identifiers=rows.identifiers,
+        total=total,
+        page=page,
+        per_page=per_page,
+        where=where or "",
+        sort=keys_of_sort,
+        available=available_columns(arg_keys(catalog)),
+    )
+
+
+def export_pages(
+    catalog: Catalog,
+    where: str | None = None,
+    sort: Sequence[str] | str | None = None,
+    columns: Sequence[str] | str | None = None,
+    *,
+    identifiers: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> tuple[list[str], Iterator[tuple[str, list[Any]]]]:
+    """Return the columns and an iterator of (path, row) of every run matching ``where`` (at most ``limit``).
+
+    The rows are read page after page of :data:`MAX_PER_PAGE` runs as the iterator
+    is consumed, so never all rows are in memory at once; the default columns hold
+    every exec-arg key of the index, so that each page has the same columns.
+
+    Raises:
+        QueryError: as :func:`runs_page`, at once.
+    """
+    from pyhermes.index.query.table import arg_keys, default_columns
+
+    condition = _condition(where, identifiers)
+    keys_of_sort = sort_keys(sort)
+    names = check_columns(columns or None) or default_columns(arg_keys(catalog))
+
+    def rows() -> Iterator[tuple[str, list[Any]]]:
+        offset = 0
+        while limit is None or offset < limit:
+            size = MAX_PER_PAGE if limit is None else min(MAX_PER_PAGE, limit - offset)
+            page = catalog.table(condition, names, keys_of_sort, size, offset)
+            yield from zip(page.paths, page.rows, strict=True)
+            if len(page.rows) < size:
+                return
+            offset += size
+
+    return names, rows()
+
+
+def selection(
+    catalog: Catalog,
+    where: str | None,
+    identifiers: Sequence[str] | None,
+    sort: Sequence[str] | str | None,
+    limit: int,
+) -> tuple[list[Experiment], int]:
+    """Return the first ``limit`` runs of a selection (by ``identifiers`` when given, else by
+    ``where``) in ``sort`` order, and how many runs the selection holds.
+
+    ``sort`` empty leaves the order of :meth:`pyhermes.Catalog.find`.
+
+    Raises:
+        QueryError: a malformed filter or an unknown sort key.
+    """
+    from pyhermes.index.query.filters import run
+    from pyhermes.index.query.grammar import as_filter
+
+    condition = run.identifier.isin(list(identifiers)) if identifiers else as_filter(where or None)
+    total = catalog.count(condition)
+    return list(catalog.find(condition, order_by=sort or None, limit=limit)), total
+
+
+def list_table(experiments: Sequence[Experiment], limit: int) -> tuple[list[str], list[list[Any]], int]:
+    """Return the default columns and rows of the first ``limit`` runs of a list, and its length.
+
+    A list bound to an index (what ``load_all`` and the queries on it return) is read
+    through the runs-table path: one count and the queries of one page, however long
+    the list. A list built by hand is read from its run objects, with the same columns.
+    """
+    from pyhermes.index.query.table import default_columns
+
+    bound = getattr(experiments, "bound_table", None)
+    answer = bound(limit) if bound is not None else None
+    if answer is not None:
+        table, total = answer
+        return table.columns, table.rows, total
+    shown = list(experiments[:limit])
+    keys: dict[str, None] = {}
+    for experiment in shown:
+        keys.update(dict.fromkeys(experiment.exec_args_dict))
+    ordered = sorted(keys, key=lambda key: (not key.startswith("-"), key.lstrip("-"), key))
+    names = default_columns(ordered)
+    getters = [column_getter(name) for name in names]
+    return names, [[getter(experiment) for getter in getters] for experiment in shown], len(experiments)

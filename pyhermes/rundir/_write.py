@@ -1,0 +1,168 @@
+"""Writing run directories: atomic writes, appended info lines, creating and finishing a run.
+
+Owns writing so that each file is complete or absent, the legacy runner's
+creation-time files (``hermes.info``, ``exec_arguments``, the re-execution
+file, empty logs) and the lines it appended when a run finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pyhermes.rundir._listing import safe_child
+from pyhermes.rundir._names import (
+    COMMENTS_KEY,
+    COMMIT_HASH_KEY,
+    DEFAULT_COMMIT,
+    END_TIME_KEY,
+    EXEC_ARGS_FILE,
+    EXECUTION_TIME_KEY,
+    INFO_FILE,
+    RE_EXECUTION_FILE,
+    START_TIME_KEY,
+    STDERR_FILE,
+    STDOUT_FILE,
+    PathLike,
+    format_time,
+    make_identifier,
+)
+
+
+def atomic_write(path: PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` so that the file is either complete or absent.
+
+    The data goes to a temporary file in the same folder, is flushed to disk, and
+    replaces ``path`` with :func:`os.replace`.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def append_line(path: PathLike, line: str) -> None:
+    """Append ``line`` plus a newline to ``path`` with one ``write`` call (O_APPEND)."""
+    if "\n" in line or "\r" in line:
+        raise ValueError(f"a line to append must not contain a line break: {line!r}")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def append_info(run_dir: PathLike, key: str, value: object) -> None:
+    """Append ``key:value`` to the run's ``hermes.info``, as the legacy runner did."""
+    if ":" in key:
+        raise ValueError(f"an info key must not contain ':': {key!r}")
+    append_line(Path(run_dir) / INFO_FILE, f"{key}:{value}")
+
+
+def current_commit_hash(directory: PathLike | None = None) -> str:
+    """Return ``git rev-parse HEAD`` of ``directory`` (default: the current one), else ``00000``."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_COMMIT
+    commit = completed.stdout.strip()
+    if completed.returncode != 0 or not re.fullmatch(r"[0-9a-f]{5,64}", commit):
+        return DEFAULT_COMMIT
+    return commit
+
+
+def format_exec_args(exec_args: Iterable[str]) -> str:
+    """Return the ``exec_arguments`` text of ``exec_args``: one argument per line."""
+    lines = []
+    for arg in exec_args:
+        if "\n" in arg or "\r" in arg or not arg.strip():
+            raise ValueError(f"an exec argument must be one non-blank line: {arg!r}")
+        lines.append(arg.strip() + "\n")
+    return "".join(lines)
+
+
+def create_run_dir(
+    experiments_dir: PathLike,
+    script_name: str,
+    experiment_name: str,
+    exec_args: Iterable[str],
+    job_idx: int,
+    commit_hash: str,
+    start: datetime,
+) -> tuple[Path, str, datetime]:
+    """Create a new run directory in the legacy layout and its creation-time files.
+
+    ``experiments_dir`` is the ``<path_to_experiments>`` folder; the run goes to
+    ``experiments/<script_name>/<experiment_name>/<identifier>``. Creation is
+    exclusive: when the identifier is taken (two runs in the same microsecond), the
+    start time moves on by a microsecond until a free name is found, so no
+    directory is ever shared or overwritten.
+
+    Returns:
+        (run directory, identifier, the start time used in the identifier).
+
+    Raises:
+        ValueError: a name is empty or not a plain file name, or an argument is not one line.
+    """
+    if not re.fullmatch(r"[0-9A-Za-z]+", commit_hash):
+        raise ValueError(f"a commit hash is letters and digits, not {commit_hash!r}")
+    for label, name in (("script_name", script_name), ("experiment_name", experiment_name)):
+        safe_child(experiments_dir, name)
+        if not name.strip():
+            raise ValueError(f"{label} must not be blank")
+    script_name = script_name.strip()
+    if script_name.endswith(".py"):
+        script_name = script_name[:-3]
+    args_text = format_exec_args(exec_args)
+    parent = Path(experiments_dir) / "experiments" / script_name / experiment_name
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        identifier = make_identifier(start, job_idx, commit_hash)
+        run_dir = parent / identifier
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            start = start + timedelta(microseconds=1)
+    atomic_write(run_dir / INFO_FILE, f"{COMMIT_HASH_KEY}:{commit_hash}\n")
+    atomic_write(run_dir / EXEC_ARGS_FILE, args_text)
+    atomic_write(run_dir / RE_EXECUTION_FILE, _re_execution_text(script_name, args_text))
+    for log_name in (STDOUT_FILE, STDERR_FILE):
+        (run_dir / log_name).touch(exist_ok=False)
+    return run_dir, identifier, start
+
+
+def _re_execution_text(script_name: str, args_text: str) -> str:
+    args = " ".join(line for line in args_text.splitlines())
+    return f"# re-execution file written by pyhermes\n{script_name}.py {args}\n"
+
+
+def write_finish(run_dir: PathLike, start: datetime, end: datetime, comments: str | None) -> None:
+    """Append ``start_time``, ``end_time``, ``execution_time`` and ``comments`` as the runner did."""
+    append_info(run_dir, START_TIME_KEY, format_time(start))
+    append_info(run_dir, END_TIME_KEY, format_time(end))
+    append_info(run_dir, EXECUTION_TIME_KEY, str((end - start).total_seconds()))
+    if comments is not None:
+        append_info(run_dir, COMMENTS_KEY, comments)

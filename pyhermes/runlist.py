@@ -1,0 +1,517 @@
+"""Lists of runs: :class:`ExperimentList`, bound to the index or built by hand, and :class:`ExperimentFrame`.
+
+A list from :meth:`Experiment.load_all` or :meth:`Catalog.find` is *bound*: it is
+the answer of a :class:`BoundQuery` (the runs of a scope, in an order, from the
+catalog it came from) and builds its Experiment objects when first read; until
+then, and while neither the list nor the index changed, its questions
+(``where``, ``latest``, ``top``...) are SQL. A list built by hand, or changed
+after it was read, answers in memory.
+
+Dependencies point one way: this module names neither :class:`Experiment` nor
+:class:`Catalog`, which both import it (``pyhermes.experiment`` for the type of
+``load_all``, ``pyhermes.catalog`` to bind lists). A list reads through the
+:class:`RunSource` it is bound to (the catalog: a ``Protocol`` here), and holds
+the runs of the class :mod:`pyhermes.experiment` installs with :func:`hold` when
+it is imported (no Experiment can exist before): ``ExperimentList(items)``
+refuses anything else. For type checkers the list is generic in its runs:
+``load_all`` returns ``ExperimentList[Experiment]``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from pyhermes.index.query.filters import Filter
+from pyhermes.index.query.runs import as_condition
+from pyhermes.rundir import PathLike
+
+__all__ = ["ExperimentList", "ExperimentFrame", "BoundQuery", "RunPool", "RunSource", "hold"]
+
+_R = TypeVar("_R")
+
+#: The class of the runs a list holds (one): installed by :mod:`pyhermes.experiment` on import.
+_HELD: list[type] = []
+
+
+def hold(run_class: type) -> None:
+    """Make ``run_class`` (:class:`pyhermes.experiment.Experiment`) what an ExperimentList holds."""
+    _HELD[:] = [run_class]
+
+
+class RunSource(Protocol):
+    """What a bound list reads through: the :class:`pyhermes.catalog.Catalog` that bound it."""
+
+    def change_token(self) -> str | None: ...
+
+    def holds_exactly(self, condition: Filter, run_ids: Sequence[int]) -> bool: ...
+
+    def count_and_newest(self, condition: Filter) -> tuple[int, int | None]: ...
+
+    def ids_in(self, run_ids: Iterable[int]) -> Filter: ...
+
+    def run_ids(
+        self, where: Filter | str | None = None, order_by: Sequence[str] | str | None = None,
+        limit: int | None = None, offset: int = 0,
+    ) -> list[int]: ...
+
+    def any_in(self, condition: Filter) -> bool: ...
+
+    def count_in(self, condition: Filter) -> int: ...
+
+    def table(
+        self, where: Filter | str | None = None, columns: Sequence[str] | None = None,
+        order_by: Sequence[str] | str | None = None, limit: int | None = None, offset: int = 0,
+    ) -> Any: ...
+
+    def _runs(
+        self, condition: Filter, order_by: Sequence[str], limit: int | None, pool: RunPool,
+        token: str | None, offset: int = 0,
+    ) -> list[Any]: ...
+
+    def _runs_by_ids(self, ids: Sequence[int], pool: RunPool) -> list[Any]: ...
+
+    def _runs_up_to(self, scope: Filter, order_by: Sequence[str], newest: int | None, pool: RunPool) -> list[Any]: ...
+
+    def _frame(self, source: BoundQuery, loaded: ExperimentList[Any] | None) -> Any: ...
+
+
+def _latest_key(experiment: Any) -> tuple[int, float]:
+    start = experiment.start_time
+    return (0, 0.0) if start is None else (1, start.timestamp())
+
+
+class RunPool:
+    """The Experiment objects built from one index for one folder, by run id, while it is unchanged.
+
+    Lists answered by the index for the same folder reuse these objects, so a
+    run is one object however many lists hold it.
+    """
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.runs: dict[int, Any] = {}
+
+
+class BoundQuery:
+    """What a bound list is the answer of: the runs of ``catalog`` matching ``scope``, in order.
+
+    ``token`` is the index's change token the answer holds for. Should the index
+    change before the list is read, the list gives what it would have held then:
+    a list from :meth:`Catalog.load_runs` or :meth:`Catalog.find` the runs of
+    ``ids`` (taken when it was made); a list derived from another, ``derive``
+    applied in memory to that list. A change elsewhere in the index (a live lab
+    writes all day) leaves the answer as it was: see :meth:`holds`.
+
+    The list of a folder (:meth:`Catalog.load_runs`, :meth:`Experiment.load_all`)
+    reads no ids when made: its scope is the runs below a path, which no later
+    write moves in or out, so a ``fingerprint`` does, the count and newest id of
+    those runs (one aggregate over the path index): the runs it held are those
+    still there up to that id (a new run's id is above every id the index held).
+    Its runs are then read once, when the list is first read.
+    """
+
+    __slots__ = (
+        "catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive", "root", "fingerprint",
+    )
+
+    def __init__(
+        self,
+        catalog: RunSource,
+        scope: Filter,
+        order_by: Sequence[str],
+        limit: int | None,
+        pool: RunPool,
+        token: str | None,
+        ids: Sequence[int] = (),
+        derive: Callable[[], list[Any]] | None = None,
+        root: BoundQuery | None = None,
+        fingerprint: tuple[int, int | None] | None = None,
+    ) -> None:
+        self.root = root  # the list from load_all/find this one derives from
+        self.catalog = catalog
+        self.scope = scope
+        self.order_by = order_by
+        self.limit = limit
+        self.pool = pool
+        self.token = token
+        self.ids = ids
+        self.derive = derive
+        self.fingerprint = fingerprint
+
+    def runs_held(self) -> Filter:
+        """The scope of exactly the runs of this answer (a top(n) is those n runs)."""
+        return self.scope if self.limit is None else self.catalog.ids_in(self.ids_now())
+
+    def narrowed(self, condition: Filter, derive: Callable[[], list[Any]]) -> BoundQuery:
+        return BoundQuery(
+            self.catalog, self.runs_held() & condition, self.order_by, None, self.pool, self.token,
+            derive=derive, root=self.root or self,
+        )
+
+    def ordered(
+        self, order_by: Sequence[str], limit: int | None, derive: Callable[[], list[Any]]
+    ) -> BoundQuery:
+        return BoundQuery(
+            self.catalog, self.runs_held(), order_by, limit, self.pool, self.token,
+            derive=derive, root=self.root or self,
+        )
+
+    def holds(self) -> bool:
+        """True while this query, run now, answers what the list holds (SQL may answer for it).
+
+        So it does while the index is unchanged (its change token); and after a change,
+        while the list it derives from (from :meth:`Catalog.load_runs` or :meth:`Catalog.find`,
+        with no limit) would still hold exactly the runs it held when made: the change
+        was elsewhere in the index. One aggregate query tells that, once per change
+        (:meth:`~pyhermes.index.query.runs.RunQueries.holds_exactly`).
+        """
+        current = self.catalog.change_token()
+        if current == self.token:
+            return True
+        base = self.root or self
+        if base.limit is not None or base.derive is not None:
+            return False
+        if base.token != current:
+            if not base._unchanged():
+                return False
+            base.token = current
+        self.token = current
+        return True
+
+    def _unchanged(self) -> bool:
+        """True when the runs of this (underived) answer are still those it held when made."""
+        if self.fingerprint is not None:
+            return self.catalog.count_and_newest(self.scope) == self.fingerprint
+        return self.catalog.holds_exactly(self.scope, self.ids)
+
+    def ids_now(self) -> list[int]:
+        """The ids of the answer, from the index (the token is still the list's)."""
+        return self.catalog.run_ids(self.scope, self.order_by, self.limit)
+
+    def stale_answer(self) -> list[Any]:
+        """The runs the list held when it was made (the index changed since)."""
+        if self.derive is not None:
+            return self.derive()
+        if self.fingerprint is not None:
+            return self.catalog._runs_up_to(self.scope, self.order_by, self.fingerprint[1], self.pool)
+        return self.catalog._runs_by_ids(self.ids, self.pool)
+
+
+class ExperimentList(list[_R]):
+    """A list of :class:`Experiment` with selection helpers.
+
+    Lists from :meth:`Experiment.load_all` and :meth:`Catalog.find` are bound to
+    the index: they are returned at once, and the Experiment objects are built
+    when the list is first read (iterated, indexed, ``len``...), for the index as
+    it is then. Until then, and afterwards while neither the list nor the index
+    has changed, :meth:`filter_by_exec_args`, :meth:`where`, :meth:`latest`,
+    :meth:`sort_by_score`, :meth:`top` and :meth:`to_frame` are SQL queries that
+    build objects only for their answer. A list built by hand (or changed after
+    it was read) computes the same answers in memory.
+
+    Every way of reading a list gives what an eager list would (``len``,
+    iteration, ``list(x)``, slicing, ``in``, ``sorted``, ``copy``, pickling,
+    ``pandas.DataFrame(x)``, comparisons); ``bool(x)`` asks the index whether
+    any run matches.
+    """
+
+    __module__ = "pyhermes.storage"  # its documented home (reprs, pickles)
+
+    # Class-level defaults: a list made by a list method (copy, slicing) skips __init__.
+    _source: BoundQuery | None = None
+    _loaded: bool = True
+    _snapshot: tuple[Any, ...] | None = None
+
+    def __init__(self, exp_iterable: Iterable[_R]) -> None:
+        super().__init__(exp_iterable)
+        held = _HELD[0] if _HELD else None
+        for item in self:
+            if held is None or not isinstance(item, held):
+                raise TypeError(f"ExperimentList holds Experiment objects, not {type(item).__name__}")
+        self._source = None
+        self._loaded = True
+
+    @classmethod
+    def _bound(cls, source: BoundQuery) -> ExperimentList[Any]:
+        """A list that is the answer of ``source``, read from the index when first used."""
+        bound = cls([])
+        bound._source = source
+        bound._loaded = False
+        return bound
+
+    def _load(self) -> None:
+        """Fill the list from its query (once)."""
+        if self._loaded:
+            return
+        source = self._source
+        assert source is not None
+        if source.holds():
+            experiments = source.catalog._runs(
+                source.scope, source.order_by, source.limit, source.pool, source.token
+            )
+            self._snapshot = tuple(experiments)
+        else:
+            experiments = source.stale_answer()  # answers in memory from now on
+        list.extend(self, experiments)
+        self._loaded = True
+
+    def _indexed(self) -> bool:
+        """True while the list is the unchanged answer of its query in an unchanged index.
+
+        A list not read yet is its query. Otherwise (the list was edited, or the
+        index changed since it was read) answers are computed in memory.
+        """
+        source = self._source
+        if source is None:
+            return False
+        snapshot = self._snapshot
+        if self._loaded and not (
+            snapshot is not None
+            and len(snapshot) == list.__len__(self)
+            and all(map(operator.is_, snapshot, list.__iter__(self)))
+        ):
+            return False
+        return source.holds()
+
+    # ------------------------------------------------------------------ reading the list
+
+    def __bool__(self) -> bool:
+        if not self._loaded and self._indexed():
+            source = self._source
+            assert source is not None
+            return source.limit != 0 and source.catalog.any_in(source.scope)
+        self._load()
+        return list.__len__(self) > 0
+
+    def __radd__(self, other: Any) -> Any:
+        # `plain_list + this` reads this list's storage directly: fill it first.
+        self._load()
+        return NotImplemented
+
+    def __copy__(self) -> ExperimentList[_R]:
+        self._load()
+        copied = ExperimentList(list.__iter__(self))
+        copied._source, copied._snapshot = self._source, self._snapshot
+        return copied
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Pickled as a plain ExperimentList of its runs (an index connection does not pickle).
+        self._load()
+        return (ExperimentList, (list(list.__iter__(self)),))
+
+    # ------------------------------------------------------------------ selection
+
+    def filter_by_exec_args(self, *args: str) -> ExperimentList[_R]:
+        """Return the runs whose exec-args set contains every one of ``args`` (e.g. ``"-lr 0.001"``)."""
+        wanted = {" ".join(arg.split()) for arg in args}
+        if self._indexed():
+            from pyhermes.index.query.arg_filters import has_args
+
+            assert self._source is not None
+            return ExperimentList._bound(
+                self._source.narrowed(has_args(*wanted), lambda: self.filter_by_exec_args(*args))
+            )
+        return ExperimentList(item for item in self if wanted <= item.exec_args)
+
+    def bound_table(self, limit: int) -> tuple[Any, int] | None:
+        """The first ``limit`` runs of the list as a runs table with the default columns, and
+        the list's length: read from the index (the one runs-table path,
+        :meth:`pyhermes.index.query.runs.RunQueries.table`: one count and one page, however
+        long the list) while the list is its unchanged query; ``None`` for a list that
+        answers in memory (its runs are read from the objects then)."""
+        if not self._indexed():
+            return None
+        source = self._source
+        assert source is not None
+        held = source.runs_held()
+        page = source.catalog.table(held, None, source.order_by, limit)
+        return page, source.catalog.count_in(held)
+
+    def latest(self) -> _R:
+        """Return the run with the most recent start time; runs without one come last.
+
+        Raises:
+            ValueError: the list is empty.
+        """
+        if self._indexed():
+            assert self._source is not None
+            answer = ExperimentList._bound(
+                self._source.ordered(["-start_time"], 1, lambda: [self.latest()])
+            )
+            answer._load()
+            if list.__len__(answer):
+                return list.__getitem__(answer, 0)
+        elif self:
+            return max(self, key=_latest_key)
+        raise ValueError("latest() of an empty ExperimentList: no runs to choose from")
+
+    def where(self, condition: Filter | str) -> ExperimentList[_R]:
+        """Return the runs matching ``condition`` (a filter object or expression text, see the README).
+
+        Raises:
+            QueryError: the expression is malformed or names an unknown column.
+        """
+        condition = as_condition(condition)
+        if self._indexed():
+            assert self._source is not None
+            return ExperimentList._bound(self._source.narrowed(condition, lambda: self.where(condition)))
+        return ExperimentList(item for item in self if condition.matches(item))
+
+    def sort_by_score(self, summary: str = "final_mean", descending: bool = True) -> ExperimentList[_R]:
+        """Return the runs ordered by a score-summary field; runs without a value come last.
+
+        Raises:
+            QueryError: ``summary`` is not a score-summary field.
+        """
+        from pyhermes.index.query.filters import check_summary_field
+
+        check_summary_field(summary)
+        if self._indexed():
+            assert self._source is not None
+            key = f"-{summary}" if descending else summary
+            return ExperimentList._bound(
+                self._source.ordered([key], None, lambda: self.sort_by_score(summary, descending))
+            )
+        with_value = [e for e in self if getattr(e.score_summary, summary) is not None]
+        without = [e for e in self if getattr(e.score_summary, summary) is None]
+        with_value.sort(key=lambda e: getattr(e.score_summary, summary), reverse=descending)
+        return ExperimentList(with_value + without)
+
+    def top(self, n: int, by: str = "final_mean") -> ExperimentList[_R]:
+        """Return the ``n`` best runs by the score-summary field ``by`` (highest first)."""
+        if n < 0:
+            raise ValueError(f"top(n) needs n >= 0, got {n}")
+        if self._indexed():
+            from pyhermes.index.query.filters import check_summary_field
+
+            check_summary_field(by)
+            assert self._source is not None
+            return ExperimentList._bound(self._source.ordered([f"-{by}"], n, lambda: self.top(n, by)))
+        return ExperimentList(self.sort_by_score(by)[:n])
+
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the runs (see :class:`ExperimentFrame`).
+
+        A list bound to the index gives the full frame (identifier, path, times,
+        commit, comments, one column per exec-arg key, one per score summary, and
+        the ``experiments`` column) from one SQL query, columns straight into pandas.
+
+        Raises:
+            MissingDependencyError: pandas is not installed.
+        """
+        if self._indexed():
+            source = self._source
+            assert source is not None
+            return source.catalog._frame(source, self if self._loaded else None)
+        return ExperimentFrame(self)
+
+    def plot_scores(
+        self,
+        group_by: str | Sequence[str] | None = None,
+        window: int = 100,
+        band: str | None = "std",
+        ax: Any = None,
+        path: PathLike | None = None,
+        *,
+        min_runs: int | None = None,
+    ) -> Any:
+        """Plot the smoothed learning curves, one line per group (mean over its runs); return the Figure.
+
+        See :func:`pyhermes.curves.plot_grouped_scores` for the rules (``min_runs``:
+        how many runs must reach an episode for the line to go on; default half the group).
+        """
+        from pyhermes.curves import plot_grouped_scores
+
+        return plot_grouped_scores(
+            self, group_by=group_by, window=window, band=band, ax=ax, path=path, min_runs=min_runs
+        )
+
+
+    def plot(
+        self,
+        *,
+        group_by: str | Sequence[str] | None = None,
+        band: str | None = "std",
+        window: int = 100,
+        min_runs: int | None = None,
+        ax: Any = None,
+    ) -> Any:
+        """Draw the grouped learning curves (the Compare page's chart); return the matplotlib Figure.
+
+        The notebook shortcut of :meth:`plot_scores`: the same rules
+        (:mod:`pyhermes.curves`), keyword arguments only. Without ``ax`` the figure is
+        not registered with pyplot (no window opens; a notebook shows the returned
+        figure inline, once).
+
+        Raises:
+            ValueError: see :func:`pyhermes.curves.plot_grouped_scores`.
+            MissingDependencyError: matplotlib is not installed.
+        """
+        if ax is None:
+            from pyhermes._optional import require
+
+            figure = require("matplotlib.figure").Figure(figsize=(10, 6), layout="constrained")
+            ax = figure.add_subplot()
+        return self.plot_scores(
+            group_by=group_by, window=window, band=band, ax=ax, min_runs=min_runs
+        )
+
+
+class ExperimentFrame:
+    """``ExperimentFrame(experiments)`` builds a pandas DataFrame of runs.
+
+    It has an ``experiments`` column (the Experiment objects) and one column per
+    exec-arg key found in any run (the union; ``None`` where a run lacks it).
+    Calling it returns a plain :class:`pandas.DataFrame`.
+
+    Raises:
+        MissingDependencyError: pandas is not installed.
+    """
+
+    __module__ = "pyhermes.storage"  # its documented home
+
+    def __new__(cls, experiments: Iterable[Any]) -> Any:  # type: ignore[misc]
+        from pyhermes._optional import require
+
+        pd = require("pandas")
+        runs = list(experiments)
+        columns: dict[str, list[Any]] = {"experiments": runs}
+        dicts = [run.exec_args_dict for run in runs]
+        keys: dict[str, None] = {}
+        for args in dicts:
+            keys.update(dict.fromkeys(args))
+        for key in keys:
+            columns[key] = [args.get(key) for args in dicts]
+        return pd.DataFrame(columns, index=range(len(runs)))
+
+
+def _reading(name: str) -> Any:
+    """A list method of ExperimentList that fills a bound list before doing what list does."""
+    method = getattr(list, name)
+
+    def read_first(self: ExperimentList[Any], *args: Any, **kwargs: Any) -> Any:
+        self._load()
+        for arg in args:  # list's C code reads another list's storage directly (==, +)
+            if isinstance(arg, ExperimentList):
+                arg._load()
+        return method(self, *args, **kwargs)
+
+    read_first.__name__ = read_first.__qualname__ = name
+    read_first.__doc__ = method.__doc__
+    return read_first
+
+
+# Every list method that reads or changes the items (C code such as numpy's, which
+# reads a list's storage directly, first asks for the length).
+for _name in (
+    "__len__", "__iter__", "__reversed__", "__getitem__", "__contains__", "__eq__", "__ne__",
+    "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__add__", "__iadd__", "__mul__",
+    "__rmul__", "__imul__", "__setitem__", "__delitem__", "__sizeof__", "append", "extend",
+    "insert", "remove", "pop", "clear", "index", "count", "sort", "reverse", "copy",
+):
+    setattr(ExperimentList, _name, _reading(_name))
+del _name
+
+
