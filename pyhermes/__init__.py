@@ -18,11 +18,15 @@ __all__ = [
     "ExperimentList",
     "ExperimentFrame",
     "Catalog",
+    "TagChange",
+    "Note",
     "ScoreSummary",
     "arg",
     "flag",
     "info",
     "score",
+    "tag",
+    "note",
     "HermesError",
     "MissingDependencyError",
     "RunFormatError",
@@ -33,6 +37,7 @@ __all__ = [
     "IndexDamagedError",
     "ReadOnlyQueryError",
     "QueryError",
+    "InvalidTagError",
     "__version__",
 ]
 
@@ -41,11 +46,15 @@ _LOCATION = {
     "ExperimentList": "pyhermes.storage",
     "ExperimentFrame": "pyhermes.storage",
     "Catalog": "pyhermes.storage",
+    "TagChange": "pyhermes.experiment",
+    "Note": "pyhermes.rundir",
     "ScoreSummary": "pyhermes.summary",
     "arg": "pyhermes.index.query.arg_filters",
     "flag": "pyhermes.index.query.arg_filters",
     "info": "pyhermes.index.query.arg_filters",
     "score": "pyhermes.index.query.filters",
+    "tag": "pyhermes.index.query.curation_filters",
+    "note": "pyhermes.index.query.curation_filters",
     "HermesError": "pyhermes.errors",
     "MissingDependencyError": "pyhermes.errors",
     "RunFormatError": "pyhermes.errors",
@@ -56,6 +65,7 @@ _LOCATION = {
     "IndexDamagedError": "pyhermes.errors",
     "ReadOnlyQueryError": "pyhermes.errors",
     "QueryError": "pyhermes.errors",
+    "InvalidTagError": "pyhermes.errors",
 }
 
 if TYPE_CHECKING:
@@ -65,14 +75,18 @@ if TYPE_CHECKING:
         IndexBusyError,
         IndexDamagedError,
         IndexVersionError,
+        InvalidTagError,
         MissingDependencyError,
         QueryError,
         ReadOnlyQueryError,
         RunFormatError,
         UntrustedFileError,
     )
+    from pyhermes.experiment import TagChange
     from pyhermes.index.query.arg_filters import arg, flag, info
+    from pyhermes.index.query.curation_filters import note, tag
     from pyhermes.index.query.filters import score
+    from pyhermes.rundir import Note
     from pyhermes.storage import Catalog, Experiment, ExperimentFrame, ExperimentList
     from pyhermes.summary import ScoreSummary
 
@@ -82,7 +96,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'pyhermes' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    if module == "pyhermes.storage":
+    if module in ("pyhermes.storage", "pyhermes.experiment"):
         # The notebook views of runs, lists and SQL results (a front end over present).
         from pyhermes import notebook  # noqa: F401
     globals()[name] = value

@@ -41,9 +41,12 @@ from pyhermes.index.query.runs import as_condition, path_is
 from pyhermes.index.run_index import RunIndex
 from pyhermes.runlist import BoundQuery, ExperimentList, RunPool
 
-__all__ = ["Catalog", "load_all"]
+__all__ = ["Catalog", "load_all", "ARCHIVE_FOLDER"]
 
 PathLike = rundir.PathLike
+
+#: The folder below a root that archived runs are moved into (keeping their relative paths).
+ARCHIVE_FOLDER = ".archive"
 
 
 def load_all(
@@ -52,10 +55,18 @@ def load_all(
     recursive: bool,
     index: str | os.PathLike[str] | bool | None,
     sync: str,
+    archived: bool = False,
 ) -> ExperimentList[Experiment]:
     """What :meth:`Experiment.load_all` returns once it checked ``root`` and ``sync``: the runs
     below ``root`` scanned from disk (``index=False``), else from the index serving ``root``,
-    synced first (see :meth:`~pyhermes.index.run_index.RunIndex.open_and_sync`)."""
+    synced first (see :meth:`~pyhermes.index.run_index.RunIndex.open_and_sync`). With
+    ``archived``, the runs of the whole tree below ``root/.archive`` scanned from disk (the
+    index holds live runs only; an empty list when there is no such folder)."""
+    if archived:
+        archive = root / ARCHIVE_FOLDER
+        if not archive.is_dir():
+            return ExperimentList([])
+        return _scan(archive, True)
     if index is False:
         return _scan(root, recursive)
     catalog = Catalog.open_and_sync(root, None if index is True else index, sync=sync, recursive=recursive)
@@ -101,7 +112,7 @@ def _scan(root: Path, recursive: bool) -> ExperimentList[Experiment]:
 
 
 class _Batch:
-    """Fills info, args and score summaries of many indexed runs, with one query each."""
+    """Fills info, args, score summaries, tags and notes of many indexed runs, with one query each."""
 
     def __init__(self, catalog: Catalog, members: dict[int, Experiment]) -> None:
         self.catalog = catalog
@@ -121,6 +132,10 @@ class _Batch:
                 experiment._info = found.get(run_id, {})
             elif what == "args" and experiment._exec_arg_lines is None:
                 experiment._exec_arg_lines = found.get(run_id, [])
+            elif what == "tags" and experiment._tags is None:
+                experiment._tags = found.get(run_id, [])
+            elif what == "notes" and experiment._notes is None:
+                experiment._notes = found.get(run_id, [])
             elif what == "summary" and experiment._summary is None and run_id in found:
                 fields = found[run_id]
                 fields["count"] = fields["count"] or 0

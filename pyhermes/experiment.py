@@ -1,20 +1,16 @@
 """One run directory: :class:`Experiment` (documented in ``pyhermes.storage``, its home for users).
 
 An :class:`Experiment` is one run directory. Its attributes come from the files
-(``hermes.info``, ``exec_arguments``) or, for runs loaded through the index, from
-the index without reading files; file-backed methods (``scores()``, ``result``,
-logs, state dicts) always read the disk.
+(``hermes.info``, ``exec_arguments``, ``hermes.tags``, ``hermes.notes``) or, for runs
+loaded through the index, from the index without reading files; file-backed methods
+(``scores()``, ``result``, logs, state dicts) always read the disk.
 
 Dependencies point one way: :mod:`pyhermes.runlist` (lists) <- this module <-
-:mod:`pyhermes.catalog` (the index answering with runs). This module imports the
-list type for ``load_all``'s return, and makes its runs what a list holds
-(:func:`pyhermes.runlist.hold`); it never imports the catalog.
-:meth:`Experiment.load_all`, documented here, needs it: it checks its arguments
-and calls the loader that :mod:`pyhermes.catalog` installs with
-:func:`install_loader` when it is imported (``pyhermes.storage``, the documented
-home of the class, and ``pyhermes`` import it; so do pickles of runs, which name
-``pyhermes.storage``). Nothing heavy is imported here: numpy, pandas, torch and
-SQLAlchemy load when a method needs them.
+:mod:`pyhermes.catalog`. :meth:`Experiment.load_all` calls the loader that
+:mod:`pyhermes.catalog` installs on import (:func:`install_loader`; ``pyhermes``,
+``pyhermes.storage`` and pickles of runs import it), and this module makes its runs
+what a list holds (:func:`pyhermes.runlist.hold`). Nothing heavy is imported here:
+numpy, pandas, torch and SQLAlchemy load when a method needs them.
 """
 
 from __future__ import annotations
@@ -29,15 +25,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pyhermes import rundir
-from pyhermes.index.run_index import RunIndex, check_sync_mode
-from pyhermes.runlist import ExperimentList, hold
+from pyhermes.index.run_index import RunIndex, check_sync_mode, curation_through, write_through
+from pyhermes.runlist import ExperimentList, TagChange, hold
 
 if TYPE_CHECKING:
     import numpy as np
 
     from pyhermes.summary import ScoreSummary
 
-__all__ = ["Experiment", "install_loader"]
+__all__ = ["Experiment", "TagChange", "install_loader"]  # TagChange: defined in pyhermes.runlist
 
 PathLike = rundir.PathLike
 
@@ -46,8 +42,14 @@ PathLike = rundir.PathLike
 _LOADER: list[Callable[..., ExperimentList[Experiment]]] = []
 
 
+#: The attributes of a run built from the index that are read when first asked for.
+_UNREAD = dict.fromkeys(
+    ("_info", "_exec_arg_lines", "_exec_args_dict", "_summary", "_tags", "_notes", "_pending_comments")
+)
+
+
 def install_loader(loader: Callable[..., ExperimentList[Experiment]]) -> None:
-    """Make ``loader(root, *, recursive, index, sync)`` what :meth:`Experiment.load_all` returns
+    """Make ``loader(root, *, recursive, index, sync, archived)`` what :meth:`Experiment.load_all` returns
     (called by :mod:`pyhermes.catalog` on import)."""
     _LOADER[:] = [loader]
 
@@ -88,6 +90,8 @@ class Experiment:
         self._exec_arg_lines: list[str] | None = None
         self._exec_args_dict: dict[str, Any] | None = None
         self._summary: ScoreSummary | None = None
+        self._tags: list[str] | None = None
+        self._notes: list[rundir.Note] | None = None
         self._pending_comments: list[str] | None = None
         self._catalog: RunIndex | None = None
         self._run_id: int | None = None
@@ -107,30 +111,14 @@ class Experiment:
 
     @classmethod
     def _indexed(
-        cls,
-        run_dir: str,
-        identifier: str,
-        commit_hash: str | None,
-        start_time: datetime | None,
-        catalog: RunIndex,
-        run_id: int,
-        batch: Any,
+        cls, run_dir: str, identifier: str, commit_hash: str | None, start_time: datetime | None,
+        catalog: RunIndex, run_id: int, batch: Any,
     ) -> Experiment:
         """Build a run whose attributes come from the index (no file is read)."""
         experiment = cls.__new__(cls)
         experiment.__dict__.update(
-            identifier=identifier,
-            _path=run_dir,
-            commit_hash=commit_hash,
-            start_time=start_time,
-            _info=None,
-            _exec_arg_lines=None,
-            _exec_args_dict=None,
-            _summary=None,
-            _pending_comments=None,
-            _catalog=catalog,
-            _run_id=run_id,
-            _batch=batch,
+            _UNREAD, identifier=identifier, _path=run_dir, commit_hash=commit_hash,
+            start_time=start_time, _catalog=catalog, _run_id=run_id, _batch=batch,
         )
         return experiment
 
@@ -157,9 +145,7 @@ class Experiment:
             path = path.resolve()
         if not cls.is_experiment(path):
             raise FileNotFoundError(f"{path} is not a hermes run directory (no {rundir.INFO_FILE})")
-        info = rundir.read_info(path)
-        experiment = cls._from_parts(path, info, rundir.read_exec_args(path))
-        return experiment
+        return cls._from_parts(path, rundir.read_info(path), rundir.read_exec_args(path))
 
     @classmethod
     def _from_parts(
@@ -207,8 +193,9 @@ class Experiment:
         recursive: bool = False,
         index: str | os.PathLike[str] | bool | None = None,
         sync: str = "quick",
+        archived: bool = False,
     ) -> ExperimentList[Experiment]:
-        """Load every run directory below ``path``.
+        """Load every run directory below ``path``; return the runs, ordered by path.
 
         Without ``recursive`` only the direct subdirectories of ``path`` holding a
         ``hermes.info`` are runs (the documented behaviour, ``path`` being an
@@ -221,8 +208,9 @@ class Experiment:
         for the default place, or ``False`` to scan the disk without any index.
         ``sync`` is ``"quick"``, ``"full"`` or ``"none"`` (see the README).
 
-        Returns:
-            The runs, ordered by path.
+        With ``archived``, the runs archived under ``<path>/.archive/`` (``hermes archive``)
+        instead: its whole tree read from disk (the index holds live runs only;
+        ``recursive``, ``index`` and ``sync`` are ignored; no such folder: no runs).
 
         Raises:
             FileNotFoundError: ``path`` is not a directory.
@@ -234,11 +222,8 @@ class Experiment:
             raise FileNotFoundError(f"no such directory: {root}")
         check_sync_mode(sync)  # before an index is made for nothing
         if not _LOADER:
-            raise RuntimeError(
-                "Experiment.load_all needs pyhermes.catalog: import Experiment from pyhermes "
-                "or pyhermes.storage"
-            )
-        return _LOADER[0](root, recursive=recursive, index=index, sync=sync)
+            raise RuntimeError("Experiment.load_all needs pyhermes.catalog: import Experiment from pyhermes")
+        return _LOADER[0](root, recursive=recursive, index=index, sync=sync, archived=archived)
 
     # ------------------------------------------------------------------ creating
 
@@ -301,8 +286,7 @@ class Experiment:
     def finish(self, end_time: datetime | None = None) -> None:
         """Record ``start_time``, ``end_time``, ``execution_time`` and ``comments`` in ``hermes.info``.
 
-        Raises:
-            RuntimeError: the run is already finished.
+        Raises RuntimeError when the run is already finished.
         """
         if self.is_finished:
             raise RuntimeError(f"run {self.identifier} is already finished")
@@ -333,16 +317,13 @@ class Experiment:
         self._write_through(None)
 
     def _write_through(self, index: Any) -> None:
-        if index is False:
-            return
-        from pyhermes.index.run_index import write_through
-
-        write_through(self, index)
+        if index is not False:
+            write_through(self, index)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the run's values, not its index: what came from the index is filled in first."""
         if self._batch is not None:
-            for what in ("info", "args", "summary"):
+            for what in ("info", "args", "summary", "tags", "notes"):
                 self._batch.fill(what)
         return {**self.__dict__, "_catalog": None, "_batch": None, "_run_id": None}
 
@@ -424,6 +405,43 @@ class Experiment:
         return rundir.layout_names(self.path_to_experiment)[1]
 
     @property
+    def tags(self) -> list[str]:
+        """The run's tags (its ``hermes.tags``), sorted; from the index when the run came from it."""
+        return list(self._curation("tags"))
+
+    @property
+    def notes(self) -> list[rundir.Note]:
+        """The run's notes (its ``hermes.notes``; ``Note(time, text)``), oldest first."""
+        return list(self._curation("notes"))
+
+    def _curation(self, what: str) -> Any:
+        """The run's ``"tags"`` or ``"notes"``: from its batch (the index), else its file."""
+        if self.__dict__.get(f"_{what}") is None and self._batch is not None:
+            self._batch.fill(what)
+        if self.__dict__.get(f"_{what}") is None:  # (.get: a run pickled before tags existed)
+            read = rundir.read_tags if what == "tags" else rundir.read_notes
+            self.__dict__[f"_{what}"] = read(self.path_to_experiment)
+        return self.__dict__[f"_{what}"]
+
+    def add_tags(self, *tags: str) -> TagChange:
+        """Add ``tags`` to the run: its ``hermes.tags`` first, then its index. Raises as
+        :meth:`ExperimentList.add_tags` (a bad tag: InvalidTagError, nothing written)."""
+        return ExperimentList([self]).add_tags(*tags)[0]
+
+    def remove_tags(self, *tags: str) -> TagChange:
+        """Take ``tags`` from the run (those it has); raises as :meth:`add_tags`."""
+        return ExperimentList([self]).remove_tags(*tags)[0]
+
+    def add_note(self, text: str) -> rundir.Note:
+        """Append the note ``text``, timed now, to the run's ``hermes.notes``, then to its index;
+        return it. Raises ValueError for a blank or too long text (nothing written), OSError
+        (see :func:`pyhermes.rundir.append_note`)."""
+        note = rundir.append_note(self.path_to_experiment, text)
+        self._notes = rundir.read_notes(self.path_to_experiment)
+        curation_through([self], ("notes",))
+        return note
+
+    @property
     def score_summary(self) -> ScoreSummary:
         """Summary statistics of the scores (from the index when the run came from it).
 
@@ -477,15 +495,9 @@ class Experiment:
         if not names:
             raise RuntimeError(f"run {self.identifier} holds no {rundir.RESULT_SUFFIX} file")
         preferred = f"{self.identifier}{rundir.RESULT_SUFFIX}"
-        if preferred in names:
-            name = preferred
-        else:
-            name = names[0]
-            if len(names) > 1:
-                warnings.warn(
-                    f"run {self.identifier} holds {len(names)} result files; loading {name}",
-                    stacklevel=2,
-                )
+        name = preferred if preferred in names else names[0]
+        if name != preferred and len(names) > 1:
+            warnings.warn(f"run {self.identifier} holds {len(names)} result files; loading {name}", stacklevel=2)
         return Result.load(self.file(name))
 
     def list_pth_files(self) -> list[str]:
@@ -520,9 +532,7 @@ class Experiment:
     def copy_file(self, path_to_file: PathLike, new_file_name: str | None = None) -> Path:
         """Copy a file into the run directory (as ``new_file_name`` or its own name); return the copy.
 
-        Raises:
-            FileNotFoundError: ``path_to_file`` does not exist.
-            ValueError: the destination name would land outside the run directory.
+        Raises FileNotFoundError (no such file) or ValueError (a name outside the run directory).
         """
         source, destination = self._transfer_paths(path_to_file, new_file_name)
         shutil.copyfile(source, destination)
@@ -531,9 +541,7 @@ class Experiment:
     def move_file(self, path_to_file: PathLike, new_file_name: str | None = None) -> Path:
         """Move a file into the run directory (as ``new_file_name`` or its own name); return the new path.
 
-        Raises:
-            FileNotFoundError: ``path_to_file`` does not exist.
-            ValueError: the destination name would land outside the run directory.
+        Raises as :meth:`copy_file`.
         """
         source, destination = self._transfer_paths(path_to_file, new_file_name)
         shutil.move(os.fspath(source), destination)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pyhermes.index.query.filters import Filter
 from pyhermes.index.query.runs import as_condition
 from pyhermes.rundir import PathLike
 
-__all__ = ["ExperimentList", "ExperimentFrame", "BoundQuery", "RunPool", "RunSource", "hold"]
+__all__ = ["ExperimentList", "ExperimentFrame", "BoundQuery", "RunPool", "RunSource", "TagChange", "hold"]
 
 _R = TypeVar("_R")
 
@@ -75,6 +75,23 @@ class RunSource(Protocol):
     def _runs_up_to(self, scope: Filter, order_by: Sequence[str], newest: int | None, pool: RunPool) -> list[Any]: ...
 
     def _frame(self, source: BoundQuery, loaded: ExperimentList[Any] | None) -> Any: ...
+
+
+class TagChange(NamedTuple):
+    """What ``add_tags``/``remove_tags`` did to one run (an Experiment): its tags ``before``
+    and ``after``, each sorted."""
+
+    run: Any
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """True when the run's tags changed (its ``hermes.tags`` was written)."""
+        return self.before != self.after
+
+
+TagChange.__module__ = "pyhermes.experiment"  # where the API documents it (and re-exports it)
 
 
 def _latest_key(experiment: Any) -> tuple[int, float]:
@@ -390,6 +407,30 @@ class ExperimentList(list[_R]):
             assert self._source is not None
             return ExperimentList._bound(self._source.ordered([f"-{by}"], n, lambda: self.top(n, by)))
         return ExperimentList(self.sort_by_score(by)[:n])
+
+    def add_tags(self, *tags: str) -> list[TagChange]:
+        """Add ``tags`` to every run of the list; return one :class:`TagChange` per run, in order.
+
+        Every tag is checked first (a bad tag: nothing is written anywhere). Each run's
+        ``hermes.tags`` is changed under a lock of its directory, written only if it
+        changes (:func:`pyhermes.rundir.change_tags`); then the index holding the runs is
+        updated, one transaction per 4000 runs, so lists bound to it see the new tags.
+
+        Raises:
+            InvalidTagError: a tag is empty, too long, or holds a line break or a path separator.
+            OSError, RunFormatError: a run could not be changed (the others are).
+        """
+        return self._tagged(tags, ())
+
+    def remove_tags(self, *tags: str) -> list[TagChange]:
+        """Take ``tags`` from every run of the list (those it has); as :meth:`add_tags`."""
+        return self._tagged((), tags)
+
+    def _tagged(self, add: Sequence[str], remove: Sequence[str]) -> list[TagChange]:
+        from pyhermes.index.run_index import change_tags_of
+
+        runs = list(self)
+        return [TagChange(run, tuple(old), tuple(new)) for run, old, new in change_tags_of(runs, add, remove)]
 
     def to_frame(self) -> Any:
         """Return a pandas DataFrame of the runs (see :class:`ExperimentFrame`).

@@ -17,6 +17,7 @@ import pytest
 from legacy import write_run
 
 from pyhermes import Catalog
+from pyhermes.index.rules import SIGNATURE_COLUMNS
 from pyhermes.index.sync.check import compute_drift
 
 START = datetime(2024, 1, 1, 12)
@@ -49,10 +50,7 @@ class Tree:
         """:func:`compute_drift` of ``scope`` given what the index holds (as the check reads it)."""
         stored = {
             row[0]: tuple(row[1:])
-            for row in self.catalog.sql(
-                "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "
-                "scores_size, scores_mtime_ns FROM hermes_run"
-            ).rows
+            for row in self.catalog.sql(f"SELECT path, {', '.join(SIGNATURE_COLUMNS)} FROM hermes_run").rows
         }
         before = self.index_rows()
         drift = compute_drift(self.catalog.root, scope, stored, self.catalog.problems(),
@@ -165,3 +163,12 @@ def test_reread_reads_runs_whose_signature_did_not_change(tmp_path):
     path = tree.rel(tree.runs[3])
     assert list(reread["warning_paths"]) == [path] and "Latin-1" in reread["warning_paths"][path][0]
     assert reread == {**CLEAN, "unchanged": 5, "warnings": 1, "warning_paths": reread["warning_paths"]}
+
+
+def test_a_hand_edit_of_tags_or_notes_is_drift(tmp_path):
+    tree = Tree(tmp_path)
+    (tree.runs[0] / "hermes.tags").write_text("paper\n", encoding="utf-8")
+    (tree.runs[1] / "hermes.notes").write_text('{"time": null, "text": "diverged"}\n', encoding="utf-8")
+    drift = tree.drift()
+    assert drift["changed"] == sorted([tree.rel(tree.runs[0]), tree.rel(tree.runs[1])])
+    assert drift["updated"] == 2 and drift["unchanged"] == 3

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # (imports both) and their facade storage; results, plots and curves.
     ("library objects", (
         "pyhermes.runlist", "pyhermes.experiment", "pyhermes.catalog", "pyhermes.storage",
-        "pyhermes.result", "pyhermes.plot", "pyhermes.curves",
+        "pyhermes.result", "pyhermes.plot", "pyhermes.curves", "pyhermes.curation",
     )),
     ("presentation", ("pyhermes.present",)),
     ("front ends", ("pyhermes.cli", "pyhermes.web", "pyhermes.notebook")),

@@ -107,7 +107,8 @@ def _stat(path: Path) -> tuple[int, int]:
 def test_signature_is_size_and_mtime_of_the_three_files(tmp_path):
     run = write_run(tmp_path, start=datetime(2024, 1, 1), scores=[1.0, 2.0])
     scores = run / f"{run.name}.scores"
-    expected = (*_stat(run / "hermes.info"), *_stat(run / "exec_arguments"), *_stat(scores))
+    expected = (*_stat(run / "hermes.info"), *_stat(run / "exec_arguments"), *_stat(scores),
+                None, None, None, None)  # no hermes.tags, no hermes.notes
     assert signature(str(run)) == expected
     with open(scores, "a") as handle:
         handle.write("3.0\n")
@@ -118,14 +119,14 @@ def test_signature_is_size_and_mtime_of_the_three_files(tmp_path):
 
 def test_signature_of_missing_and_unreadable_files(tmp_path):
     run = write_run(tmp_path, start=datetime(2024, 1, 1))  # no scores file
-    assert signature(str(run))[4:] == (None, None)
+    assert signature(str(run))[4:6] == (None, None)
     (run / "exec_arguments").unlink()
-    assert signature(str(run))[2:] == (None, None, None, None)
+    assert signature(str(run))[2:6] == (None, None, None, None)
     info = run / "hermes.info"
     info.unlink()
     info.symlink_to("hermes.info")  # a symlink loop: cannot be looked at
     assert signature(str(run))[:2] == (-1, -errno.ELOOP)
-    assert signature(str(tmp_path / "gone")) == (None,) * 6
+    assert signature(str(tmp_path / "gone")) == (None,) * 10
 
 
 # --------------------------------------------------------------------------- listings and values

@@ -11,7 +11,7 @@ import pytest
 from legacy import write_run
 
 from pyhermes.errors import RunFormatError
-from pyhermes.index.rules import KEY_LENGTH, NAME_ESCAPE, signature, stored_name
+from pyhermes.index.rules import KEY_LENGTH, NAME_ESCAPE, SIGNATURE_COLUMNS, signature, stored_name
 from pyhermes.index.store.layout import SUMMARY_COLUMNS
 from pyhermes.index.sync.run_reading import (
     ReadFailure,
@@ -64,8 +64,7 @@ def test_read_run_of_a_finished_run(tmp_path):
     assert summary["max"] == 5.0 and summary["argmax"] == 3 and summary["min"] == -1.0
     assert summary["mean"] == pytest.approx(2.0)  # NaN ignored
     sig = signature(str(run))
-    assert [row[name] for name in ("info_size", "info_mtime_ns", "args_size", "args_mtime_ns",
-                                   "scores_size", "scores_mtime_ns")] == list(sig)
+    assert [row[name] for name in SIGNATURE_COLUMNS] == list(sig)
     assert record.args == [
         (0, "train", "train", None, None),
         (1, "--doubledqn", "--doubledqn", None, None),

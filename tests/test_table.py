@@ -54,7 +54,7 @@ def test_every_column_from_sql_equals_the_run_objects(catalog, read_only_corpus)
     keys = arg_keys(catalog)
     assert keys and keys == sorted(keys, key=lambda key: (not key.startswith("-"), key.lstrip("-"), key))
     columns = [
-        *RUN_FIELDS, "run.identifier", *SUMMARY_COLUMNS, "score.final_mean", "args",
+        *RUN_FIELDS, "run.identifier", *SUMMARY_COLUMNS, "score.final_mean", "args", "tags",
         "info.comments", "info.commit_hash", "info.no_such_key", *keys, "-never-seen",
     ]
     table = catalog.table(everything, columns, ["path"], None)
@@ -134,3 +134,13 @@ def test_an_unknown_column_is_a_clear_error(catalog):
             catalog.table(everything, [name], None, 1)
     with pytest.raises(QueryError, match="no column named"):
         present.check_columns("")
+
+
+@pytest.mark.sqlite_only
+def test_a_selection_of_thousands_of_identifiers_is_one_in_list(catalog):
+    from pyhermes.index.query.filters import run
+
+    names = catalog.table(everything, ["identifier"], ["path"]).identifiers
+    chosen = run.identifier.isin([*names[:50], *(f"no_such_run_{n}" for n in range(5000))])
+    assert catalog.count(chosen) == 50  # a chain of 5,050 ORs overflows SQLite's expression tree
+    assert catalog.table(chosen, ["identifier"], ["path"]).identifiers == names[:50]

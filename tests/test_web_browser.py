@@ -6,8 +6,13 @@ show and saves a screenshot of each page under the test's temp dir. With
 ``HERMES_SCREENSHOTS=DIR`` the screenshots are also copied to DIR (that is how
 ``docs/*.png`` are made: ``python scripts/screenshots.py``).
 
-Without a browser (``chromium`` and ``chromedriver``) or selenium the test skips
-with the reason, except under ``CI=true``, where it fails.
+A second server, writable (``create_app(..., writable=True)``), on a corpus of its
+own: two runs ticked are tagged through the page, the chips appear, a click on a
+chip filters by the tag, and a run archived through the page (confirmed in its
+dialog) leaves the table and the disk's catalogue.
+
+Without a browser (``chromium`` and ``chromedriver``) or selenium the tests skip
+with the reason, except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from legacy import make_corpus
 
-from pyhermes import Experiment
+from pyhermes import Experiment, rundir
 
 CHROMIUM_ARGS = (
     "--headless",
@@ -84,6 +89,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     root = tmp_path_factory.mktemp("browser") / "demo"
     make_corpus(root, 300, seed=0, scores_per_run=1000)  # the demo's generator and seed
     app = create_app(root)
+    app.extensions["hermes"].wait()
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", root
+    httpd.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def writable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A writable server (``hermes serve --writable``) on a small corpus of its own."""
+    pytest.importorskip("flask")
+    from werkzeug.serving import make_server
+
+    from pyhermes.web import create_app
+
+    root = tmp_path_factory.mktemp("curation") / "runs"
+    make_corpus(root, 40, seed=4, scores_per_run=60)
+    app = create_app(root, writable=True)
     app.extensions["hermes"].wait()
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -294,3 +319,94 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     driver.find_element(By.ID, "run-query").click()
     assert "refused" in _wait(driver, lambda d: d.find_element(By.ID, "error")).text
     assert len(list(shots.glob("*.png"))) == 4
+
+
+def _tick(driver, identifier: str) -> None:
+    """Tick the selection box of the run ``identifier`` (found afresh) and wait until it is ticked."""
+    from selenium.webdriver.common.by import By
+
+    selector = f'input.select-run[value="{identifier}"]'
+    box = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
+    box.click()
+    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
+
+
+def _chip_rows(driver, tag: str) -> list[str]:
+    """The identifiers of the rows of the runs table showing the chip of ``tag``."""
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    return sorted(
+        row.find_element(By.CSS_SELECTOR, "a.run-link").text
+        for row in rows
+        if any(chip.get_attribute("data-tag") == tag
+               for chip in row.find_elements(By.CSS_SELECTOR, "a.tag-chip"))
+    )
+
+
+def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_server, shots):
+    from selenium.webdriver.common.by import By
+
+    (shots / "curation").mkdir(exist_ok=True)
+
+    driver = browser
+    base, root = writable_server
+    on_disk = Experiment.load_all(root / "experiments" / "train_dqn" / "sweep", index=False)
+    finished = sorted(run.identifier for run in on_disk if run.is_finished)  # none is refused as running
+    by_identifier = {run.identifier: run for run in on_disk}
+    tag = "paper <i>v2"  # user text (a tag holds no slash): shown as typed, never as HTML
+
+    # The finished runs, oldest identifier first; the curation bar is there (writable).
+    driver.get(base + "/runs?where=finished&sort=identifier&per_page=100")
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
+    assert _count(driver) == len(finished)
+    assert driver.find_element(By.ID, "selected-count").text == "none ticked"
+    chosen = finished[:2]
+
+    # Tick two runs and add a tag: the page reloads with the chips and says what changed.
+    for identifier in chosen:
+        _tick(driver, identifier)
+    _wait(driver, lambda d: d.find_element(By.ID, "selected-count").text == "2 ticked")
+    driver.find_element(By.ID, "tag-input").send_keys(tag)
+    _then_new_page(driver, driver.find_element(By.ID, "add-tag").click)
+    _wait(driver, lambda d: _chip_rows(d, tag) == sorted(chosen))
+    status = _wait(driver, lambda d: d.find_element(By.ID, "curation-status"))
+    assert "2 of 2 run(s) changed" in status.text
+    chip = driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip")
+    assert chip.text == tag and not driver.find_elements(By.CSS_SELECTOR, "#runs a.tag-chip i")
+    for identifier in chosen:
+        assert rundir.read_tags(by_identifier[identifier].path_to_experiment) == [tag]
+    assert _chip_rows(driver, tag) == sorted(chosen)  # and no other row has it
+    _only_local_resources(driver)
+    assert driver.save_screenshot(str(shots / "curation" / "tagged.png"))  # not for the docs
+
+    # A click on a chip filters the table by the tag.
+    _then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip").click)
+    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert _count(driver) == 2
+    where = parse_qs(urlparse(driver.current_url).query)["where"]
+    assert where == [f'tag = "{tag}"']
+    assert driver.find_element(By.ID, "where").get_attribute("value") == where[0]
+    links = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "#runs a.run-link")]
+    assert links == sorted(chosen)  # the sort of the view is kept
+
+    # Archive one of them: a dialog asks first; then the run leaves the table and the tree.
+    gone, kept = chosen
+    _tick(driver, gone)
+    driver.find_element(By.ID, "archive-selected").click()
+    _wait(driver, lambda d: d.find_element(By.ID, "archive-dialog").get_attribute("open") is not None)
+    assert "1 run(s)" in driver.find_element(By.ID, "archive-question").text
+    _then_new_page(driver, driver.find_element(By.ID, "archive-confirm").click)
+    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert _count(driver) == 1
+    assert _chip_rows(driver, tag) == [kept]
+    assert not driver.find_elements(By.CSS_SELECTOR, f'input.select-run[value="{gone}"]')
+    assert "1 run(s) archived" in driver.find_element(By.ID, "curation-status").text
+    source = by_identifier[gone].path_to_experiment
+    assert not source.exists()
+    assert (root / ".archive" / source.relative_to(root) / rundir.TAGS_FILE).is_file()
+
+    # The whole table counts one run fewer.
+    driver.get(base + "/runs")
+    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert _count(driver) == len(on_disk) - 1

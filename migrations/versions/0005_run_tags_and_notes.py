@@ -17,6 +17,13 @@ Generation 5. Two tables and their stable views:
 Both reference ``hermes_run.id`` ON DELETE CASCADE. No existing row changes: the
 tables start empty (no run had these files before this revision).
 
+The two files join a run's signature (what a sync compares to notice a change):
+``hermes_run`` gains ``tags_size``, ``tags_mtime_ns``, ``notes_size`` and
+``notes_mtime_ns`` (BIGINT, NULL when the file is missing). Existing rows get NULL,
+which is what a run without the files has, so nothing is read again for them;
+a run that already had the files (written by a newer pyhermes into an older
+index) differs and is read again by the next full sync.
+
 This file is frozen in time: it imports nothing from pyhermes.
 """
 
@@ -62,8 +69,16 @@ def _set_generation(value: int) -> None:
     )
 
 
+#: The signature columns of the two files, added to ``hermes_run``.
+_SIGNATURE = ("tags_size", "tags_mtime_ns", "notes_size", "notes_mtime_ns")
+
+
 def upgrade() -> None:
-    """Create ``hermes_tag``, ``hermes_note`` and the views ``run_tags``, ``run_notes``."""
+    """Create ``hermes_tag``, ``hermes_note``, the views ``run_tags``, ``run_notes`` and the
+    four signature columns of ``hermes_run``."""
+    # Plain ADD COLUMNs (nullable, no default): instant on both databases, whatever the size.
+    for name in _SIGNATURE:
+        op.add_column("hermes_run", sa.Column(name, sa.BigInteger(), nullable=True))
     op.create_table(
         "hermes_tag",
         sa.Column("run_id", sa.Integer(), nullable=False),
@@ -99,10 +114,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the views and the two tables (their rows are a cache of the run directories)."""
+    """Drop the views, the two tables (their rows are a cache of the run directories) and the
+    four signature columns."""
     op.execute("DROP VIEW run_notes")
     op.execute("DROP VIEW run_tags")
     op.drop_table("hermes_note")
     op.drop_index("ix_hermes_tag_tag_run", table_name="hermes_tag")
     op.drop_table("hermes_tag")
+    # Plain DROP COLUMNs (SQLite >= 3.35 drops an unindexed column in place, without
+    # rebuilding the table, so the runs' args and info rows are untouched).
+    for name in reversed(_SIGNATURE):
+        op.drop_column("hermes_run", name)
     _set_generation(PREVIOUS_GENERATION)

@@ -1,9 +1,10 @@
-"""The command line: ``hermes`` (``ls``, ``show``, ``sql``, ``plot``, ``serve``, ``reindex``) and ``hermes-reindex``.
+"""The command line: ``hermes`` (``ls``, ``show``, ``sql``, ``plot``, ``serve``, ``reindex``, ``tag``,
+``note``, ``archive``, ``unarchive``, ``gc``) and ``hermes-reindex``.
 
 A thin layer over the library (:class:`pyhermes.Catalog`,
 :mod:`pyhermes.index.maintenance`, :mod:`pyhermes.present`), one module per
 command (:mod:`pyhermes.cli.ls`, ``show``, ``sql``, ``plot``, ``serve``,
-``reindex``; shared helpers in :mod:`pyhermes.cli.common`, the entry points in
+``reindex``, ``tag`` (with ``note``), ``archive`` (with ``unarchive``), ``gc``; shared helpers in :mod:`pyhermes.cli.common`, the entry points in
 :mod:`pyhermes.cli.main`): argparse, output to the terminal, and errors turned
 into one message on stderr (``hermes: error: ...``) with a non-zero exit
 status, never a traceback for bad input::
@@ -17,6 +18,12 @@ status, never a traceback for bad input::
     hermes plot [ROOT] [--where=EXPR] [--group-by=KEY[,KEY]] [--window N]
                 [--band std|ci95|none] -o FILE.png
     hermes serve [ROOT] [--host 127.0.0.1] [--port 8765] [--open]
+    hermes tag  [ROOT] (--where=EXPR | RUN...) [--add TAG]... [--remove TAG]... [--format table|json]
+    hermes note RUN TEXT [--root ROOT] [--format table|json]
+    hermes archive   [ROOT] --where=EXPR [--yes] [--format table|json]
+    hermes unarchive [ROOT] --where=EXPR [--yes] [--format table|json]
+    hermes gc   [ROOT] [--where=EXPR] [--older-than 7d] [--crash-after AGE] [--yes] [--purge]
+                [--format table|json]
     hermes reindex ...   (the options of hermes-reindex)
 
 Every command takes ``--index PATH_OR_URL`` (default: ``$HERMES_INDEX``, else the
@@ -46,6 +53,12 @@ Exit status of ``hermes ls|show|sql|plot|serve``:
 * 2 -- usage error;
 * 3 -- runtime error about the index itself (index of a newer pyhermes, database
   unreachable, invalid index URL, I/O error).
+
+Exit status of ``hermes tag|note|archive|unarchive|gc``: as for ``ls``, and 2
+also when a command that moves or deletes runs (``archive``, ``unarchive``, ``gc
+--purge``) was not confirmed because stdin is not a terminal and ``--yes`` was
+not given: like a missing required option, the command line is incomplete for a
+run without a terminal (1 stays "bad input", 3 "the index").
 
 Any command interrupted with Ctrl-C exits with 130; a closed output pipe
 (``hermes ls | head``) ends the command quietly with 141.

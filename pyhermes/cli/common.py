@@ -45,6 +45,16 @@ exit status:
   3  runtime error (missing ROOT, index of a newer pyhermes, database unreachable)
   130  interrupted"""
 
+EXIT_CODES_CURATE = """\
+exit status:
+  0  done (runs refused because they are still being written, or moved by another
+     process first, are listed in the output; the others were moved)
+  1  bad input (malformed expression, bad tag, no or several runs matching RUN, missing ROOT)
+  2  usage error, also: a command that moves runs was not confirmed because stdin is
+     not a terminal and --yes was not given
+  3  runtime error (index of a newer pyhermes, database unreachable, I/O error)
+  130  interrupted"""
+
 EXIT_CODES_QUERY = """\
 exit status:
   0  done
@@ -54,6 +64,41 @@ exit status:
   3  runtime error (index of a newer pyhermes, database unreachable)
   130  interrupted
 (hermes reindex exits like hermes-reindex: see hermes reindex --help)"""
+
+
+class CommandUsageError(Exception):
+    """A command line argparse accepts but the command cannot run as given (exit status 2)."""
+
+
+def confirm(action: str, yes: bool) -> bool:
+    """Return True when ``action`` (``"move 4 runs to /data/.archive"``) may go ahead: ``yes``
+    (``--yes``), or the user answered ``y`` when asked (on stderr; stdin must be a terminal).
+
+    Raises:
+        CommandUsageError: stdin is not a terminal and ``yes`` is false: nothing may be
+            done unasked, and nobody can be asked.
+    """
+    if yes:
+        return True
+    if not isatty(sys.stdin):
+        raise CommandUsageError(
+            f"refusing to {action} unasked: stdin is not a terminal, so nobody can be asked; "
+            "add --yes to go ahead"
+        )
+    sys.stderr.write(f"{action[:1].upper()}{action[1:]}? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def human_bytes(size: int) -> str:
+    """``size`` bytes in the largest binary unit that keeps it at least 1 (``3.2 MiB``)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
 
 
 def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
@@ -109,6 +154,9 @@ def guarded(prog: str, command: Callable[[], int], input_code: int, *, quiet: bo
     except KeyboardInterrupt:
         _error(prog, "interrupted")
         return EXIT_INTERRUPTED
+    except CommandUsageError as exc:
+        _error(prog, str(exc))
+        return EXIT_USAGE
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE

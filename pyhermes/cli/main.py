@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pyhermes.cli import ls, plot, reindex, serve, show, sql
+from pyhermes.cli import archive, gc, ls, plot, reindex, serve, show, sql, tag
 from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_CODES_REINDEX,
@@ -16,7 +16,7 @@ from pyhermes.cli.common import (
 from pyhermes.cli.reindex import REINDEX_EXAMPLES, add_reindex_arguments, cmd_reindex
 
 #: The modules of the ``hermes`` commands, in the order of ``hermes --help``.
-COMMANDS = (ls, show, sql, plot, serve, reindex)
+COMMANDS = (ls, show, sql, plot, serve, reindex, tag, archive, gc)
 
 
 def reindex_main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +59,7 @@ def hermes_main(argv: Sequence[str] | None = None) -> int:
 def _hermes_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hermes",
-        description="Query the catalogue of hermes experiment runs.",
+        description="Query and curate the catalogue of hermes experiment runs.",
         epilog="""\
 examples:
   hermes reindex /data/runs
@@ -67,6 +67,9 @@ examples:
   hermes show 2024_03_01_0915
   hermes sql /data/runs "SELECT identifier, final_mean FROM runs ORDER BY final_mean DESC"
   hermes plot /data/runs --where=--doubledqn --group-by=-lr -o curves.png
+  hermes tag /data/runs --where="--doubledqn and final_mean > 200" --add paper
+  hermes archive /data/runs --where="tag = superseded"
+  hermes gc /data/runs --older-than 7d
 
 Run 'hermes COMMAND --help' for the options of a command.
 

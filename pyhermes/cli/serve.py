@@ -25,6 +25,7 @@ examples:
   hermes serve /data/runs                    then open http://127.0.0.1:8765/
   hermes serve /data/runs --port 9000 --open
   hermes serve --host 0.0.0.0 /data/runs     reachable from other machines: no login!
+  hermes serve --writable /data/runs         the pages can also tag, note and archive runs
 
 The index is kept in step with the disk by a quick sync at start and on the
 page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
@@ -45,6 +46,12 @@ page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
         "--port", type=non_negative_int, default=8765, help="port (default 8765; 0: any free one)"
     )
     serve.add_argument("--open", action="store_true", help="open the page in a web browser")
+    serve.add_argument(
+        "--writable",
+        action="store_true",
+        help="let the pages tag, note and archive the runs selected in the runs table "
+        "(default: read-only; writes need the page's own origin and its per-server token)",
+    )
     add_index_argument(serve)
     add_sync_argument(serve)
     serve.set_defaults(handler=_cmd_serve, input_code=EXIT_INPUT)
@@ -69,6 +76,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         open_browser=args.open,
         sync=args.sync,
+        writable=args.writable,
     )
     return EXIT_OK
 

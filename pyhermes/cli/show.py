@@ -87,6 +87,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if not experiment.exec_arg_lines:
         lines.append("  (none)")
     lines.append("")
+    lines.append(f"tags (hermes.tags): {', '.join(details['tags']) or '(none)'}")
+    lines.append("notes (hermes.notes):")
+    for note in details["notes"]:
+        lines.append(f"  [{(note['time'] or '?').replace('T', ' ')}] {note['text'].replace(chr(10), chr(10) + '    ')}")
+    if not details["notes"]:
+        lines.append("  (none)")
+    lines.append("")
     lines.append("scores:")
     width = max(len(name) for name in summary)
     for name, value in summary.items():

@@ -157,7 +157,7 @@ def check(
     Raises:
         IndexVersionError: the index was written by a newer pyhermes.
     """
-    from pyhermes.index.rules import relative
+    from pyhermes.index.rules import SIGNATURE_COLUMNS, relative
     from pyhermes.index.run_index import RunIndex
     from pyhermes.index.store.engine import index_root, open_engine
     from pyhermes.index.store.location import find_index
@@ -181,10 +181,7 @@ def check(
         engine = open_engine(location)
         root_of_index = index_root(engine, location, folder, store=False)
         catalog = RunIndex(engine, Path(root_of_index), location)
-        result = catalog.sql(
-            "SELECT path, info_size, info_mtime_ns, args_size, args_mtime_ns, "
-            "scores_size, scores_mtime_ns FROM hermes_run"
-        )
+        result = catalog.sql(f"SELECT path, {', '.join(SIGNATURE_COLUMNS)} FROM hermes_run")
         stored = {row[0]: tuple(row[1:]) for row in result.rows}
         recorded = catalog.problems()
         recorded_warnings = catalog.run_warnings()

@@ -97,19 +97,30 @@ def seconds_from_env(variable: str, default: float) -> float:
 
 
 def signature(run_dir: str) -> Signature:
-    """(size, mtime_ns) of ``hermes.info``, ``exec_arguments`` and the scores file, flattened.
+    """(size, mtime_ns) of ``hermes.info``, ``exec_arguments``, the scores file, ``hermes.tags``
+    and ``hermes.notes``, flattened, in the order of :data:`SIGNATURE_COLUMNS`.
 
     A missing file gives ``(None, None)``; a file that cannot be looked at (a
     symlink loop, no permission...) gives ``(-1, -errno)``, so the run is read
     again and its problem recorded. This runs once per run in a full sync, so it
-    does little but the three ``stat`` calls.
+    does little but the five ``stat`` calls. The first six values are those of
+    the signature before revision 0005 (:data:`SCORES_SIGNATURE` names the scores').
     """
     prefix = run_dir + os.sep
     return (
         *_size_and_mtime(prefix + rundir.INFO_FILE),
         *_size_and_mtime(prefix + rundir.EXEC_ARGS_FILE),
         *_size_and_mtime(prefix + run_dir.rpartition(os.sep)[2] + rundir.SCORES_SUFFIX),
+        *_size_and_mtime(prefix + rundir.TAGS_FILE),
+        *_size_and_mtime(prefix + rundir.NOTES_FILE),
     )
+
+
+def curation_signature(run_dir: str) -> Signature:
+    """The values of :data:`CURATION_COLUMNS`: (size, mtime_ns) of ``hermes.tags`` and
+    ``hermes.notes`` (as in :func:`signature`)."""
+    prefix = run_dir + os.sep
+    return (*_size_and_mtime(prefix + rundir.TAGS_FILE), *_size_and_mtime(prefix + rundir.NOTES_FILE))
 
 
 def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
@@ -133,7 +144,15 @@ SIGNATURE_COLUMNS = (
     "args_mtime_ns",
     "scores_size",
     "scores_mtime_ns",
+    "tags_size",
+    "tags_mtime_ns",
+    "notes_size",
+    "notes_mtime_ns",
 )
+#: The positions of the scores file's (size, mtime_ns) in a signature.
+SCORES_SIGNATURE = slice(4, 6)
+#: The signature columns of the curation files (the last four of :data:`SIGNATURE_COLUMNS`).
+CURATION_COLUMNS = SIGNATURE_COLUMNS[6:]
 
 
 def is_settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:

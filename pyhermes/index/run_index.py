@@ -27,14 +27,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.errors import CatalogError, RunFormatProblemsWarning
 from pyhermes.index.query.runs import RunQueries
-from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES
+from pyhermes.index.rules import SETTLE_SECONDS, SYNC_MODES, stored_name
 from pyhermes.index.store.sql_reader import (
     EngineReader,
     Reader,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunIndex", "RunFormatProblemsWarning", "write_through", "writes_through", "WRITE_THROUGH_VAR", "check_sync_mode",
+    "serving_index",
 ]
 
 
@@ -343,6 +344,74 @@ class RunIndex(RunQueries):
         rel = self._rel(experiment.path_to_experiment)
         forget_run(self.engine, rel)
 
+    def forget_runs(self, paths: Iterable[str | os.PathLike[str]]) -> int:
+        """Drop the runs at ``paths`` (run directories, absolute or relative to the current
+        directory; they need not exist any more) from the index, with their args, info, tags
+        and notes: one transaction per 4000 runs, retried, the change token bumped
+        (:func:`pyhermes.index.sync.write_through.forget_runs`). Archiving uses it.
+
+        Returns:
+            How many of them the index held.
+
+        Raises:
+            IndexBusyError: the index stayed locked past the limit.
+        """
+        from pyhermes.index.sync.write_through import forget_runs
+
+        rels = [self._rel(path) for path in paths]
+        return forget_runs(self.engine, rels) if rels else 0
+
+    def store_runs(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Read the run directories ``paths`` and store them in the index: one transaction
+        per 4000 runs, retried, the change token bumped
+        (:func:`pyhermes.index.sync.write_through.store_runs`). Unarchiving uses it. A run
+        that cannot be read is recorded as a problem, as a sync does.
+
+        Raises:
+            IndexBusyError: the index stayed locked past the limit.
+        """
+        from pyhermes.index.sync.write_through import store_runs
+
+        rels = [self._rel(path) for path in paths]
+        if rels:
+            store_runs(self.engine, self.root, rels, self.settle_seconds)
+
+    def store_curation(
+        self, paths: Iterable[str | os.PathLike[str]], kinds: Sequence[str] = ("tags", "notes"),
+        reads: Sequence[Any] | None = None,
+    ) -> int:
+        """Store the tags and/or notes (``kinds``) of the run directories ``paths`` as their
+        files hold them now (or as ``reads``, their
+        :func:`~pyhermes.index.sync.write_through.read_curation_now`, say), for the runs the
+        index holds: their tag or note rows and signature columns only, one transaction per
+        4000 runs, the change token bumped
+        (:func:`pyhermes.index.sync.write_through.store_curation`). The write-through of
+        ``add_tags``, ``remove_tags`` and ``add_note``.
+
+        Returns:
+            How many of the runs the index holds (and were stored).
+
+        Raises:
+            IndexBusyError: the index stayed locked past the limit.
+        """
+        from pyhermes.index.sync.write_through import store_curation
+
+        rels = self._rels(paths)
+        return store_curation(self.engine, self.root, rels, kinds, reads) if rels else 0
+
+    def _rels(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+        """The stored paths of ``paths``: runs of this index (an absolute, normal path below
+        its root) without resolving them (a tenth of the time), others as :meth:`_rel` does."""
+        prefix = str(self.root).rstrip(os.sep) + os.sep
+        rels = []
+        for path in paths:
+            text = os.fspath(path)
+            if text.startswith(prefix) and os.path.normpath(text) == text:
+                rels.append(stored_name(text[len(prefix):]).replace(os.sep, "/"))
+            else:
+                rels.append(self._rel(path))
+        return rels
+
     def upsert(self, run_dir: Path) -> None:
         """Read one run directory and store it in the index (write-through of new runs).
 
@@ -392,38 +461,121 @@ def writes_through(location: IndexLocation) -> bool:
     return location.file is None or not on_network_filesystem(location.file.parent)
 
 
+def serving_index(run_dir: Path, index: Any = None) -> RunIndex | None:
+    """The index that a write to the run directory ``run_dir`` (absolute) goes through to:
+    ``index`` (a file path or URL; ``None``/``True``: ``HERMES_INDEX`` or else an existing
+    ``.hermes/index.sqlite`` above the run), opened; ``None`` when there is none, or where
+    :func:`writes_through` says no (the next sync indexes the run).
+
+    Raises:
+        Exception: what opening the index raises (the callers warn and go on).
+    """
+    from pyhermes.index.store.engine import index_root, open_engine
+    from pyhermes.index.store.location import resolve_index
+
+    explicit = index if index not in (None, True) else os.environ.get("HERMES_INDEX") or None
+    serving = run_dir.parent
+    if explicit is None:
+        found = _existing_index_for(serving)
+        if found is None:
+            return None
+        serving = found
+    location = resolve_index(serving, explicit)
+    if not writes_through(location):
+        return None
+    engine = open_engine(location)
+    return RunIndex(engine, Path(index_root(engine, location, serving)), location)
+
+
 def write_through(experiment: Any, index: Any) -> None:
     """Store a run just written by pyhermes in the index serving it, if one exists.
 
     Used by :meth:`Experiment.create`, ``finish`` and ``store_comments``. Without
     an explicit ``index``, ``HERMES_INDEX`` or an existing ``.hermes/index.sqlite``
     above the run, nothing is written; nor where :func:`writes_through` says no
-    (the run is indexed by the next sync). An index that cannot be updated only
-    costs a warning: the run directory is complete either way.
+    (the run is indexed by the next sync; see :func:`serving_index`). An index that
+    cannot be updated only costs a warning: the run directory is complete either way.
     """
-    from pyhermes.index.store.engine import index_root, open_engine
-    from pyhermes.index.store.location import resolve_index
-
     run_dir = experiment.path_to_experiment.resolve()
-    explicit = index if index not in (None, True) else os.environ.get("HERMES_INDEX") or None
     try:
         if experiment._catalog is not None:
             catalog = experiment._catalog
             if catalog.location is not None and not writes_through(catalog.location):
                 return
         else:
-            serving = run_dir.parent
-            if explicit is None:
-                found = _existing_index_for(serving)
-                if found is None:
-                    return
-                serving = found
-            location = resolve_index(serving, explicit)
-            if not writes_through(location):
+            catalog = serving_index(run_dir, index)
+            if catalog is None:
                 return
-            engine = open_engine(location)
-            catalog = RunIndex(engine, Path(index_root(engine, location, serving)), location)
             experiment._catalog = catalog
         catalog.upsert(run_dir)
     except Exception as exc:  # noqa: BLE001 - the run on disk is what matters
         warnings.warn(f"run {experiment.identifier} was written but not indexed: {exc}", stacklevel=3)
+
+
+def change_tags_of(
+    runs: Sequence[Any], add: Iterable[str], remove: Iterable[str]
+) -> list[tuple[Any, list[str], list[str]]]:
+    """Add the tags ``add`` to, and take ``remove`` from, each of ``runs`` (objects with a
+    ``path_to_experiment``, like :class:`~pyhermes.experiment.Experiment`): the disk first
+    (:func:`pyhermes.index.sync.write_through.change_tags_on_disk`, many runs at once), then
+    the index of the runs whose tags changed (:func:`curation_through`). Each run's ``_tags``
+    is set to its tags after.
+
+    Returns:
+        (run, tags before, tags after) of each run, in order.
+
+    Raises:
+        InvalidTagError: a tag is not valid: checked before anything is written.
+        ValueError: a tag is both added and removed (nothing is written).
+        OSError, RunFormatError: a run could not be changed (the first such error, once
+            every other run was changed and written through).
+    """
+    from pyhermes.index.sync.write_through import change_tags_on_disk
+
+    outcomes = change_tags_on_disk([os.fspath(run.path_to_experiment) for run in runs], add, remove)
+    done, changed, reads = [], [], []
+    for run, outcome in zip(runs, outcomes, strict=True):
+        if not isinstance(outcome, BaseException):
+            before, after, read = outcome
+            run._tags = after
+            done.append((run, before, after))
+            if before != after:
+                changed.append(run)
+                reads.append(read)
+    curation_through(changed, ("tags",), reads)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return done
+
+
+def curation_through(runs: Sequence[Any], kinds: Sequence[str], reads: Sequence[Any] | None = None) -> None:
+    """Store the tags and/or notes (``kinds``) of ``runs`` just changed on disk in the indexes
+    holding them (:meth:`RunIndex.store_curation`, one transaction per 4000 runs of each
+    index): a run's own index when it came from one, else the one :func:`serving_index`
+    finds for its folder (``reads``: their :func:`~pyhermes.index.sync.write_through.read_curation_now`
+    when the caller read them). Runs no index holds are left alone. An index that cannot be
+    updated only costs a warning: the files are the truth, and the changed signature makes
+    the next full sync read them.
+    """
+    groups: dict[int, tuple[RunIndex, list[Path], list[Any]]] = {}
+    found: dict[Path, RunIndex | None] = {}
+    allowed: dict[int, bool] = {}  # by index: writes_through looks at the mount table
+    try:
+        for at, run in enumerate(runs):
+            catalog = run._catalog
+            if catalog is None:
+                folder = run.path_to_experiment.resolve().parent
+                if folder not in found:
+                    found[folder] = serving_index(folder / "run")
+                catalog = run._catalog = found[folder]
+            elif id(catalog) not in allowed:
+                allowed[id(catalog)] = catalog.location is None or writes_through(catalog.location)
+            if catalog is not None and allowed.get(id(catalog), True):
+                group = groups.setdefault(id(catalog), (catalog, [], []))
+                group[1].append(run.path_to_experiment)
+                group[2].append(None if reads is None else reads[at])
+        for catalog, paths, read in groups.values():
+            catalog.store_curation(paths, kinds, None if reads is None else read)
+    except Exception as exc:  # noqa: BLE001 - the run directories are what matters
+        warnings.warn(f"{len(runs)} run(s) were changed on disk but not in their index: {exc}", stacklevel=3)

@@ -19,8 +19,9 @@ TAIL_LINES = 10
 def run_details(experiment: Experiment, tail_lines: int = TAIL_LINES) -> dict[str, Any]:
     """Return everything about one run, as plain data (``hermes show --format json``).
 
-    Keys: the run fields, ``info``, ``args``, ``args_dict``, ``scores`` (the score
-    summary), ``files`` (name and size, ``None`` for a folder), ``stdout_tail``,
+    Keys: the run fields, ``info``, ``args``, ``args_dict``, ``tags`` (sorted),
+    ``notes`` (``{"time": ISO 8601 text or None, "text": ...}``, oldest first),
+    ``scores`` (the score summary), ``files`` (name and size, ``None`` for a folder), ``stdout_tail``,
     ``stderr_tail`` (the last lines, ``None`` without the file), ``pth_files`` and
     ``result_files`` (names).
     """
@@ -34,6 +35,11 @@ def run_details(experiment: Experiment, tail_lines: int = TAIL_LINES) -> dict[st
         "info": experiment.info_dict,
         "args": experiment.exec_arg_lines,
         "args_dict": experiment.exec_args_dict,
+        "tags": experiment.tags,
+        "notes": [
+            {"time": None if note.time is None else note.time.isoformat(timespec="seconds"), "text": note.text}
+            for note in experiment.notes
+        ],
         "scores": experiment.score_summary.as_dict(),
         "files": [{"name": name, "size": size} for name, size in files],
         "stdout_tail": tail(folder / rundir.STDOUT_FILE, tail_lines),

@@ -134,12 +134,15 @@ def experiments_html(columns: Sequence[str], rows: Sequence[Sequence[Any]], tota
 
 
 def experiment_html(experiment: Experiment) -> str:
-    """Return an HTML view of one run (the notebook view of an Experiment): fields, args, scores."""
+    """Return an HTML view of one run (the notebook view of an Experiment): fields, tags, args,
+    scores and notes."""
     from pyhermes.index.query.filters import RUN_FIELDS, run_value
 
     fields = [(name, run_value(experiment, name)) for name in RUN_FIELDS]
+    fields.append(("tags", ", ".join(experiment.tags)))
     summary = list(experiment.score_summary.as_dict().items())
     args = [(line,) for line in experiment.exec_arg_lines] or [("(none)",)]
+    notes = [(note.time, note.text) for note in experiment.notes]
     return (
         _NOTEBOOK_STYLE
         + f"<div><b>Experiment {html.escape(experiment.identifier)}</b></div>"
@@ -147,6 +150,7 @@ def experiment_html(experiment: Experiment) -> str:
         + html_table(["field", "value"], fields)
         + html_table(["argument"], args)
         + html_table(["score", "value"], summary)
+        + (html_table(["noted", "note"], notes) if notes else "")
         + "</div>"
     )
 

@@ -43,6 +43,8 @@ def column_getter(name: str) -> Callable[[Experiment], Any]:
     column = resolve_column(name, None)
     if column.kind == "args":
         return lambda experiment: " ".join(experiment.exec_arg_lines)
+    if column.kind == "tags":
+        return lambda experiment: ", ".join(experiment.tags)
     if column.kind == "info":
         return lambda experiment: experiment.info_dict.get(column.source)
     if column.kind == "arg":

@@ -35,8 +35,9 @@ def is_run_dir(path: PathLike) -> bool:
         return False
 
 
-#: Folders a scan never descends into: the index's own, and git's.
-SKIPPED_FOLDERS = frozenset({".hermes", ".git"})
+#: Folders a scan never descends into: the index's own, git's, and the archived and
+#: trashed runs (``hermes archive`` and ``hermes gc --yes`` move runs there).
+SKIPPED_FOLDERS = frozenset({".hermes", ".git", ".archive", ".trash"})
 
 
 def list_folder(

@@ -8,6 +8,9 @@ or API group and take nothing from here:
 * ``views_run``: the Run page, ``/api/run/<path>`` and its ``.result`` series;
 * ``views_compare``: the Compare page; ``views_curves``: ``/api/curves``;
 * ``views_sql``: the SQL page and ``/api/sql``; ``views_status``: the background sync;
+* ``views_curation``: the writes of ``hermes serve --writable`` (``POST /api/runs/tags``,
+  ``/notes``, ``/archive``), refused with a 403 unless the server is writable and the
+  request comes from its own page with its token;
 * ``views_static``: the style sheet, the script and plotly.js; ``views_errors``: the
   error answers and the check of the ``Host`` header.
 
@@ -40,6 +43,7 @@ from pyhermes.web.state import (
     HermesApp,
     NotFound,
     PathRefused,
+    WriteRefused,
 )
 
 if TYPE_CHECKING:
@@ -55,9 +59,14 @@ __all__ = [
     "Route",
     "PathRefused",
     "NotFound",
+    "WriteRefused",
     "MAX_COMPARE",
     "SQL_MAX_ROWS",
 ]
+
+
+#: The largest request body accepted (a write naming many runs), in bytes; larger is a 413.
+MAX_BODY = 4 * 1024 * 1024
 
 
 class Route(NamedTuple):
@@ -77,6 +86,7 @@ def routes() -> list[Route]:
     """
     from pyhermes.web import (
         views_compare,
+        views_curation,
         views_curves,
         views_run,
         views_runs,
@@ -101,6 +111,10 @@ def routes() -> list[Route]:
         Route("/api/sql", "api_sql", views_sql.api_sql),
         Route("/api/status", "api_status", views_status.api_status),
         Route("/api/refresh", "api_refresh", views_status.api_refresh, ("POST",)),
+        # Curation writes (hermes serve --writable): POST only, same origin, with the token.
+        Route("/api/runs/tags", "api_tags", views_curation.api_tags, ("POST",)),
+        Route("/api/runs/notes", "api_notes", views_curation.api_notes, ("POST",)),
+        Route("/api/runs/archive", "api_archive", views_curation.api_archive, ("POST",)),
     ]
 
 
@@ -114,6 +128,8 @@ def error_handlers() -> list[tuple[type[Exception] | int, Callable[[Exception], 
     Raises:
         ImportError: Flask is not installed (the handlers import it).
     """
+    from werkzeug.exceptions import HTTPException
+
     from pyhermes.web import views_errors
 
     return [
@@ -121,7 +137,9 @@ def error_handlers() -> list[tuple[type[Exception] | int, Callable[[Exception], 
         (ValueError, views_errors.bad_input),
         (PathRefused, views_errors.refused),
         (NotFound, views_errors.not_found),
+        (WriteRefused, views_errors.forbidden),
         (404, views_errors.no_route),
+        (HTTPException, views_errors.http_error),
     ]
 
 
@@ -144,21 +162,24 @@ def create_app(
     sync: str = "quick",
     *,
     host: str = "127.0.0.1",
+    writable: bool = False,
 ) -> Flask:
     """Return the Flask app serving the runs below ``root``; a first sync starts in the background.
 
     The served :class:`HermesApp` is ``app.extensions["hermes"]``. ``host`` is the
     address the app is served on: on a loopback address, requests naming another
     host (``Host:`` header) are refused, so that a web page elsewhere cannot reach
-    the app by DNS rebinding.
+    the app by DNS rebinding. With ``writable`` the pages can tag, note and archive
+    runs (see :mod:`pyhermes.web.views_curation`); read-only is the default.
 
     Raises:
         MissingDependencyError: Flask is not installed (``pip install "pyhermes[web]"``).
         FileNotFoundError, CatalogError: see :class:`HermesApp`.
     """
     flask = require("flask")
-    state = HermesApp(root, index=index, sync=sync)
+    state = HermesApp(root, index=index, sync=sync, writable=writable)
     app = flask.Flask("pyhermes.web", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions[EXTENSION] = state
     app.register_blueprint(blueprint())
     for error, handler in error_handlers():
@@ -167,6 +188,10 @@ def create_app(
         from pyhermes.web.views_errors import refuse_other_hosts
 
         app.before_request(refuse_other_hosts)
+    if writable:
+        from pyhermes.web.views_errors import no_framing
+
+        app.after_request(no_framing)
     if sync != "none":
         state.refresh()
     return app
@@ -179,11 +204,13 @@ def serve(
     port: int = 8765,
     open_browser: bool = False,
     sync: str = "quick",
+    writable: bool = False,
 ) -> None:
     """Serve the runs below ``root`` at ``http://host:port/`` until interrupted; return then.
 
     Binding to an address other than loopback exposes every page and the SQL box to
-    whoever can reach it, without any login: a warning says so.
+    whoever can reach it, without any login: a warning says so (and, with
+    ``writable``, that they can tag, note and archive runs).
 
     Raises:
         MissingDependencyError, FileNotFoundError, CatalogError: as :func:`create_app`.
@@ -191,7 +218,7 @@ def serve(
     """
     from werkzeug.serving import make_server
 
-    app = create_app(root, index=index, sync=sync, host=host)
+    app = create_app(root, index=index, sync=sync, host=host, writable=writable)
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/runs"
@@ -202,6 +229,14 @@ def serve(
             "can browse every run, read its logs and query the index, with no login",
             flush=True,
         )
+        if writable:
+            print(
+                f"hermes serve: warning: --writable on {host}: they can also tag, note "
+                "and archive runs",
+                flush=True,
+            )
+    elif writable:
+        print("hermes serve: writable: the pages can tag, note and archive runs", flush=True)
     if open_browser:
         import webbrowser
 

@@ -8,6 +8,7 @@ and know nothing of requests, HTML or HTTP.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes import present
@@ -28,6 +29,8 @@ __all__ = [
     "result_series",
     "run_table",
     "RUN_TABLES",
+    "page_tags",
+    "run_curation",
 ]
 
 #: The tables of a run's details (:func:`run_table`), in the order of the Run page.
@@ -164,7 +167,7 @@ def run_table(details: Mapping[str, Any], table: str) -> tuple[list[str], list[l
     """
     if table == "fields":
         skip = {"info", "args", "args_dict", "scores", "files", "stdout_tail", "stderr_tail",
-                "pth_files", "result_files", "url_path"}
+                "pth_files", "result_files", "url_path", "tags", "notes"}
         return ["field", "value"], [[key, value] for key, value in details.items() if key not in skip]
     if table == "info":
         return ["key", "value"], [[key, value] for key, value in details["info"].items()]
@@ -175,3 +178,32 @@ def run_table(details: Mapping[str, Any], table: str) -> tuple[list[str], list[l
     if table == "files":
         return ["name", "size"], [[item["name"], item["size"]] for item in details["files"]]
     raise ValueError(f"table must be one of {', '.join(RUN_TABLES)}, not {table!r}")
+
+
+def page_tags(catalog: Catalog, page: present.RunsPage) -> list[list[str]]:
+    """Return the tags of each run of ``page``, row by row (sorted; ``[]`` for none).
+
+    Read from the runs' ``hermes.tags`` (one small file a run, absent for most), the
+    truth the index caches: each tag is its own chip, whatever characters it holds (the
+    ``tags`` column joins them with ``", "``). A file that cannot be read gives no tags.
+    """
+    from pyhermes import rundir
+    from pyhermes.errors import RunFormatError
+
+    root = Path(catalog.root)
+    tags: list[list[str]] = []
+    for path in page.paths:
+        try:
+            tags.append(rundir.read_tags(root.joinpath(*path.split("/")), notes=[]))
+        except (OSError, RunFormatError):
+            tags.append([])
+    return tags
+
+
+def run_curation(experiment: Experiment) -> tuple[list[str], list[Any]]:
+    """Return the tags of a run and its notes, newest first (the reverse of the order written).
+
+    Raises:
+        OSError, RunFormatError: the run's ``hermes.tags`` or ``hermes.notes`` cannot be read.
+    """
+    return list(experiment.tags), list(reversed(experiment.notes))

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlencode
 
 from pyhermes import present
 from pyhermes.web.data import RUN_TABLES, run_table
-from pyhermes.web.params import parse_sort_key, sortable
+from pyhermes.web.params import parse_sort_key, sortable, tag_filter
+from pyhermes.web.state import TOKEN_META
 
 if TYPE_CHECKING:
     from pyhermes.web.state import HermesApp
@@ -30,6 +31,7 @@ __all__ = [
     "compare_page",
     "sql_page",
     "query_string",
+    "tag_chips",
 ]
 
 PER_PAGE_CHOICES = (25, 50, 100, 200, 500)
@@ -63,10 +65,15 @@ def layout(state: HermesApp, title: str, active: str, body: str, *, charts: bool
     )
     scripts = '<script src="/static/plotly.min.js"></script>' if charts else ""
     root = e(str(state.status()["root"]))
+    token = (
+        f'<meta name="{TOKEN_META}" content="{e(state.token)}">\n'
+        if state.writable and state.token
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)} · hermes</title>
+{token}<title>{e(title)} · hermes</title>
 <link rel="stylesheet" href="/static/hermes.css">
 {scripts}<script src="/static/hermes.js" defer></script>
 </head><body data-rendered="{time.time():.3f}">
@@ -98,10 +105,32 @@ def _downloads(api: str, query: Mapping[str, Any], label: str = "") -> str:
     )
 
 
+def tag_chips(tags: Sequence[str], view: Mapping[str, Any] | None = None) -> str:
+    """Return the tags as chips (``<a class="tag-chip">``), each a link to the Runs page
+    filtered by ``tag = "<tag>"`` (keeping the sort, columns and page size of ``view``)."""
+    kept = {key: (view or {}).get(key) for key in ("sort", "columns", "per_page")}
+    if kept.get("per_page") == 50:
+        kept["per_page"] = None
+    return "".join(
+        f'<a class="tag-chip" data-tag="{e(tag)}" title="the runs tagged {e(tag)}" '
+        f'href="{e("/runs" + query_string({"where": tag_filter(tag), **kept}))}">{e(tag)}</a>'
+        for tag in tags
+    )
+
+
 def _runs_table(
-    page: present.RunsPage, view: Mapping[str, Any], *, sort_links: bool, select: bool
+    page: present.RunsPage,
+    view: Mapping[str, Any],
+    *,
+    sort_links: bool,
+    select: bool,
+    tags: Sequence[Sequence[str]] | None = None,
 ) -> str:
-    """The table of a page of runs: identifier links, sortable headers, selection boxes."""
+    """The table of a page of runs: identifier links, sortable headers, selection boxes.
+
+    ``tags`` (row by row) are shown as chips: in the ``tags`` column when it is shown,
+    else beside the identifier.
+    """
     current = page.sort[0] if page.sort else ""
 
     def header(name: str) -> str:
@@ -121,6 +150,12 @@ def _runs_table(
     rows = [([identifier] if select else []) + row for identifier, row in
             zip(page.identifiers, page.rows, strict=True)]
     identifier_column = columns.index("identifier") if "identifier" in columns else -1
+    tags_column = columns.index("tags") if "tags" in columns else -1
+
+    def chips(row: int) -> str:
+        if tags is None or not tags[row]:
+            return ""
+        return f'<span class="tags">{tag_chips(tags[row], view)}</span>'
 
     def cell(row: int, column: int, value: Any) -> str | None:
         if select and column == 0:
@@ -128,16 +163,24 @@ def _runs_table(
                 f'<input type="checkbox" name="run" value="{e(str(value))}" class="select-run">'
             )
         if column == identifier_column:
-            return f'<a href="{e(run_url(page.paths[row]))}" class="run-link">{e(str(value))}</a>'
+            link = f'<a href="{e(run_url(page.paths[row]))}" class="run-link">{e(str(value))}</a>'
+            return link + (chips(row) if tags_column < 0 else "")
+        if column == tags_column and tags is not None:
+            return chips(row)
         return None
 
     return present.html_table(columns, rows, header=header, cell=cell, table_id="runs")
 
 
 def runs_page(
-    state: HermesApp, view: Mapping[str, Any], page: present.RunsPage | None, error: str | None
+    state: HermesApp,
+    view: Mapping[str, Any],
+    page: present.RunsPage | None,
+    error: str | None,
+    tags: Sequence[Sequence[str]] | None = None,
 ) -> str:
-    """The Runs page: the filter box, the count, the pager, the column picker and the table."""
+    """The Runs page: the filter box, the count, the pager, the column picker and the table;
+    on a writable server, the curation bar acting on the runs ticked."""
     where = view.get("where", "")
     state_fields = {
         "where": where,
@@ -165,23 +208,54 @@ def runs_page(
         f'<button type="submit" id="apply">Filter</button></form>',
         '<p class="hint">Same expressions as <code>hermes ls --where</code>: '
         "<code>--doubledqn</code>, <code>-lr &lt; 0.01</code>, <code>final_mean &gt; 200</code>, "
-        "<code>not finished</code>, <code>and</code>, <code>or</code>, parentheses.</p>",
+        "<code>not finished</code>, <code>and</code>, <code>or</code>, parentheses, "
+        '<code>tag = paper</code> (or a click on a tag), <code>note ~ "diverged"</code>.</p>',
     ]
     if error is not None:
         body.append(f'<pre class="error" id="error">{e(error)}</pre>')
     if page is not None:
         body.append(_runs_pager(page, state_fields))
         body.append(_column_picker(page, state_fields))
+        if state.writable:
+            body.append(_curation_bar(archive=True))
         compare_all = "/compare" + query_string({"where": where, "sort": state_fields["sort"]})
         body.append(
             '<form method="get" action="/compare" id="select-form">'
             '<div class="bar"><button type="submit" id="compare-selected">Compare selected</button>'
             f' <a href="{e(compare_all)}" id="compare-all">compare all matching runs</a></div>'
-            + _runs_table(page, state_fields, sort_links=True, select=True)
+            + _runs_table(page, state_fields, sort_links=True, select=True, tags=tags)
             + "</form>"
         )
         body.append(_runs_pager(page, state_fields))
     return layout(state, "Runs", "Runs", "\n".join(body))
+
+
+def _curation_bar(*, archive: bool, run: str | None = None) -> str:
+    """The controls of a writable server: add or remove a tag, add a note, archive.
+
+    They act on the runs ticked in the table, or on ``run`` (an identifier) when given;
+    ``hermes.js`` posts them to ``/api/runs/...`` with the page's token.
+    """
+    fixed = f' data-run="{e(run)}"' if run is not None else ""
+    chosen = "" if run is not None else '<span class="hint" id="selected-count">none ticked</span>'
+    archiving = (
+        '<button type="button" id="archive-selected" class="danger">Archive…</button>'
+        '<dialog id="archive-dialog"><form method="dialog"><p id="archive-question"></p>'
+        '<button value="cancel" id="archive-cancel">Cancel</button> '
+        '<button value="archive" id="archive-confirm" class="danger">Archive</button>'
+        "</form></dialog>"
+        if archive
+        else ""
+    )
+    return (
+        f'<div class="bar curation" id="curation"{fixed}>{chosen}'
+        '<input type="text" id="tag-input" placeholder="tag" maxlength="200" spellcheck="false">'
+        '<button type="button" id="add-tag">Add tag</button>'
+        '<button type="button" id="remove-tag">Remove tag</button>'
+        '<input type="text" id="note-input" placeholder="note" spellcheck="false">'
+        '<button type="button" id="add-note">Add note</button>'
+        f'{archiving}<span id="curation-status" role="status"></span></div>'
+    )
 
 
 def _runs_pager(page: present.RunsPage, view: Mapping[str, Any]) -> str:
@@ -234,8 +308,34 @@ def _tail_block(title: str, lines: list[str] | None, element_id: str) -> str:
     return f'<h3>{e(title)}</h3><pre class="log" id="{element_id}">{e(text)}</pre>'
 
 
-def run_page(state: HermesApp, path: str, details: Mapping[str, Any]) -> str:
-    """The Run page: everything ``hermes show`` prints, the learning curve, result series."""
+def _curation_card(
+    state: HermesApp, identifier: str, tags: Sequence[str], notes: Sequence[Any]
+) -> str:
+    """The tags (chips) and notes (newest first, as given) of a run; its curation bar when writable."""
+    chips = tag_chips(tags) if tags else '<span class="hint">(none)</span>'
+    items = "".join(
+        '<li class="note">'
+        f'<span class="note-time">{e(present.text_value(note.time, compact=True) if note.time else "(no time)")}</span>'
+        f'<div class="note-text">{e(note.text)}</div></li>'
+        for note in notes
+    ) or '<li class="hint">(none)</li>'
+    bar = _curation_bar(archive=False, run=identifier) if state.writable else ""
+    return (
+        '<section class="card wide" id="curation-card">'
+        f'<h3>Tags</h3><p class="tags" id="run-tags">{chips}</p>{bar}'
+        f'<h3>Notes</h3><ul id="run-notes">{items}</ul></section>'
+    )
+
+
+def run_page(
+    state: HermesApp,
+    path: str,
+    details: Mapping[str, Any],
+    tags: Sequence[str] = (),
+    notes: Sequence[Any] = (),
+) -> str:
+    """The Run page: everything ``hermes show`` prints, its tags and notes (newest first, as
+    given), the learning curve, result series."""
     identifier = str(details["identifier"])
     api = "/api/run/" + quote(path, safe="/")
     curve_url = "/api/curves" + query_string({"runs": identifier, "raw": 1, "window": 100})
@@ -263,6 +363,7 @@ def run_page(state: HermesApp, path: str, details: Mapping[str, Any]) -> str:
     body = f"""<h1 id="run-title">{e(identifier)}</h1>
 <p class="path">{e(path)} · <a href="{e(api)}">JSON</a> ·
 <a href="{e('/compare' + query_string({'runs': identifier}))}">open in compare</a></p>
+{_curation_card(state, identifier, tags, notes)}
 <section class="card wide"><h3>Learning curve</h3>
 <form class="bar" id="window-form" onsubmit="return hermesRedraw(this)">
 <label>smoothing window <input type="number" name="window" min="1" value="100" id="window"></label>
@@ -287,6 +388,7 @@ def compare_page(
     identifiers: Sequence[str] | None,
     page: present.RunsPage | None,
     error: str | None,
+    tags: Sequence[Sequence[str]] | None = None,
 ) -> str:
     """The Compare page: grouping options, the overlaid curves, the table of the runs compared."""
     runs = ",".join(identifiers or ())
@@ -349,7 +451,7 @@ def compare_page(
                 f'<h3><span id="count" data-total="{page.total}">{page.total:,}</span> runs'
                 f"{more} {_downloads('/api/runs', {**view, 'all': 1}, 'table')}</h3>"
             )
-            body.append(_runs_table(page, view, sort_links=False, select=False))
+            body.append(_runs_table(page, view, sort_links=False, select=False, tags=tags))
     return layout(state, "Compare", "Compare", "\n".join(body), charts=True)
 
 

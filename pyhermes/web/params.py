@@ -8,13 +8,15 @@ Nothing here imports Flask, so the rules can be read and tested alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
+from urllib.parse import urlsplit
 
 from pyhermes import present
 from pyhermes.errors import QueryError
 from pyhermes.index.query.select import parse_sort_key
-from pyhermes.web.state import DEFAULT_PER_PAGE, LOOPBACK
+from pyhermes.web.state import DEFAULT_PER_PAGE, LOOPBACK, MAX_WRITE_RUNS
 
 __all__ = [
     "Args",
@@ -38,6 +40,13 @@ __all__ = [
     "is_local_host",
     "TRUE_WORDS",
     "BANDS",
+    "origin_of",
+    "same_origin",
+    "write_body",
+    "body_runs",
+    "body_tags",
+    "body_text",
+    "tag_filter",
 ]
 
 #: The values of a yes/no argument (``all=1``, ``raw=true``) that mean yes; anything else is no.
@@ -257,3 +266,117 @@ def host_name(host: str) -> str:
 def is_local_host(host: str) -> bool:
     """Return whether a ``Host`` header names this machine by a loopback name or address."""
     return host_name(host) in LOOPBACK
+
+
+def origin_of(url: str) -> str:
+    """Return the origin (``scheme://host[:port]``, lower case) of an absolute URL, ``""`` if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(origin: str | None, referer: str | None, own_url: str) -> bool:
+    """Return whether a request comes from a page of this server.
+
+    ``origin`` (the ``Origin`` header) decides when given: it must be the origin of
+    ``own_url`` (the server as the request names it, e.g. ``http://127.0.0.1:8765/``);
+    ``"null"`` (a sandboxed or file page) never is. Without it the ``Referer`` header
+    must be a URL of that origin. Without either the answer is no.
+    """
+    own = origin_of(own_url)
+    if not own:
+        return False
+    if origin is not None:
+        return origin.strip().lower() == own
+    if referer:
+        return origin_of(referer) == own
+    return False
+
+
+# --------------------------------------------------------------------------- write bodies
+
+
+def write_body(body: Any) -> Mapping[str, Any]:
+    """Return the JSON body of a write request, checked to be a JSON object.
+
+    Raises:
+        QueryError: the body is missing, not JSON, or not an object.
+    """
+    if not isinstance(body, Mapping):
+        raise QueryError(
+            "the body must be a JSON object (Content-Type: application/json), "
+            'e.g. {"runs": ["<identifier>", ...], ...}'
+        )
+    return body
+
+
+def _texts(body: Mapping[str, Any], key: str) -> list[str]:
+    """The value of ``key``: a list of strings (one string stands for a list of one); ``[]`` if absent."""
+    value = body.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise QueryError(f"{key!r} must be a list of strings")
+    return list(value)
+
+
+def body_runs(body: Mapping[str, Any]) -> list[str]:
+    """Return the identifiers of the runs a write names (``"runs"``), in order, without repeats.
+
+    Raises:
+        QueryError: no run named, a name that is not a non-empty string, or more than
+            :data:`~pyhermes.web.state.MAX_WRITE_RUNS` runs.
+    """
+    names = [name.strip() for name in _texts(body, "runs")]
+    if not names or not all(names):
+        raise QueryError('name the runs by identifier: {"runs": ["<identifier>", ...]} (none empty)')
+    unique = list(dict.fromkeys(names))
+    if len(unique) > MAX_WRITE_RUNS:
+        raise QueryError(f"at most {MAX_WRITE_RUNS:,} runs per request, not {len(unique):,}")
+    return unique
+
+
+def body_tags(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Return (tags to add, tags to remove) of a tag request (``"add"`` and ``"remove"``).
+
+    Each tag is checked by :func:`pyhermes.rundir.check_tag` (stripped), so that a bad
+    tag is refused before anything is written.
+
+    Raises:
+        InvalidTagError: a tag breaks the rule of tags (the library's message).
+        QueryError: no tag given, or a tag both added and removed.
+    """
+    from pyhermes import rundir
+
+    add = [rundir.check_tag(tag) for tag in _texts(body, "add")]
+    remove = [rundir.check_tag(tag) for tag in _texts(body, "remove")]
+    if not add and not remove:
+        raise QueryError('give tags to add or remove: {"add": ["<tag>"], "remove": ["<tag>"]}')
+    both = sorted(set(add) & set(remove))
+    if both:
+        raise QueryError(f"tags both added and removed: {', '.join(both)}")
+    return list(dict.fromkeys(add)), list(dict.fromkeys(remove))
+
+
+def body_text(body: Mapping[str, Any]) -> str:
+    """Return the text of a note request (``"text"``).
+
+    Raises:
+        QueryError: no text, or a blank one.
+    """
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError('give the note: {"text": "..."} (not blank)')
+    return text
+
+
+def tag_filter(tag: str) -> str:
+    """Return the filter expression of the runs having ``tag``: ``tag = "<tag>"`` (quoted, escaped)."""
+    quoted = tag.replace("\\", "\\\\").replace('"', '\\"')
+    return f'tag = "{quoted}"'

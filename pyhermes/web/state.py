@@ -8,7 +8,9 @@ its pages (the state the views of :mod:`pyhermes.web.app`'s route table and the 
 
 from __future__ import annotations
 
+import hmac
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -29,6 +31,10 @@ __all__ = [
     "SQL_MAX_ROWS",
     "DEFAULT_PER_PAGE",
     "LOOPBACK",
+    "WriteRefused",
+    "TOKEN_HEADER",
+    "TOKEN_META",
+    "MAX_WRITE_RUNS",
 ]
 
 #: The most runs one compare view reads (the first ones in sort order).
@@ -39,6 +45,12 @@ SQL_MAX_ROWS = 10_000
 DEFAULT_PER_PAGE = 50
 #: Loopback addresses: serving on them exposes nothing to the network.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: The request header carrying the per-server token of a write (``POST /api/runs/...``).
+TOKEN_HEADER = "X-Hermes-Token"
+#: The ``name`` of the ``<meta>`` element holding that token in every page of a writable server.
+TOKEN_META = "hermes-token"
+#: The most runs one write request may name.
+MAX_WRITE_RUNS = 10_000
 #: The key of the served :class:`HermesApp` in ``flask.Flask.extensions``.
 EXTENSION = "hermes"
 
@@ -51,6 +63,11 @@ class NotFound(Exception):
     """No run, file or page there: a 404."""
 
 
+class WriteRefused(Exception):
+    """A write refused before anything is done: the server is read-only, the request comes
+    from another origin, or its token is missing or wrong. A 403."""
+
+
 class HermesApp:
     """What one served catalogue needs: the catalog of ROOT and its background sync.
 
@@ -59,9 +76,17 @@ class HermesApp:
     """
 
     def __init__(
-        self, root: str | os.PathLike[str] = ".", index: str | None = None, sync: str = "quick"
+        self,
+        root: str | os.PathLike[str] = ".",
+        index: str | None = None,
+        sync: str = "quick",
+        *,
+        writable: bool = False,
     ) -> None:
         """Open the index of ``root`` (creating it unless ``sync="none"``).
+
+        With ``writable`` the server accepts the curation writes (tags, notes, archive)
+        that carry :attr:`token`, a random secret made now (``None`` when read-only).
 
         Raises:
             FileNotFoundError: ``root`` is not a directory.
@@ -73,11 +98,22 @@ class HermesApp:
         # Opened as its sync needs (see RunIndex.open_and_sync); that sync runs in the background.
         self.catalog: Catalog = Catalog.open_and_sync(self.root, index, sync=sync, defer=True)
         self.sync_mode = sync
+        self.writable = writable
+        self.token: str | None = secrets.token_urlsafe(32) if writable else None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._report: dict[str, Any] | None = None
         self._error: str | None = None
         self._finished_at: float | None = None
+
+    def token_matches(self, given: str | None) -> bool:
+        """Return whether ``given`` is this server's token (compared in constant time).
+
+        Always ``False`` on a read-only server or without a token.
+        """
+        if self.token is None or not given:
+            return False
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii"))
 
     def refresh(self, mode: str | None = None) -> bool:
         """Start a sync of ROOT in the background unless one is running; return whether it started."""

@@ -34,4 +34,5 @@ def compare_page() -> str | tuple[str, int]:
         page = data.page_of_runs(state.catalog, view, identifiers or None)
     except QueryError as exc:
         return pages.compare_page(state, request.args, options, identifiers, None, str(exc)), 400
-    return pages.compare_page(state, request.args, options, identifiers, page, None)
+    tags = data.page_tags(state.catalog, page)
+    return pages.compare_page(state, request.args, options, identifiers, page, None, tags)

@@ -3,19 +3,31 @@
 Under ``/api/`` an error is JSON, ``{"error": message}`` (plus ``position`` for bad
 input); elsewhere it is the error page. Bad input (a :class:`~pyhermes.errors.HermesError`
 or ``ValueError``) is a 400, except an unavailable index (a ``CatalogError`` that is
-no ``ValueError``), a 503; a refused path a 400; a missing run, file or page a 404.
+no ``ValueError``), a 503; a refused path a 400; a missing run, file or page a 404; a
+refused write (read-only server, another origin, no token) a 403; any other HTTP error
+(a method not allowed, a body too large) its own status.
 """
 
 from __future__ import annotations
 
 from flask import Response, request
+from werkzeug.exceptions import HTTPException
 
 from pyhermes.errors import CatalogError
 from pyhermes.web import pages, params
 from pyhermes.web.responses import json_response
 from pyhermes.web.state import served
 
-__all__ = ["bad_input", "refused", "not_found", "no_route", "refuse_other_hosts"]
+__all__ = [
+    "bad_input",
+    "refused",
+    "not_found",
+    "no_route",
+    "forbidden",
+    "http_error",
+    "refuse_other_hosts",
+    "no_framing",
+]
 
 
 def _answer(message: str, status: int, **extra: object) -> Response | tuple[str, int]:
@@ -44,6 +56,34 @@ def not_found(exc: Exception) -> Response | tuple[str, int]:
 def no_route(exc: Exception) -> Response | tuple[str, int]:
     """Return the answer to a URL that no route serves: a 404."""
     return _answer(f"no such page: {request.path}", 404)
+
+
+def forbidden(exc: Exception) -> Response | tuple[str, int]:
+    """Return the answer to a refused write (read-only server, another origin, no token): a 403."""
+    return _answer(str(exc), 403)
+
+
+def http_error(exc: Exception) -> Response | tuple[str, int]:
+    """Return the answer to an HTTP error Flask raised itself (405, 413...): JSON under ``/api/``.
+
+    Its headers (the ``Allow`` of a 405) are kept; elsewhere it is Flask's own page.
+    """
+    if not isinstance(exc, HTTPException):
+        return _answer(str(exc) or type(exc).__name__, 500)
+    if not params.is_api(request.path):
+        return exc.get_response()
+    answer = json_response({"error": exc.description or exc.name}, exc.code or 500)
+    for name, value in exc.get_response().headers.items():
+        if name.lower() == "allow":
+            answer.headers[name] = value
+    return answer
+
+
+def no_framing(response: Response) -> Response:
+    """After every request of a writable app: forbid other sites to frame its pages (clickjacking)."""
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return response
 
 
 def refuse_other_hosts() -> Response | None:

@@ -19,7 +19,7 @@ __all__ = ["run_page", "api_run", "api_result"]
 
 
 def run_page(path: str) -> str:
-    """``GET /run/<path>``: return the Run page (what ``hermes show`` prints, curves, files).
+    """``GET /run/<path>``: return the Run page (what ``hermes show`` prints, tags and notes, curves, files).
 
     Raises:
         PathRefused: ``path`` could leave the catalogue root (a 400).
@@ -27,7 +27,8 @@ def run_page(path: str) -> str:
     """
     state = served()
     experiment = state.run(path)
-    return pages.run_page(state, path, present.run_details(experiment))
+    tags, notes = data.run_curation(experiment)
+    return pages.run_page(state, path, present.run_details(experiment), tags, notes)
 
 
 def api_run(path: str) -> Response:

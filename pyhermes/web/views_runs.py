@@ -27,6 +27,7 @@ def runs_page() -> str | tuple[str, int]:
     """``GET /runs``: return the Runs page of the view in the query string.
 
     A bad filter, sort key or column is shown in the page (with its caret) with a 400.
+    Each run's tags are chips; on a writable server the page can tag, note and archive.
 
     Raises:
         QueryError: a bad ``page`` or ``per_page`` (answered with the error page, 400).
@@ -37,7 +38,7 @@ def runs_page() -> str | tuple[str, int]:
         page = data.page_of_runs(state.catalog, view)
     except QueryError as exc:
         return pages.runs_page(state, view, None, str(exc)), 400
-    return pages.runs_page(state, view, page, None)
+    return pages.runs_page(state, view, page, None, data.page_tags(state.catalog, page))
 
 
 def api_runs() -> Response:

@@ -455,6 +455,28 @@ class ColumnCompare(Node):
         return f"{self.name} {self.op} {self.value!r}"
 
 
+class ColumnIn(Node):
+    """A run field or score summary equal to one of ``values``: one ``IN`` list, however many
+    values (a chain of ORs grows SQLite's expression tree past its limit at a few
+    thousand)."""
+
+    _fields = ('name', 'values')
+    name: str
+    values: tuple[Any, ...]
+
+    def sql(self, params: Params) -> str:
+        column = field_column(self.name)
+        bound = ", ".join(params.bind(_coerce(self.name, value)) for value in self.values)
+        return f"({column} IS NOT NULL AND {column} IN ({bound}))"
+
+    def matches(self, experiment: Experiment) -> bool:
+        actual = run_value(experiment, self.name)
+        return actual is not None and any(actual == _coerce(self.name, value) for value in self.values)
+
+    def __repr__(self) -> str:
+        return f"{self.name} in ({', '.join(map(repr, self.values))})"
+
+
 class FieldRef(Comparisons):
     """A run field or score summary to compare (``score.final_mean > 200``)."""
 
@@ -481,10 +503,10 @@ class FieldRef(Comparisons):
 
     def isin(self, values: Iterable[Any]) -> Filter:
         """Runs whose value equals one of ``values``."""
-        filters = [self == value for value in values]
-        if not filters:
+        chosen = tuple(values)
+        if not chosen:
             return Not(everything)
-        return filters[0] if len(filters) == 1 else Or(tuple(filters))
+        return self == chosen[0] if len(chosen) == 1 else ColumnIn(self.name, chosen)
 
 
 class _Fields:

@@ -260,7 +260,9 @@ class RunQueries:
         return under(self._rel(self._folder), True)
 
     def details(self, what: str, run_ids: Sequence[int]) -> dict[int, Any]:
-        """Return, per run id, its ``"info"`` dict, ``"args"`` lines or ``"summary"`` fields.
+        """Return, per run id, its ``"info"`` dict, ``"args"`` lines, ``"summary"`` fields,
+        ``"tags"`` (a sorted list of str) or ``"notes"`` (a list of
+        :class:`pyhermes.rundir.Note`, in the order written): one query for all the runs.
 
         Runs without any get an empty dict or list (``"summary"``: a dict of the
         summary fields, ``None`` where unknown).
@@ -287,6 +289,27 @@ class RunQueries:
                 if run_id in lines:
                     lines[run_id].append(raw)
             return lines
+        if what == "tags":
+            tags: dict[int, Any] = {run_id: [] for run_id in ids}
+            sql = f"SELECT run_id, tag FROM hermes_tag WHERE run_id {wanted}"
+            for run_id, tag in self.reader.rows(sql, params.values):
+                if run_id in tags:
+                    tags[run_id].append(tag)
+            for found in tags.values():
+                found.sort()  # as Python orders them (as hermes.tags is), whatever the collation
+            return tags
+        if what == "notes":
+            from pyhermes.rundir import Note
+
+            notes: dict[int, Any] = {run_id: [] for run_id in ids}
+            sql = (
+                f'SELECT run_id, "time", "text" FROM hermes_note WHERE run_id {wanted} '
+                "ORDER BY run_id, position"
+            )
+            for run_id, moment, text in self.reader.rows(sql, params.values):
+                if run_id in notes:
+                    notes[run_id].append(Note(to_datetime(moment), text))
+            return notes
         columns = ", ".join(SUMMARY_COLUMNS.values())
         sql = f"SELECT id, {columns} FROM hermes_run WHERE id {wanted}"
         summaries: dict[int, Any] = {}

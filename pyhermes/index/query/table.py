@@ -5,12 +5,13 @@ This is the one path by which runs become a table: ``hermes ls``, the runs page
 and ``/api/runs`` of ``hermes serve``, their CSV and JSON exports and the
 notebook views of a bound list all call :func:`runs_table`. No run object is
 built: run fields and score summaries come from one SELECT of ``hermes_run``
-(the page, in order), exec args and ``hermes.info`` values from one SELECT each
+(the page, in order), exec args, ``hermes.info`` values and tags from one SELECT each
 for the runs of the page, only when a column needs them.
 
 A column is named as in ``hermes ls --columns`` (:func:`resolve_column`): a run
 field (``identifier``, ``start_time``, ...), a score summary (``final_mean``, or
-``score.final_mean``), ``args`` (all arguments as one text), ``info.KEY`` or an
+``score.final_mean``), ``args`` (all arguments as one text), ``tags`` (the run's
+tags joined by ``", "``), ``info.KEY`` or an
 exec-arg key (``-lr``, or a positional like ``train``). Values are those of the
 same column read from a run object (see
 :func:`pyhermes.index.query.filters.run_value`): times as datetimes, ``finished``
@@ -63,7 +64,7 @@ class Column(NamedTuple):
 
     ``kind`` is ``"run"`` (``source`` a ``hermes_run`` column), ``"summary"``
     (``source`` a ``hermes_run`` summary column), ``"info"`` (``source`` the
-    ``hermes.info`` key), ``"args"`` or ``"arg"`` (``source`` the exec-arg key).
+    ``hermes.info`` key), ``"args"``, ``"tags"`` or ``"arg"`` (``source`` the exec-arg key).
     """
 
     name: str
@@ -81,8 +82,8 @@ def resolve_column(name: str, keys: Collection[str] | None) -> Column:
     Raises:
         QueryError: ``name`` is no column.
     """
-    if name == "args":
-        return Column(name, "args", "")
+    if name in ("args", "tags"):
+        return Column(name, name, "")
     if name.startswith("info.") and len(name) > len("info."):
         return Column(name, "info", name[len("info.") :])
     base = name
@@ -98,7 +99,7 @@ def resolve_column(name: str, keys: Collection[str] | None) -> Column:
             return Column(name, "arg", name)
     raise QueryError(
         f"unknown column {name!r}; expected a run field ({', '.join(RUN_FIELDS)}), "
-        f"a score summary ({', '.join(SUMMARY_COLUMNS)}), args, info.KEY, "
+        f"a score summary ({', '.join(SUMMARY_COLUMNS)}), args, tags, info.KEY, "
         "or an exec-arg key like -lr"
     )
 
@@ -162,6 +163,7 @@ def runs_table(
     needs_args = columns is None or any(column.kind in ("arg", "args") for column in chosen)
     args = source.details("args", run_ids) if needs_args else {}
     infos = source.details("info", run_ids) if any(c.kind == "info" for c in chosen) else {}
+    tags = source.details("tags", run_ids) if any(c.kind == "tags" for c in chosen) else {}
     parsed = {run_id: rundir.exec_args_dict(lines) for run_id, lines in args.items()}
     if wanted is None:
         present = {key for args_of in parsed.values() for key in args_of}
@@ -187,6 +189,8 @@ def runs_table(
                 values.append(infos.get(run_id, {}).get(column.source))
             elif column.kind == "args":
                 values.append(" ".join(args.get(run_id, [])))
+            elif column.kind == "tags":
+                values.append(", ".join(tags.get(run_id, [])))
             else:
                 values.append(parsed.get(run_id, {}).get(column.source))
         table.rows.append(values)
@@ -245,5 +249,5 @@ def default_columns(keys: Iterable[str]) -> list[str]:
 
 
 def available_columns(keys: Iterable[str]) -> list[str]:
-    """Return every column a runs table can show: run fields, exec-arg ``keys``, summaries, args."""
-    return [*RUN_FIELDS, *keys, *SUMMARY_COLUMNS, "args"]
+    """Return every column a runs table can show: run fields, exec-arg ``keys``, summaries, args, tags."""
+    return [*RUN_FIELDS, *keys, *SUMMARY_COLUMNS, "tags", "args"]

@@ -83,6 +83,12 @@ RUN = TableSpec(
         # What was irregular in the files when the run was last read, one note per
         # line (see pyhermes.rundir.decode_text), NULL when nothing was.
         Column("warnings", "text"),
+        # The signature of the curation files (revision 0005; after the columns above,
+        # where ADD COLUMN puts them).
+        Column("tags_size", "bigint"),
+        Column("tags_mtime_ns", "bigint"),
+        Column("notes_size", "bigint"),
+        Column("notes_mtime_ns", "bigint"),
     ),
     # A folder's runs in path order from the index alone (load_all's list: no sort).
     (("ix_hermes_run_parent_path", ("parent", "path")),),

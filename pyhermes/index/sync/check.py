@@ -35,7 +35,8 @@ def compute_drift(
 ) -> dict[str, Any]:
     """Compare the runs on disk below ``scope`` (relative to ``index_root``) with the index.
 
-    ``stored`` maps indexed run paths to their six signature values, ``recorded``
+    ``stored`` maps indexed run paths to their signature values (those of
+    :data:`~pyhermes.index.rules.SIGNATURE_COLUMNS`, or their first six), ``recorded``
     lists the (path, reason) problems of the index, ``recorded_warnings`` the
     (path, notes) of its runs read with warnings. Nothing is written.
 
@@ -104,7 +105,8 @@ def _runs_on_disk(index_root: Path, scope: str, known: set[str]) -> list[str]:
 
     A folder is a run when it holds ``hermes.info`` or is ``known`` (indexed, or a
     recorded problem, whose ``hermes.info`` may be what cannot be read); runs are not
-    descended into; ``.hermes`` and ``.git`` folders are skipped. Paths are in the
+    descended into; the folders of :data:`pyhermes.rundir.SKIPPED_FOLDERS` (``.hermes``,
+    ``.git``, ``.archive``, ``.trash``) are skipped. Paths are in the
     index's form (:func:`pyhermes.index.rules.stored_name`).
     """
     runs: list[str] = []

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pyhermes import rundir
@@ -39,6 +40,9 @@ from pyhermes.summary import ScoreSummary, summarize_chunks
 __all__ = [
     "ARG_FIELDS",
     "INFO_FIELDS",
+    "TAG_FIELDS",
+    "NOTE_FIELDS",
+    "read_curation",
     "RunRecord",
     "ReadFailure",
     "ReadResult",
@@ -57,20 +61,56 @@ __all__ = [
 ARG_FIELDS = ("position", "raw", "key", "value", "num")
 #: The ``hermes_info`` columns of :attr:`RunRecord.info` tuples, in order (``run_id`` goes first).
 INFO_FIELDS = ("key", "value")
+#: The ``hermes_tag`` columns of :attr:`RunRecord.tags` tuples (``run_id`` goes first).
+TAG_FIELDS = ("tag",)
+#: The ``hermes_note`` columns of :attr:`RunRecord.notes` tuples, in order (``run_id`` goes first).
+NOTE_FIELDS = ("position", "time", "text")
 
 
 @dataclass
 class RunRecord:
     """Everything the index stores about one run, read from its directory.
 
-    ``row`` is the ``hermes_run`` row; ``args`` and ``info`` are plain tuples of
-    :data:`ARG_FIELDS` and :data:`INFO_FIELDS` (cheap to send from a reading
-    worker and to insert).
+    ``row`` is the ``hermes_run`` row; ``args``, ``info``, ``tags`` and ``notes`` are
+    plain tuples of :data:`ARG_FIELDS`, :data:`INFO_FIELDS`, :data:`TAG_FIELDS` and
+    :data:`NOTE_FIELDS` (cheap to send from a reading worker and to insert).
     """
 
     row: dict[str, Any]
     args: list[tuple[Any, ...]]
     info: list[tuple[str, str]]
+    tags: list[tuple[str]] = field(default_factory=list)
+    notes: list[tuple[int, datetime | None, str]] = field(default_factory=list)
+
+
+def read_curation(
+    run_dir: str, notes: list[str], tags_file: bool = True, notes_file: bool = True
+) -> tuple[list[tuple[str]], list[tuple[int, datetime | None, str]]]:
+    """The :attr:`RunRecord.tags` and :attr:`RunRecord.notes` of ``run_dir``: its ``hermes.tags``
+    and ``hermes.notes`` as rows (see :func:`pyhermes.rundir.read_tags`, :func:`~pyhermes.rundir.read_notes`).
+
+    A tag the index cannot hold (longer than :data:`KEY_LENGTH`: none a valid tag is)
+    is left out. What was irregular goes to the list ``notes``; a file that is not a regular
+    file, too large or unreadable is a note too (the run has no tags or notes then):
+    these files never make a run unreadable. Without ``tags_file`` (``notes_file``) the
+    run is taken to have no ``hermes.tags`` (``hermes.notes``): not even looked for.
+    """
+    tags: list[str] = []
+    found: list[rundir.Note] = []
+    if tags_file:
+        try:
+            tags = rundir.read_tags(run_dir, notes)
+        except (RunFormatError, OSError) as exc:
+            notes.append(f"{printable(str(exc))} (tags not read)")
+    if notes_file:
+        try:
+            found = rundir.read_notes(run_dir, notes)
+        except (RunFormatError, OSError) as exc:
+            notes.append(f"{printable(str(exc))} (notes not read)")
+    return (
+        [(tag,) for tag in tags if len(tag) <= KEY_LENGTH],
+        [(position, note.time, note.text) for position, note in enumerate(found)],
+    )
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -120,6 +160,8 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     except (KeyError, ValueError):
         execution_time = None
     script_name, experiment_name = rundir.layout_names(run_dir)
+    # The two files are read only when the signature (taken first) saw them: most runs have neither.
+    tags, run_notes = read_curation(run_dir, notes, sig[6] is not None, sig[8] is not None)
     commit = info.get(rundir.COMMIT_HASH_KEY)
     row: dict[str, Any] = {
         "path": rel_path,
@@ -148,7 +190,7 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
     for position, line in enumerate(arg_lines):
         key, texts = rundir.split_arg(line)
         args.append((position, line, key, " ".join(texts) if texts else None, rundir.numeric_value(texts)))
-    return RunRecord(row, args, list(info.items()))
+    return RunRecord(row, args, list(info.items()), tags, run_notes)
 
 
 @dataclass

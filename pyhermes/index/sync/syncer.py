@@ -587,7 +587,7 @@ def _analyze(conn: Connection) -> None:
     elif conn.dialect.name == "postgresql":
         # Autovacuum analyzes a table a minute or more later: queries right after a
         # first build would be planned without statistics.
-        conn.exec_driver_sql("ANALYZE hermes_run, hermes_arg, hermes_info")
+        conn.exec_driver_sql("ANALYZE hermes_run, hermes_arg, hermes_info, hermes_tag, hermes_note")
 
 
 def _folder_status(path: str) -> int | None:

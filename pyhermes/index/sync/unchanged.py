@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyhermes import rundir
 from pyhermes.index.query.filters import Params, text_condition, under
 from pyhermes.index.rules import (
     RACY_SECONDS,
+    SCORES_SIGNATURE,
     SIGNATURE_COLUMNS,
     decode_subfolders,
     disk_name,
@@ -47,8 +49,8 @@ Listing = tuple[str, int, float]
 WRITER_WINDOW = 1.0
 #: The pauses (seconds) before a young difference is looked at again.
 WRITER_PAUSES = (0.02, 0.05)
-#: Where the scores file's (size, mtime) start in a signature (after hermes.info's and exec_arguments').
-_SCORES_AT = 4
+#: Where the scores file's (size, mtime) are in a signature.
+_SCORES = SCORES_SIGNATURE
 #: Environment variable: seconds the scores of an unfinished run may go unread by a quick sync (default 5).
 LIVE_REFRESH_VAR = "HERMES_LIVE_REFRESH"
 _DEFAULT_LIVE_REFRESH = 5.0
@@ -130,6 +132,11 @@ def _age_of(mtime_ns: int | None, now: float) -> str:
     return _YOUNG if mtime_ns is not None and now - mtime_ns / 1e9 < WRITER_WINDOW else _OLD
 
 
+def _but_scores(sig: Sequence[Any]) -> tuple[Any, ...]:
+    """The values of a signature but the scores file's (its other files' sizes and mtimes)."""
+    return (*sig[: _SCORES.start], *sig[_SCORES.stop :])
+
+
 def _difference(reader: Reader, root: Path, folder: str, recursive: bool, relisted: list[Listing]) -> str:
     """The first difference between the index and the disk that a quick sync would act on:
     ``_SAME`` (none), ``_YOUNG`` (made moments ago) or ``_OLD``."""
@@ -148,7 +155,7 @@ def _difference(reader: Reader, root: Path, folder: str, recursive: bool, relist
         sig = signature(prefix + disk_name(path))
         if sig == tuple(stored):
             continue
-        if not finished and read_at >= fresh_since and sig[:_SCORES_AT] == tuple(stored[:_SCORES_AT]):
+        if not finished and read_at >= fresh_since and _but_scores(sig) == _but_scores(stored):
             continue  # only the scores of a job read moments ago grew: they wait for a later sync
         return _age_of(max((mtime for mtime in sig[1::2] if mtime is not None), default=None), now)
     # A run that would settle now counts as indexed: only its flag is behind, which the

@@ -29,12 +29,16 @@ from pyhermes.index.store.models import (
     arg_table,
     folder_table,
     info_table,
+    note_table,
     problem_table,
     run_table,
+    tag_table,
 )
 from pyhermes.index.sync.run_reading import (
     ARG_FIELDS,
     INFO_FIELDS,
+    NOTE_FIELDS,
+    TAG_FIELDS,
     ReadFailure,
     ReadResult,
     RunRecord,
@@ -52,6 +56,7 @@ __all__ = [
     "execute_many",
     "chunks",
     "FROM_PATH",
+    "CHILD_TABLES",
 ]
 
 
@@ -162,10 +167,11 @@ def settle_runs(conn: Connection, newly_settled: list[tuple[str, Signature]]) ->
 
 
 def replace_children(conn: Connection, pairs: list[tuple[int, RunRecord]]) -> None:
-    """Store the args and info of the runs ``(run_id, record)``, rewriting only what changed.
+    """Store the args, info, tags and notes of the runs ``(run_id, record)``, rewriting only
+    what changed.
 
     A run read again is most often unchanged but for its scores (a job still
-    writing, or files touched): its stored args and info rows are compared
+    writing, or files touched): its stored args, info, tags and notes rows are compared
     with the new ones and left alone when equal, so a full sync after a few
     runs changed does not rewrite (and dirty the index pages of) their rows.
     """
@@ -173,6 +179,8 @@ def replace_children(conn: Connection, pairs: list[tuple[int, RunRecord]]) -> No
     for table, fields, order, new_rows in (
         (arg_table, ARG_FIELDS, "position", lambda record: record.args),
         (info_table, INFO_FIELDS, "key", lambda record: sorted(record.info)),
+        (tag_table, TAG_FIELDS, "tag", lambda record: sorted(record.tags)),
+        (note_table, NOTE_FIELDS, "position", lambda record: record.notes),
     ):
         stored: dict[int, list[tuple[Any, ...]]] = {}
         columns = [table.c.run_id, *(table.c[name] for name in fields)]
@@ -182,6 +190,8 @@ def replace_children(conn: Connection, pairs: list[tuple[int, RunRecord]]) -> No
             )
             for run_id, *values in rows:
                 stored.setdefault(run_id, []).append(tuple(values))
+        for values in stored.values():
+            values.sort()  # as Python orders them (a server's collation may order text otherwise)
         stale: list[int] = []
         inserts: list[tuple[Any, ...]] = []
         for run_id, record in pairs:
@@ -223,15 +233,20 @@ def remove_runs(conn: Connection, removed: list[tuple[str, int]], gone_folders: 
     return count
 
 
+#: The tables of a run's children (rows keyed by ``run_id``), deleted with the run.
+CHILD_TABLES = (arg_table, info_table, tag_table, note_table)
+
+
 def delete_runs(conn: Connection, ids: Any) -> int:
-    """Delete the runs whose ids the select ``ids`` gives, with their args and info; return how many."""
+    """Delete the runs whose ids the select ``ids`` gives, with their args, info, tags and
+    notes; return how many."""
     id_list = [run_id for (run_id,) in conn.execute(ids)]
     if not id_list:
         return 0
     deleted = 0
     for chunk in chunks(sorted(id_list), 500):
-        conn.execute(delete(arg_table).where(arg_table.c.run_id.in_(chunk)))
-        conn.execute(delete(info_table).where(info_table.c.run_id.in_(chunk)))
+        for table in CHILD_TABLES:
+            conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
         deleted += conn.execute(delete(run_table).where(run_table.c.id.in_(chunk))).rowcount or 0
     return deleted
 

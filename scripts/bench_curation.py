@@ -1,0 +1,149 @@
+"""Benchmark the curation commands: ``hermes gc`` listing, archiving and unarchiving, tagging.
+
+Usage::
+
+    python scripts/bench_curation.py [--sizes 10000,100000] [--archive-size 10000]
+                                     [--repeat 3] [--cache DIR]
+
+Corpora come from ``scripts/make_corpus.py`` through the cache of ``scripts/bench.py``
+(``$XDG_CACHE_HOME/pyhermes-bench/corpus-N``, generated on first use). For each size of
+``--sizes`` it times, as medians of ``--repeat`` rounds, the garbage-collection listing
+on the corpus's sweep folder (indexed first, not timed): the library call
+(:func:`pyhermes.curation.gc_candidates` on an open catalog) and the whole
+``hermes gc ROOT --format json`` process (which syncs quickly first). The corpus has 2%
+crashed runs, so the index answers with 2% of the runs and only those are read on disk.
+
+Archiving is measured on a hard-linked copy of the ``--archive-size`` corpus (archiving
+renames directories, so the cache is never changed), aged an hour and indexed: moving
+every run to ``.archive`` (:func:`~pyhermes.curation.archive_runs`, one rename each, then
+one ``forget_runs``), and back (:func:`~pyhermes.curation.unarchive_runs`, then one
+``store_runs``); ``hermes archive --yes`` as a whole process; and tagging every run of
+that copy by a query (``add_tags``: a ``hermes.tags`` written per run, then one
+write-through) and untagging them. It prints a Markdown
+table; timings are never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench import age, cache_dir, corpus, hermes_command, linked_copy  # noqa: E402
+
+#: Matches every run of the corpus (all start after 2023-09-01).
+EVERY_RUN = "start_time > 2000-01-01"
+
+
+def median_of(samples: list[float]) -> float:
+    return statistics.median(samples) if samples else float("nan")
+
+
+def timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def measure_gc(folder: Path, repeat: int) -> dict[str, float | int]:
+    """The gc listing on ``folder`` (indexed first): library call and whole process."""
+    from pyhermes import Catalog
+    from pyhermes.curation import gc_candidates
+
+    catalog = Catalog.open(folder)
+    found = gc_candidates(folder, index=catalog)
+    library = median_of([timed(lambda: gc_candidates(folder, index=catalog)) for _ in range(repeat)])
+    command = [hermes_command(), "gc", str(folder), "--format", "json"]
+    process = median_of([
+        timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(repeat)
+    ])
+    return {"runs": catalog.count(), "candidates": len(found), "library": library, "process": process}
+
+
+def measure_archive(folder: Path, repeat: int, work: Path) -> dict[str, float | int]:
+    """Archive every run of a linked copy of ``folder`` and back, ``repeat`` times."""
+    from pyhermes import Catalog, Experiment
+    from pyhermes.curation import archive_runs, archived_runs, unarchive_runs
+
+    root = work / "copy"
+    linked_copy(folder, root)
+    age(root)
+    catalog = Catalog.open(root)
+    runs = catalog.count()
+    archiving, unarchiving, processes = [], [], []
+    command = [hermes_command(), "archive", str(root), f"--where={EVERY_RUN}", "--yes", "--format", "json"]
+    for _ in range(repeat):
+        started = time.perf_counter()
+        moved = archive_runs(root, Catalog.open(root).find(), index=catalog)
+        archiving.append(time.perf_counter() - started)
+        assert all(item.refused is None for item in moved), moved[:3]
+        started = time.perf_counter()
+        back = unarchive_runs(root, archived_runs(root), index=catalog)
+        unarchiving.append(time.perf_counter() - started)
+        assert all(item.refused is None for item in back), back[:3]
+        processes.append(timed(lambda: subprocess.run(command, capture_output=True, check=True)))
+        unarchive_runs(root, archived_runs(root), index=catalog)
+    assert Catalog.open(root).count() == runs
+    tagging, untagging = [], []
+    for round_number in range(repeat):
+        tag = f"bench-{round_number}"
+        chosen = Experiment.load_all(root).where(EVERY_RUN)
+        tagging.append(timed(lambda: chosen.add_tags(tag)))  # noqa: B023 (called at once)
+        assert Experiment.load_all(root).where(f"tag = {tag}") and catalog.count(f"tag = {tag}") == runs
+        untagging.append(timed(lambda: Experiment.load_all(root).where(f"tag = {tag}").remove_tags(tag)))  # noqa: B023
+    return {"runs": runs, "archive": median_of(archiving), "unarchive": median_of(unarchiving),
+            "process": median_of(processes), "tag": median_of(tagging), "untag": median_of(untagging)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="corpus sizes of the gc listing")
+    parser.add_argument("--archive-size", type=int, default=10000, help="corpus size archived")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=None)
+    args = parser.parse_args(argv)
+    cache = cache_dir(args.cache)
+    rows = []
+    for size in [int(part) for part in args.sizes.split(",") if part.strip()]:
+        result = measure_gc(corpus(cache, size), args.repeat)
+        rows.append((f"gc listing ({result['candidates']} candidates), library call", result["runs"],
+                     result["library"], "2 s" if size >= 100000 else ""))
+        rows.append(("`hermes gc ROOT --format json` (whole process, quick sync)", result["runs"],
+                     result["process"], "2 s" if size >= 100000 else ""))
+    if args.archive_size:
+        work = Path(tempfile.mkdtemp(prefix="bench-curation-"))
+        try:
+            result = measure_archive(corpus(cache, args.archive_size), args.repeat, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        rows.append(("archive every run (`archive_runs`: renames + one `forget_runs`)", result["runs"],
+                     result["archive"], "10 s"))
+        rows.append(("unarchive every run (`unarchive_runs`: renames + one `store_runs`)", result["runs"],
+                     result["unarchive"], ""))
+        rows.append(("`hermes archive ROOT --where=... --yes` (whole process)", result["runs"],
+                     result["process"], "10 s"))
+        rows.append(("tag every run by query (`load_all(...).where(...).add_tags(tag)`)", result["runs"],
+                     result["tag"], "5 s"))
+        rows.append(("untag them (`where(\"tag = ...\").remove_tags(tag)`)", result["runs"],
+                     result["untag"], ""))
+    print(f"Curation, medians of {args.repeat} rounds, {os.cpu_count()} cores; "
+          f"command: `python scripts/bench_curation.py --sizes {args.sizes} --archive-size {args.archive_size}`\n")
+    print("| what | runs | median | target |")
+    print("|---|---:|---:|---:|")
+    for what, runs, seconds, target in rows:
+        print(f"| {what} | {runs:,} | {seconds * 1000:,.0f} ms | {target} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
