@@ -16,8 +16,6 @@ listing of every folder a run left or entered changed).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import os
 import re
@@ -134,40 +132,6 @@ def running(run: Experiment, now: float | None = None) -> bool:
 # --------------------------------------------------------------------------- moving
 
 
-def _rename_noreplace(source: str, target: str) -> None:
-    """Rename ``source`` to ``target``, failing with FileExistsError when ``target`` exists.
-
-    On Linux ``renameat2(RENAME_NOREPLACE)`` makes the check part of the rename; where it is
-    missing (other systems, some filesystems) the target is checked just before a plain
-    rename. Raises OSError as the rename does.
-    """
-    call = _renameat2()
-    if call is not None:
-        result = call(-100, os.fsencode(source), -100, os.fsencode(target), 1)  # AT_FDCWD, RENAME_NOREPLACE
-        if result == 0:
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.ENOSYS, errno.EINVAL):
-            raise OSError(code, os.strerror(code), source, None, target)
-    if os.path.lexists(target):
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
-    os.rename(source, target)
-
-
-_RENAMEAT2: list[Any] = []
-
-
-def _renameat2() -> Any:
-    if not _RENAMEAT2:
-        function = None
-        with contextlib.suppress(OSError, AttributeError):
-            function = ctypes.CDLL(None, use_errno=True).renameat2
-            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-            function.restype = ctypes.c_int
-        _RENAMEAT2.append(function)
-    return _RENAMEAT2[0]
-
-
 def _inside(path: str, folder: str) -> bool:
     """True when the (real) ``path`` is strictly inside the (real) ``folder``."""
     return path != folder and path.startswith(folder.rstrip(os.sep) + os.sep)
@@ -245,7 +209,7 @@ class _Mover:
 def _rename_refusal(source: str, target: str) -> str | None:
     """Rename ``source`` to ``target`` unless ``target`` exists; ``None`` when done, else why not."""
     try:
-        _rename_noreplace(source, target)
+        rundir.rename_no_replace(source, target)
     except OSError as exc:
         if not os.path.lexists(source):
             return _gone(target)
@@ -420,11 +384,19 @@ def _measure(folder: str, deep: bool = True) -> tuple[int, int, float | None]:
     return runs, total, newest
 
 
-def _traceback_at_end(run_dir: str) -> bool:
+def _traceback_at_end(run_dir: str, only_if_written: bool = False) -> bool:
     """True when the last non-empty lines of ``stderr.log`` are a Python traceback: a
-    ``Traceback (most recent call last):`` line, then an exception line last."""
+    ``Traceback (most recent call last):`` line, then an exception line last. With
+    ``only_if_written``, an empty or missing log costs one ``stat`` and no open."""
+    log = os.path.join(run_dir, rundir.STDERR_FILE)
+    if only_if_written:
+        try:
+            if os.stat(log).st_size == 0:
+                return False
+        except OSError:
+            return False
     try:
-        descriptor, status = rundir.open_regular(os.path.join(run_dir, rundir.STDERR_FILE))
+        descriptor, status = rundir.open_regular(log)
     except (OSError, ValueError):
         return False
     try:
@@ -472,9 +444,10 @@ def gc_candidates(
     """Return the runs below ``root`` that garbage collection would remove, ordered by path.
 
     A candidate is crashed (not finished and no file written for ``crash_after`` seconds,
-    default the settle window), a traceback (not finished and ``stderr.log`` ends in a
-    Python traceback) or empty (no scores); a run still being written (:func:`running`)
-    never is. ``where`` narrows the runs (filter or expression text); ``older_than``
+    default the settle window), a traceback (``stderr.log`` ends in a Python traceback,
+    finished or not: a job run under ``with Experiment.create(...)`` records its
+    exception there, then its end) or empty (no scores); a run still being written
+    (:func:`running`) never is. ``where`` narrows the runs (filter or expression text); ``older_than``
     (seconds, or an age like ``"7d"``) keeps runs that started longer ago. The index
     answers first (unfinished runs and runs without scores, one query); only those runs
     are then looked at on disk (activity, ``hermes.info``, the end of ``stderr.log``,
@@ -505,6 +478,18 @@ def gc_candidates(
         prefix + disk_name(path): (bool(finished), count)
         for path, finished, count in catalog.select_rows(["path", "finished", "score_count"], wanted, None, None, 0)
     }
+    # The other runs (finished, with scores) are candidates only by a traceback at the end
+    # of their stderr.log: one stat each; only a non-empty log is read.
+    others = scope & condition & (run_field.finished == True) & (score.count > 0)  # noqa: E712
+    if seconds is not None:
+        others = others & (run_field.start_time < datetime.now() - timedelta(seconds=seconds))
+    crashed_late = {
+        run_id: path for run_id, path in catalog.select_rows(["id", "path"], others, None, None, 0)
+        if _traceback_at_end(prefix + disk_name(path), only_if_written=True)
+    }
+    if crashed_late:
+        wanted = wanted | catalog.ids_in(crashed_late)
+        facts.update({prefix + disk_name(path): (True, None) for path in crashed_late.values()})
     now = time.time()
     found: list[GcCandidate] = []
     for experiment in catalog.find(wanted, order_by="path"):
@@ -518,11 +503,10 @@ def gc_candidates(
         if not finished and idle < settle:
             continue  # still being written: never a candidate
         reason = None
-        if not finished:
-            if _traceback_at_end(run_dir):
-                reason = "traceback"
-            elif idle >= crash_limit:
-                reason = "crashed"
+        if _traceback_at_end(run_dir):
+            reason = "traceback"
+        elif not finished and idle >= crash_limit:
+            reason = "crashed"
         if reason is None and count == 0 and _disk_empty(experiment):
             reason = "empty"
         if reason is not None:

@@ -307,16 +307,17 @@ def test_gc_candidates(tmp_path: Path, backend: str) -> None:
     found = {candidate.run.identifier: candidate for candidate in curation.gc_candidates(tmp_path)}
     kinds = {name: found[run.name].reason for name, run in runs.items() if run.name in found}
     assert kinds == {"crashed": "crashed", "traceback": "traceback", "empty": "empty",
-                     "header_only": "empty", "noise": "crashed"}
+                     "header_only": "empty", "noise": "crashed",
+                     "finished_traceback": "traceback"}  # ended by Experiment's with-block after a crash
     for name in kinds:
         assert found[runs[name].name].bytes == dir_bytes(runs[name]) > 0
     assert tree(tmp_path) == before  # listing changes nothing
     # A crash limit longer than the silence: only the traceback and the empty runs.
     later = curation.gc_candidates(tmp_path, crash_after=curation.parse_age("2h"))
-    assert sorted(c.reason for c in later) == ["empty", "empty", "traceback"]
+    assert sorted(c.reason for c in later) == ["empty", "empty", "traceback", "traceback"]
     # --where and --older-than narrow the runs.
     assert identifiers(curation.gc_candidates(tmp_path, "finished")) == identifiers(
-        [runs["empty"], runs["header_only"]])
+        [runs["empty"], runs["header_only"], runs["finished_traceback"]])
     assert curation.gc_candidates(tmp_path, "--no-such-flag") == []
     cutoff = datetime.now() - (START + timedelta(days=2, hours=12))
     dated = curation.gc_candidates(tmp_path, older_than=cutoff.total_seconds())
@@ -335,7 +336,7 @@ def test_trash_and_purge_round_trip(tmp_path: Path, backend: str) -> None:
     assert all(item.target is not None and ".trash" in item.target.parts for item in moved)
     state = assert_index_is_a_rebuild(tmp_path)
     assert sorted(Path(row[0]).name for row in state["runs"]) == sorted(
-        runs[name].name for name in ("good", "finished_traceback", "live"))
+        runs[name].name for name in ("good", "live"))
     assert curation.gc_candidates(tmp_path) == []
     assert curation.trash_size(tmp_path) == (len(candidates), sum(c.bytes for c in candidates))
     assert curation.purge_trash(tmp_path) == (len(candidates), sum(c.bytes for c in candidates))

@@ -51,8 +51,8 @@ examples:
   hermes gc /data/runs --purge                 delete what is in /data/runs/.trash/
 
 Candidates: runs below ROOT that crashed (not finished and no file written for
---crash-after, default 60s; or not finished and stderr.log ends in a Python
-traceback) or are empty (no scores). A run still being written (not finished, a
+--crash-after, default 60s; or stderr.log ends in a Python traceback, finished
+or not) or are empty (no scores). A run still being written (not finished, a
 file changed within the last 60 s) is never one. The table gives the bytes each
 run's directory holds and the total.
 

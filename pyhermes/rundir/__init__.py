@@ -101,6 +101,7 @@ from pyhermes.rundir._write import (
     create_run_dir,
     current_commit_hash,
     format_exec_args,
+    rename_no_replace,
     write_finish,
 )
 
@@ -177,5 +178,5 @@ __all__ = [
     "safe_child",
     "scores_path",
     "split_arg",
-    "write_finish",
+    "rename_no_replace", "write_finish",
 ]

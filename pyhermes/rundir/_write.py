@@ -8,6 +8,8 @@ file, empty logs) and the lines it appended when a run finished.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import re
 import subprocess
@@ -15,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pyhermes.rundir._listing import safe_child
 from pyhermes.rundir._names import (
@@ -166,3 +169,37 @@ def write_finish(run_dir: PathLike, start: datetime, end: datetime, comments: st
     append_info(run_dir, EXECUTION_TIME_KEY, str((end - start).total_seconds()))
     if comments is not None:
         append_info(run_dir, COMMENTS_KEY, comments)
+
+
+def rename_no_replace(source: str, target: str) -> None:
+    """Rename ``source`` to ``target``, failing with FileExistsError when ``target`` exists.
+
+    On Linux ``renameat2(RENAME_NOREPLACE)`` makes the check part of the rename; where it is
+    missing (other systems, some filesystems) the target is checked just before a plain
+    rename. Raises OSError as the rename does.
+    """
+    call = _renameat2()
+    if call is not None:
+        result = call(-100, os.fsencode(source), -100, os.fsencode(target), 1)  # AT_FDCWD, RENAME_NOREPLACE
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(code, os.strerror(code), source, None, target)
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+    os.rename(source, target)
+
+
+_RENAMEAT2: list[Any] = []
+
+
+def _renameat2() -> Any:
+    if not _RENAMEAT2:
+        function = None
+        with contextlib.suppress(OSError, AttributeError):
+            function = ctypes.CDLL(None, use_errno=True).renameat2
+            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            function.restype = ctypes.c_int
+        _RENAMEAT2.append(function)
+    return _RENAMEAT2[0]
