@@ -8,7 +8,6 @@ file, empty logs) and the lines it appended when a run finished.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import re
@@ -180,6 +179,8 @@ def rename_no_replace(source: str, target: str) -> None:
     """
     call = _renameat2()
     if call is not None:
+        import ctypes  # here: a fresh process that never moves a run does not pay for it
+
         result = call(-100, os.fsencode(source), -100, os.fsencode(target), 1)  # AT_FDCWD, RENAME_NOREPLACE
         if result == 0:
             return
@@ -195,6 +196,8 @@ _RENAMEAT2: list[Any] = []
 
 
 def _renameat2() -> Any:
+    import ctypes
+
     if not _RENAMEAT2:
         function = None
         with contextlib.suppress(OSError, AttributeError):
