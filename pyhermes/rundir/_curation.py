@@ -119,6 +119,8 @@ def change_tags(
     add: str | Iterable[str] = (),
     remove: str | Iterable[str] = (),
     notes: list[str] | None = None,
+    *,
+    durable: bool = True,
 ) -> tuple[list[str], list[str]]:
     """Add the tags ``add`` to the run ``run_dir`` and take the tags ``remove`` away.
 
@@ -128,7 +130,9 @@ def change_tags(
     tag), the file is read, and written again (write-then-rename) only when the set
     of tags changes; the last tag removed removes the file. Removing a tag the run
     does not have does nothing. Lines of the old file that were skipped (with a note
-    in ``notes``, see :func:`read_tags`) are dropped when the file is written.
+    in ``notes``, see :func:`read_tags`) are dropped when the file is written. With
+    ``durable`` false the new file is not flushed to disk here: the caller, changing
+    many runs, flushes them all at once (see :func:`atomic_write`).
 
     Returns:
         (the tags before, the tags after), each sorted.
@@ -151,7 +155,7 @@ def change_tags(
         if after != before:
             path = os.path.join(run_dir, TAGS_FILE)
             if after:
-                atomic_write(path, "".join(tag + "\n" for tag in after))
+                atomic_write(path, "".join(tag + "\n" for tag in after), durable=durable)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)

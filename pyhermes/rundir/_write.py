@@ -37,11 +37,12 @@ from pyhermes.rundir._names import (
 )
 
 
-def atomic_write(path: PathLike, data: bytes | str) -> None:
+def atomic_write(path: PathLike, data: bytes | str, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that the file is either complete or absent.
 
-    The data goes to a temporary file in the same folder, is flushed to disk, and
-    replaces ``path`` with :func:`os.replace`.
+    The data goes to a temporary file in the same folder, is flushed to disk (unless
+    ``durable`` is false: a caller writing many files flushes them all at once, with
+    :func:`os.sync`, before it returns), and replaces ``path`` with :func:`os.replace`.
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -50,7 +51,8 @@ def atomic_write(path: PathLike, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
