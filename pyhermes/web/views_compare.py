@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import request
 
 from pyhermes.errors import QueryError
-from pyhermes.web import data, pages, params
+from pyhermes.web import data, pages_compare, params
 from pyhermes.web.state import served
 
 __all__ = ["compare_page"]
@@ -29,10 +29,10 @@ def compare_page() -> str | tuple[str, int]:
     identifiers = params.args_list(request.args, "run", "runs")
     view = params.compare_view(request.args)
     if not identifiers and "where" not in request.args:  # nothing chosen yet
-        return pages.compare_page(state, request.args, options, None, None, None)
+        return pages_compare.compare_page(state, request.args, options, None, None, None)
     try:
         page = data.page_of_runs(state.catalog, view, identifiers or None)
     except QueryError as exc:
-        return pages.compare_page(state, request.args, options, identifiers, None, str(exc)), 400
+        return pages_compare.compare_page(state, request.args, options, identifiers, None, str(exc)), 400
     tags = data.page_tags(state.catalog, page)
-    return pages.compare_page(state, request.args, options, identifiers, page, None, tags)
+    return pages_compare.compare_page(state, request.args, options, identifiers, page, None, tags)

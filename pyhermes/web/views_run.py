@@ -11,7 +11,7 @@ from flask import Response, request
 
 from pyhermes import present
 from pyhermes.errors import UntrustedFileError
-from pyhermes.web import data, pages, params
+from pyhermes.web import data, pages_run, params
 from pyhermes.web.responses import csv_response, json_response
 from pyhermes.web.state import served
 
@@ -28,7 +28,7 @@ def run_page(path: str) -> str:
     state = served()
     experiment = state.run(path)
     tags, notes = data.run_curation(experiment)
-    return pages.run_page(state, path, present.run_details(experiment), tags, notes)
+    return pages_run.run_page(state, path, present.run_details(experiment), tags, notes)
 
 
 def api_run(path: str) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from pyhermes.errors import CatalogError, QueryError
-from pyhermes.web import data, pages, params
+from pyhermes.web import data, pages_sql, params
 from pyhermes.web.responses import csv_response, json_response
 from pyhermes.web.state import SQL_MAX_ROWS, served
 
@@ -24,12 +24,12 @@ def sql_page() -> str | tuple[str, int]:
     state = served()
     query = params.text_arg(request.args, "q")
     if not query.strip():
-        return pages.sql_page(state, query, None, None, None)
+        return pages_sql.sql_page(state, query, None, None, None)
     try:
         columns, rows = data.sql_answer(state.catalog, query)
     except (QueryError, CatalogError) as exc:
-        return pages.sql_page(state, query, None, None, str(exc)), 400
-    return pages.sql_page(state, query, columns, rows, None)
+        return pages_sql.sql_page(state, query, None, None, str(exc)), 400
+    return pages_sql.sql_page(state, query, columns, rows, None)
 
 
 def api_sql() -> Response:

@@ -1,6 +1,6 @@
 """The view of the static files, ``/static/<name>``: the style sheet, the script and plotly.js.
 
-Only these files are served: ``hermes.css`` and ``hermes.js`` from this package's
+Only these files are served: the style sheets, scripts and images of this package's
 ``static/`` folder (never cached), and ``plotly.min.js`` from inside the installed
 ``plotly`` package (cached for a day), so the pages load nothing from the internet.
 """
@@ -18,8 +18,10 @@ __all__ = ["static_file", "STATIC", "OWN_FILES"]
 
 #: The folder of the package's own static files.
 STATIC = Path(__file__).resolve().parent / "static"
-#: The files served from :data:`STATIC`.
-OWN_FILES = ("hermes.css", "hermes.js")
+#: The kinds of file served from :data:`STATIC`.
+OWN_SUFFIXES = (".css", ".js", ".svg")
+#: The files served from :data:`STATIC` (read when the module is imported).
+OWN_FILES = tuple(sorted(p.name for p in STATIC.iterdir() if p.suffix in OWN_SUFFIXES))
 #: plotly.js, served from the ``plotly`` package.
 PLOTLY = "plotly.min.js"
 
