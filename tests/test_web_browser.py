@@ -17,187 +17,23 @@ with the reason, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-from legacy import make_corpus
-
-from pyhermes import Experiment, rundir
-
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1440,1000",
-    "--hide-scrollbars",
+# ruff: noqa: F811 - the fixtures imported from browser are arguments of the tests
+from browser import (  # noqa: F401 - fixtures
+    browser,
+    column,
+    count,
+    only_local_resources,
+    save,
+    server,
+    shots,
+    then_new_page,
+    wait,
+    writable_server,
 )
 
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and the browser test cannot run: {reason}")
-    pytest.skip(reason)
-
-
-def _find(names: tuple[str, ...], fallback: str) -> str | None:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    return fallback if Path(fallback).exists() else None
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (pip install -e '.[dev]')")
-    chromium = _find(("chromium", "chromium-browser"), "/usr/bin/chromium")
-    driver_path = _find(("chromedriver",), "/usr/bin/chromedriver")
-    if chromium is None or driver_path is None:
-        _missing("no headless browser: install Debian's chromium and chromium-driver packages")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in CHROMIUM_ARGS:
-        options.add_argument(argument)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for failures
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    pytest.importorskip("flask")
-    from werkzeug.serving import make_server
-
-    from pyhermes.web import create_app
-
-    root = tmp_path_factory.mktemp("browser") / "demo"
-    make_corpus(root, 300, seed=0, scores_per_run=1000)  # the demo's generator and seed
-    app = create_app(root)
-    app.extensions["hermes"].wait()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", root
-    httpd.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def writable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A writable server (``hermes serve --writable``) on a small corpus of its own."""
-    pytest.importorskip("flask")
-    from werkzeug.serving import make_server
-
-    from pyhermes.web import create_app
-
-    root = tmp_path_factory.mktemp("curation") / "runs"
-    make_corpus(root, 40, seed=4, scores_per_run=60)
-    app = create_app(root, writable=True)
-    app.extensions["hermes"].wait()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", root
-    httpd.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-def _only_local_resources(driver) -> None:
-    """Everything the page loaded came from the server itself (no CDN, no web fonts)."""
-    origin, loaded = driver.execute_script(
-        "return [location.origin, performance.getEntriesByType('resource').map(e => e.name)];"
-    )
-    assert loaded and all(url.startswith(origin + "/") for url in loaded), loaded
-
-
-def _save(driver, shots: Path, name: str) -> Path:
-    _only_local_resources(driver)
-    path = shots / f"{name}.png"
-    assert driver.save_screenshot(str(path))
-    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
-    target = os.environ.get("HERMES_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(target) / path.name)
-    return path
-
-
-def _wait(driver, condition, timeout: float = 90):
-    from selenium.common.exceptions import (
-        NoSuchElementException,
-        StaleElementReferenceException,
-        TimeoutException,
-    )
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    ignored = (NoSuchElementException, StaleElementReferenceException)  # a page being replaced
-    try:
-        return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
-    except TimeoutException:
-        text = driver.execute_script("return document.body ? document.body.innerText : ''")
-        errors = [entry["message"] for entry in driver.get_log("browser")]
-        raise AssertionError(
-            f"timed out on {driver.current_url}\nbrowser log: {errors}\npage:\n{text[:3000]}"
-        ) from None
-
-
-def _then_new_page(driver, action) -> None:
-    """Do ``action`` (a click or key that submits a form) and wait until the page it loads replaced this one.
-
-    Without this, a wait for an element that both pages have could find it on the old page.
-    The old page is marked with a script variable, which a new document does not have: asking
-    a node of the old page whether it is stale can fail inside Chromium while the page changes
-    ("Node with given id does not belong to the document"), a variable cannot.
-    """
-    driver.execute_script("window.__hermesOldPage = true;")
-    action()
-
-    def new_page_loaded(d) -> bool:
-        try:
-            return bool(d.execute_script(
-                "return window.__hermesOldPage === undefined && document.readyState === 'complete';"
-            ))
-        except Exception:  # noqa: BLE001 - the page is being replaced: ask again
-            return False
-
-    _wait(driver, new_page_loaded)
-
-
-def _count(driver) -> int:
-    from selenium.webdriver.common.by import By
-
-    return int(driver.find_element(By.ID, "count").get_attribute("data-total"))
-
-
-def _column(driver, name: str) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    headers = [th.text.rstrip(" ▲▼") for th in driver.find_elements(By.CSS_SELECTOR, "#runs th")]
-    position = headers.index(name) + 1
-    return [
-        cell.text for cell in driver.find_elements(By.CSS_SELECTOR, f"#runs td:nth-child({position})")
-    ]
+from pyhermes import Experiment, rundir
 
 
 def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
@@ -210,14 +46,14 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # The runs page: every run counted, one page shown.
     driver.get(base + "/")
-    _wait(driver, lambda d: d.find_elements(By.ID, "runs"))
-    assert _count(driver) == 300
+    wait(driver, lambda d: d.find_elements(By.ID, "runs"))
+    assert count(driver) == 300
     assert len(driver.find_elements(By.CSS_SELECTOR, "a.run-link")) == 50
 
     # A bad filter: the caret message in the page.
     box = driver.find_element(By.ID, "where")
     box.send_keys("--doubledqn and -lr <", Keys.ENTER)
-    error = _wait(driver, lambda d: d.find_element(By.ID, "error"))
+    error = wait(driver, lambda d: d.find_element(By.ID, "error"))
     assert "at position" in error.text and "^" in error.text
 
     # Type a filter.
@@ -225,48 +61,48 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     box = driver.find_element(By.ID, "where")
     box.clear()
     box.send_keys(expression)
-    _then_new_page(driver, lambda: box.send_keys(Keys.ENTER))
-    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    then_new_page(driver, lambda: box.send_keys(Keys.ENTER))
+    wait(driver, lambda d: d.find_elements(By.ID, "count"))
     expected = on_disk.where(expression)
-    assert _count(driver) == len(expected) > 0
+    assert count(driver) == len(expected) > 0
     assert parse_qs(urlparse(driver.current_url).query)["where"] == [expression]
 
     # Sort by final_mean: a click sorts ascending, a second click descending.
     header = 'a.sort[data-column="final_mean"]'
     driver.find_element(By.CSS_SELECTOR, header).click()
-    _wait(driver, lambda d: "▲" in d.find_element(By.CSS_SELECTOR, header).text)
+    wait(driver, lambda d: "▲" in d.find_element(By.CSS_SELECTOR, header).text)
     driver.find_element(By.CSS_SELECTOR, header).click()
-    _wait(driver, lambda d: "▼" in d.find_element(By.CSS_SELECTOR, header).text)
+    wait(driver, lambda d: "▼" in d.find_element(By.CSS_SELECTOR, header).text)
     assert "final_mean%3Adesc" in driver.current_url
     best = expected.sort_by_score("final_mean")
-    assert _column(driver, "identifier")[:5] == [run.identifier for run in best[:5]]
-    shown = [float(value) for value in _column(driver, "final_mean") if value]
+    assert column(driver, "identifier")[:5] == [run.identifier for run in best[:5]]
+    shown = [float(value) for value in column(driver, "final_mean") if value]
     assert shown == sorted(shown, reverse=True)
     assert parse_qs(urlparse(driver.current_url).query)["where"] == [expression]  # state kept
-    _save(driver, shots, "runs")
+    save(driver, shots, "runs")
 
     # Open the best run.
     runs_url = driver.current_url
     driver.find_element(By.CSS_SELECTOR, "a.run-link").click()
-    title = _wait(driver, lambda d: d.find_element(By.ID, "run-title"))
+    title = wait(driver, lambda d: d.find_element(By.ID, "run-title"))
     assert title.text == best[0].identifier
-    _wait(driver, lambda d: d.find_element(By.ID, "curve-chart").get_attribute("data-drawn"))
+    wait(driver, lambda d: d.find_element(By.ID, "curve-chart").get_attribute("data-drawn"))
     assert driver.find_elements(By.CSS_SELECTOR, "#curve-chart .main-svg")
     table = driver.find_element(By.ID, "table-args").text
     for line in best[0].exec_arg_lines:
         assert line in table
     assert "hermes.info" in driver.find_element(By.ID, "table-files").text
-    _save(driver, shots, "run")
+    save(driver, shots, "run")
 
     # Select three runs and compare them.
     driver.get(runs_url)
-    boxes = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
+    boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
     chosen = [box.get_attribute("value") for box in boxes[:3]]
     for box in boxes[:3]:
         box.click()
     driver.find_element(By.ID, "compare-selected").click()
-    chart = _wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
-    _wait(driver, lambda d: chart.get_attribute("data-drawn"))
+    chart = wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
+    wait(driver, lambda d: chart.get_attribute("data-drawn"))
     assert chart.get_attribute("data-drawn") == "3"
     assert sorted(parse_qs(urlparse(driver.current_url).query)["run"]) == sorted(chosen)
     legend = driver.find_element(By.CSS_SELECTOR, "#compare-chart .legend").text
@@ -275,8 +111,8 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # Compare a whole filter grouped by -lr: one line per value, n in the legend.
     driver.get(base + "/compare?where=--doubledqn&group_by=-lr&window=50")
-    chart = _wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
-    _wait(driver, lambda d: chart.get_attribute("data-drawn"))
+    chart = wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
+    wait(driver, lambda d: chart.get_attribute("data-drawn"))
     lrs = {run.exec_args_dict["-lr"] for run in on_disk.where("--doubledqn")}
     assert chart.get_attribute("data-drawn") == str(len(lrs))
     assert "(n=" in driver.find_element(By.CSS_SELECTOR, "#compare-chart .legend").text
@@ -286,13 +122,13 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     assert sum(int(row[1]) for row in cells) == len(on_disk.where("--doubledqn"))
     finals = [float(row[3]) for row in cells]
     assert finals == sorted(finals, reverse=True)  # the winning setting first
-    _save(driver, shots, "compare")
+    save(driver, shots, "compare")
 
     # SQL: an example one click away, then a query typed in.
     driver.find_element(By.ID, "nav-sql").click()
-    example = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0]
-    _then_new_page(driver, example.click)
-    table = _wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
+    example = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0]
+    then_new_page(driver, example.click)
+    table = wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
     assert len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10
     query = driver.find_element(By.ID, "query")
     query.clear()
@@ -301,8 +137,8 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
         "FROM runs r JOIN run_args a ON a.run_id = r.id AND a.key = '-lr' "
         "GROUP BY a.value ORDER BY mean_final DESC"
     )
-    _then_new_page(driver, driver.find_element(By.ID, "run-query").click)
-    table = _wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
+    then_new_page(driver, driver.find_element(By.ID, "run-query").click)
+    table = wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     lr_counts: dict[str, int] = {}
     for run in on_disk:
@@ -310,14 +146,14 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
         lr_counts[key] = lr_counts.get(key, 0) + 1
     assert len(rows) == len(lr_counts)
     assert sum(int(row.find_elements(By.TAG_NAME, "td")[1].text) for row in rows) == 300
-    _save(driver, shots, "sql")
+    save(driver, shots, "sql")
 
     # A write is refused in the page.
     query = driver.find_element(By.ID, "query")
     query.clear()
     query.send_keys("DELETE FROM hermes_run")
     driver.find_element(By.ID, "run-query").click()
-    assert "refused" in _wait(driver, lambda d: d.find_element(By.ID, "error")).text
+    assert "refused" in wait(driver, lambda d: d.find_element(By.ID, "error")).text
     assert len(list(shots.glob("*.png"))) == 4
 
 
@@ -326,9 +162,9 @@ def _tick(driver, identifier: str) -> None:
     from selenium.webdriver.common.by import By
 
     selector = f'input.select-run[value="{identifier}"]'
-    box = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
+    box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
     box.click()
-    _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
+    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
 
 
 def _chip_rows(driver, tag: str) -> list[str]:
@@ -358,32 +194,32 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
 
     # The finished runs, oldest identifier first; the curation bar is there (writable).
     driver.get(base + "/runs?where=finished&sort=identifier&per_page=100")
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
-    assert _count(driver) == len(finished)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
+    assert count(driver) == len(finished)
     assert driver.find_element(By.ID, "selected-count").text == "none ticked"
     chosen = finished[:2]
 
     # Tick two runs and add a tag: the page reloads with the chips and says what changed.
     for identifier in chosen:
         _tick(driver, identifier)
-    _wait(driver, lambda d: d.find_element(By.ID, "selected-count").text == "2 ticked")
+    wait(driver, lambda d: d.find_element(By.ID, "selected-count").text == "2 ticked")
     driver.find_element(By.ID, "tag-input").send_keys(tag)
-    _then_new_page(driver, driver.find_element(By.ID, "add-tag").click)
-    _wait(driver, lambda d: _chip_rows(d, tag) == sorted(chosen))
-    status = _wait(driver, lambda d: d.find_element(By.ID, "curation-status"))
+    then_new_page(driver, driver.find_element(By.ID, "add-tag").click)
+    wait(driver, lambda d: _chip_rows(d, tag) == sorted(chosen))
+    status = wait(driver, lambda d: d.find_element(By.ID, "curation-status"))
     assert "2 of 2 run(s) changed" in status.text
     chip = driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip")
     assert chip.text == tag and not driver.find_elements(By.CSS_SELECTOR, "#runs a.tag-chip i")
     for identifier in chosen:
         assert rundir.read_tags(by_identifier[identifier].path_to_experiment) == [tag]
     assert _chip_rows(driver, tag) == sorted(chosen)  # and no other row has it
-    _only_local_resources(driver)
+    only_local_resources(driver)
     assert driver.save_screenshot(str(shots / "curation" / "tagged.png"))  # not for the docs
 
     # A click on a chip filters the table by the tag.
-    _then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip").click)
-    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
-    assert _count(driver) == 2
+    then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip").click)
+    wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert count(driver) == 2
     where = parse_qs(urlparse(driver.current_url).query)["where"]
     assert where == [f'tag = "{tag}"']
     assert driver.find_element(By.ID, "where").get_attribute("value") == where[0]
@@ -394,11 +230,11 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
     gone, kept = chosen
     _tick(driver, gone)
     driver.find_element(By.ID, "archive-selected").click()
-    _wait(driver, lambda d: d.find_element(By.ID, "archive-dialog").get_attribute("open") is not None)
+    wait(driver, lambda d: d.find_element(By.ID, "archive-dialog").get_attribute("open") is not None)
     assert "1 run(s)" in driver.find_element(By.ID, "archive-question").text
-    _then_new_page(driver, driver.find_element(By.ID, "archive-confirm").click)
-    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
-    assert _count(driver) == 1
+    then_new_page(driver, driver.find_element(By.ID, "archive-confirm").click)
+    wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert count(driver) == 1
     assert _chip_rows(driver, tag) == [kept]
     assert not driver.find_elements(By.CSS_SELECTOR, f'input.select-run[value="{gone}"]')
     assert "1 run(s) archived" in driver.find_element(By.ID, "curation-status").text
@@ -408,5 +244,5 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
 
     # The whole table counts one run fewer.
     driver.get(base + "/runs")
-    _wait(driver, lambda d: d.find_elements(By.ID, "count"))
-    assert _count(driver) == len(on_disk) - 1
+    wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    assert count(driver) == len(on_disk) - 1
