@@ -16,6 +16,7 @@ also from the built-in exception a caller would naturally catch, so existing
     │   ├── SchemaUnknownError                 the index holds a schema pyhermes does not know
     │   └── ReadOnlyQueryError (ValueError)    a statement given to ``sql()`` would write
     └── QueryError (ValueError)                a filter expression or column name is wrong
+        └── UnknownKeyError                    a filter names an exec-arg key no run has
 
 Warnings (``UserWarning``) say what pyhermes did about a fault that did not stop it::
 
@@ -41,6 +42,7 @@ __all__ = [
     "IndexDamagedError",
     "ReadOnlyQueryError",
     "QueryError",
+    "UnknownKeyError",
     "SchemaUnknownError",
     "RunFormatWarning",
     "RunFormatProblemsWarning",
@@ -123,6 +125,21 @@ class QueryError(HermesError, ValueError):
     def __init__(self, message: str, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class UnknownKeyError(QueryError):
+    """A filter text names an exec-arg key that no run has (most likely a typo).
+
+    ``key`` is the key as written, ``suggestions`` the closest known keys (may be
+    empty), ``position`` its offset in the filter text; the message names them.
+    """
+
+    def __init__(
+        self, message: str, key: str = "", suggestions: tuple[str, ...] = (), position: int | None = None
+    ) -> None:
+        super().__init__(message, position)
+        self.key = key
+        self.suggestions = suggestions
 
 
 class SchemaUnknownError(CatalogError):

@@ -22,7 +22,7 @@ import pytest
 from legacy import write_run
 
 from pyhermes import Catalog, Experiment, curation
-from pyhermes.errors import HermesError
+from pyhermes.errors import HermesError, UnknownKeyError
 from pyhermes.index.maintenance import rebuild
 
 SWEEP = Path("experiments") / "train" / "sweep"
@@ -318,7 +318,8 @@ def test_gc_candidates(tmp_path: Path, backend: str) -> None:
     # --where and --older-than narrow the runs.
     assert identifiers(curation.gc_candidates(tmp_path, "finished")) == identifiers(
         [runs["empty"], runs["header_only"], runs["finished_traceback"]])
-    assert curation.gc_candidates(tmp_path, "--no-such-flag") == []
+    with pytest.raises(UnknownKeyError, match="--no-such-flag"):
+        curation.gc_candidates(tmp_path, "--no-such-flag")
     cutoff = datetime.now() - (START + timedelta(days=2, hours=12))
     dated = curation.gc_candidates(tmp_path, older_than=cutoff.total_seconds())
     assert identifiers(dated) == sorted([runs["crashed"].name, runs["traceback"].name])

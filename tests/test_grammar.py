@@ -57,7 +57,11 @@ FORMS: list[tuple[str, Filter]] = [
     ("-lr = 1E-05", arg("-lr") == 1e-05),
     ("-lr = +2", arg("-lr") == 2),
     ("-lr = .5", arg("-lr") == 0.5),
-    ("-lr < inf", arg("-lr") < "inf"),
+    ("-lr < inf", arg("-lr") < float("inf")),  # ordering an exec arg takes a number
+    ("-lr >= -Infinity", arg("-lr") >= float("-inf")),
+    ('-lr < "abc"', arg("-lr") < "abc"),  # a quoted value orders text
+    ('--since < "2024-03-01"', arg("--since") < "2024-03-01"),
+    ("-lr = abc", arg("-lr") == "abc"),
     ("-lr != nan", arg("-lr") != "nan"),
     # text values: barewords, quoted strings, multi-value options, keywords quoted
     ("--env.name = CartPole-v1", arg("--env.name") == "CartPole-v1"),
@@ -239,6 +243,10 @@ ERRORS: list[tuple[str, int, str]] = [
     ("--a and -", 8, "invalid key '-'"),
     ("-lr = 1" + "0" * 5000, 6, "number too long"),
     ("(" * 101 + "--a" + ")" * 101, 100, "nested too deeply"),
+    ("-lr < abc", 6, "'<' compares -lr as a number, and 'abc' is not a number"),
+    ("-lr >= 2024-03-01", 7, "'>=' compares -lr as a number, and '2024-03-01' is not a number"),
+    ("--a and -seed > true", 16, "'>' compares -seed as a number, and 'true' is not a number"),
+    ("-lr <= nan", 7, "'<=' compares -lr as a number, and NaN orders nothing"),
     ("not " * 101 + "--a", 400, "nested too deeply"),
 ]
 
@@ -255,6 +263,46 @@ def test_error_position_and_caret(text: str, position: int, message: str) -> Non
     assert lines[0].endswith(f" at position {position}")
     assert lines[1] == "  " + text
     assert lines[2] == "  " + " " * position + "^"
+
+
+def test_ordering_an_exec_arg_by_a_word_says_to_quote_it() -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_filter("-lr < abc")
+    assert str(caught.value).split("\n")[-1].startswith('to compare text, quote it: -lr < "abc"')
+    assert repr(parse_filter('-lr < "abc"')) == repr(arg("-lr") < "abc")
+
+
+JOINED: list[tuple[str, int, str]] = [
+    ("--doubledqn -lr 0.001", 12, "--doubledqn and -lr = 0.001"),
+    ("-lr 0.001", 4, "-lr = 0.001"),
+    ("--a --b", 4, "--a and --b"),
+    ('-name "a b"', 6, '-name = "a b"'),
+    ("-env CartPole-v1 -seed 3", 5, "-env = CartPole-v1 and -seed = 3"),
+    ("-lr = 0.1 -bs 64 or --x", 10, "-lr = 0.1 and -bs = 64 or --x"),
+    ("--doubledqn -lr 0.001 and final_mean > 200", 12,
+     "--doubledqn and -lr = 0.001 and final_mean > 200"),
+    ("-lr -1", 4, "-lr = -1"),
+]
+
+
+@pytest.mark.parametrize(("text", "position", "fixed"), JOINED, ids=[text for text, _, _ in JOINED])
+def test_conditions_side_by_side_suggest_the_fixed_text(text: str, position: int, fixed: str) -> None:
+    """A key and a value side by side (``-lr 0.001``) get the operator, two conditions ``and``;
+    the suggestion parses."""
+    with pytest.raises(QueryError) as caught:
+        parse_filter(text)
+    assert caught.value.position == position
+    assert f"did you mean `{fixed}`?" in str(caught.value).split("\n")[-1]
+    parse_filter(fixed)
+
+
+@pytest.mark.parametrize("text", ["final_mean > 200 300", "train 5", "--a = 1 2"])
+def test_leftovers_without_a_clear_fix_get_the_general_hint(text: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_filter(text)
+    hint = str(caught.value).split("\n")[-1]
+    assert "did you mean" not in hint
+    assert hint.startswith("join conditions with 'and' or 'or', and compare a key with an operator")
 
 
 def test_caret_example_from_the_docs() -> None:
@@ -371,6 +419,9 @@ def arg_leaves(draw: st.DrawFn) -> Node:
     if choice == 1:
         written = draw(st.sampled_from(sorted(_OPS)))
         rendered, value = draw(arg_values())
+        if _OPS[written] in {"<", "<=", ">", ">="} and not rendered.startswith(("'", '"')):
+            number = draw(numbers)  # an unquoted word does not order an exec arg
+            rendered, value = repr(number), number
         text = f"{key}{space(draw)}{written}{space(draw)}{rendered}"
         return text, _COMPARE[_OPS[written]](arg(key), value), 4
     rendered, values = value_list(draw, arg_values())

@@ -184,6 +184,7 @@ def test_a_fresh_process_answers_without_heavy_imports(folder, eager):
         "pyhermes.experiment", "pyhermes.runlist", "pyhermes.catalog",
         "pyhermes.rundir._names", "pyhermes.rundir._text", "pyhermes.rundir._parse", "pyhermes.rundir._scores",
         "pyhermes.rundir._listing", "pyhermes.rundir._write", "pyhermes.rundir._torch", "pyhermes.rundir._curation",
+        "pyhermes.rundir._files", "pyhermes.index.query.known_keys", "pyhermes.index.query.tokens",
         "pyhermes.index.run_index", "pyhermes.index.store.layout", "pyhermes.index.query.filters",
         "pyhermes.index.query.runs", "pyhermes.index.query.select", "pyhermes.index.query.arg_filters",
         "pyhermes.index.store.sql_reader", "pyhermes.index.sync.unchanged",

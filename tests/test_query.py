@@ -28,6 +28,7 @@ from pyhermes import (
     rundir,
     score,
 )
+from pyhermes.errors import UnknownKeyError
 from pyhermes.index.query.filters import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,6 +205,12 @@ def names(runs) -> list[str]:
 def test_random_filters_agree_with_an_independent_evaluation(catalog, truth, tree):
     expected = sorted(name for name, fact in truth.items() if holds(tree, fact))
     assert names(catalog.find(as_object(tree))) == expected
+    if "--missing" in as_text(tree):  # text naming a key no run has is an error, an object is not
+        with pytest.raises(UnknownKeyError, match="no run has `--missing`"):
+            catalog.find(as_text(tree))
+        with pytest.raises(UnknownKeyError, match="no run has `--missing`"):
+            catalog.count(as_text(tree))
+        return
     assert names(catalog.find(as_text(tree))) == expected
     assert catalog.count(as_text(tree)) == len(expected)
 

@@ -13,13 +13,18 @@ Each renders one SQL condition on ``hermes_run`` (an ``EXISTS`` or ``IN`` over t
 argument or info table) and evaluates in memory against a run's
 :attr:`exec_arg_lines`, ``exec_args`` or ``info_dict``, with the same two-valued
 logic as every filter.
+
+An exec-arg filter the grammar built from text carries :attr:`ArgPresent.written`
+(a :class:`Written`: the text and where the key stands in it, set by
+:func:`written_in`), so that a key no run has can be reported against that text
+(:mod:`pyhermes.index.query.known_keys`); filters built in Python carry ``None``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError
@@ -40,7 +45,14 @@ from pyhermes.index.query.filters import (
     text_matches,
 )
 
-__all__ = ["arg", "flag", "info", "has_args"]
+__all__ = ["arg", "flag", "info", "has_args", "Written", "written_in", "ArgPresent", "ArgCompare", "ArgIn"]
+
+
+class Written(NamedTuple):
+    """Where an exec-arg key was written: the whole filter ``text`` and the key's ``position``."""
+
+    text: str
+    position: int
 
 
 # --------------------------------------------------------------------------- exec args
@@ -85,6 +97,8 @@ def _arg_exists(condition: str, params: Params) -> str:
 class ArgPresent(Node):
     _fields = ('key',)
     key: str
+    #: Where the grammar read the key (see :func:`written_in`); ``None`` for a filter built in Python.
+    written: Written | None = None
 
     def sql(self, params: Params) -> str:
         return _arg_exists(f"{arg_col('key')} = {params.bind(self.key)}", params)
@@ -111,6 +125,7 @@ class ArgCompare(Node):
     key: str
     op: str
     value: Any
+    written: Written | None = None  # as ArgPresent.written
 
     def sql(self, params: Params) -> str:
         key = f"{arg_col('key')} = {params.bind(self.key)}"
@@ -141,6 +156,7 @@ class ArgIn(Node):
     _fields = ('key', 'values')
     key: str
     values: tuple[Any, ...]
+    written: Written | None = None  # as ArgPresent.written
 
     def sql(self, params: Params) -> str:
         if not self.values:
@@ -205,6 +221,18 @@ def arg(key: str) -> ArgRef:
 def flag(key: str) -> Filter:
     """Runs that have the flag or positional ``key`` (or an option of that key); negate with ``~``."""
     return ArgPresent(ArgRef(key).key)
+
+
+def written_in(condition: Filter, text: str, position: int) -> Filter:
+    """Return ``condition``, an exec-arg filter just built, marked as read at ``position`` of ``text``.
+
+    The grammar marks each exec-arg condition it builds; the mark is set once, right
+    after the filter is made (filters are otherwise immutable), and is no part of the
+    filter's SQL or repr.
+    """
+    if isinstance(condition, (ArgPresent, ArgCompare, ArgIn)):
+        object.__setattr__(condition, "written", Written(text, position))
+    return condition
 
 
 # --------------------------------------------------------------------------- info

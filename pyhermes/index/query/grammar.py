@@ -20,6 +20,11 @@ Grammar (keywords ``and or not in contains startswith true false`` in any case):
   word such as ``train`` (letters, digits, ``_``, ``-`` and ``.``). Compared, it is
   ``arg(key) <op> value`` (a NUMBER is passed as ``int``/``float``, anything else as
   text; ``in (...)`` is ``arg(key).isin([...])``). Alone, it is ``flag(key)``.
+  ``<``, ``<=``, ``>`` and ``>=`` order an exec arg by its number: the value must be a
+  NUMBER (or ``inf``); a quoted value orders text (``--since < "2024-03-01"``).
+  A key that no run has is an error once the filter meets an index or a list
+  (:mod:`~pyhermes.index.query.known_keys`: ``no run has `--doubledqm`; did you mean
+  `--doubledqn`?``): the parser marks each exec-arg condition with where it was written.
 * ``FIELD`` is a score summary (``final_mean``, ``max``, ``count`` ...) or a run field
   (``start_time``, ``commit_hash``, ``finished`` ...), optionally written ``score.X`` /
   ``run.X``: ``score.X``/``run.X`` comparisons, ``in`` is ``.isin``; ``contains`` and
@@ -37,9 +42,9 @@ Grammar (keywords ``and or not in contains startswith true false`` in any case):
   (``or`` likewise); ``not`` binds tighter than ``and``, ``and`` tighter than ``or``.
   Blank text means every run.
 * A NUMBER is an integer, a decimal or scientific literal (``-3``, ``0.5``, ``1e-05``);
-  ``inf`` and ``nan`` are words. After an operator ``-1`` is a number; at the start of a
-  condition ``-lr`` is a key. Values that are not numbers (dates ``2024-03-01T15:45:00``,
-  commit prefixes, words) are text. Quote a value holding spaces, ``( ) , < > = !`` or a
+  ``inf`` and ``nan`` are words (an exec arg ordered by ``inf`` orders by infinity). After
+  an operator ``-1`` is a number; at the start of a condition ``-lr`` is a key. Values
+  that are not numbers (dates ``2024-03-01T15:45:00``, commit prefixes, words) are text. Quote a value holding spaces, ``( ) , < > = !`` or a
   keyword; inside quotes ``\\\\``, ``\\"`` and ``\\'`` are escapes, any other backslash is kept.
 """
 
@@ -51,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhermes.errors import QueryError
-from pyhermes.index.query.arg_filters import arg, flag, info
+from pyhermes.index.query.arg_filters import arg, flag, info, written_in
 from pyhermes.index.query.curation_filters import check_tag_value, note, tag
 from pyhermes.index.query.filters import (
     COMPARISONS,
@@ -63,142 +68,32 @@ from pyhermes.index.query.filters import (
     everything,
     run,
     score,
+    to_number,
+)
+from pyhermes.index.query.tokens import (
+    INT_RE,
+    KEYWORDS,
+    NUMBER_RE,
+    SEARCH,
+    Token,
+    caret_error,
+    tokenize,
 )
 from pyhermes.index.store.layout import SUMMARY_COLUMNS
 
 __all__ = ["as_filter", "parse_filter"]
 
-#: Operators as written -> the Python comparison they stand for.
-_OPERATORS: dict[str, str] = {
-    "<": "<",
-    "<=": "<=",
-    ">": ">",
-    ">=": ">=",
-    "=": "==",
-    "==": "==",
-    "!=": "!=",
-}
-
-_KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "startswith", "true", "false"})
-_OP_CHARS = "<>=!"
-_WORD_STOP = frozenset("(),\"'" + _OP_CHARS)
-_INT_RE = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _KEY_RE = re.compile(r"[A-Za-z0-9_.\-]*[A-Za-z0-9_][A-Za-z0-9_.\-]*", re.ASCII)
 _CONDITION_HINT = (
     "a condition is a key (--doubledqn, -lr < 0.01, train), a field (final_mean > 200, "
     'finished), info.KEY = value, tag = NAME or note ~ "text", possibly after not or inside ( )'
 )
-#: The one operator that is not made of ``_OP_CHARS``: "contains, ignoring case" (``note ~ x``).
-_SEARCH = "~"
-_SEARCH_ENDS = frozenset("\"'")
-_ESCAPABLE = frozenset("\\\"'")
 #: Deepest nesting of parentheses and ``not`` accepted (deeper filters overflow the stack).
 _MAX_DEPTH = 100
-
-
-@dataclass(frozen=True)
-class _Token:
-    """One token: ``kind`` is word, string, op, ``(``, ``)``, ``,`` or end."""
-
-    kind: str
-    text: str  # the source text of the token
-    pos: int
-    value: str  # the unescaped string, the normalized operator, else the text
-
-    def describe(self) -> str:
-        """Return the token as an error message names it."""
-        if self.kind == "end":
-            return "end of expression"
-        return self.text if self.kind == "string" else f"'{self.text}'"
-
-
-def _error(text: str, message: str, position: int, hint: str = "") -> QueryError:
-    """Return a QueryError whose message quotes ``text`` with a caret under ``position``.
-
-    The message is ``<message> at position <n>``, the text, the caret line and,
-    when given, ``hint`` on a last line.
-    """
-    shown = "".join(" " if char.isspace() else char for char in text)
-    lines = [f"{message} at position {position}", f"  {shown}", f"  {' ' * position}^"]
-    if hint:
-        lines.append(hint)
-    return QueryError("\n".join(lines), position)
-
-
-def _tokenize(text: str) -> list[_Token]:
-    """Split ``text`` into tokens, ending with an ``end`` token.
-
-    Raises:
-        QueryError: an unterminated string or an unknown operator such as ``=<``.
-    """
-    tokens: list[_Token] = []
-    index = 0
-    length = len(text)
-    while index < length:
-        char = text[index]
-        if char.isspace():
-            index += 1
-        elif char in "(),":
-            tokens.append(_Token(char, char, index, char))
-            index += 1
-        elif char in _OP_CHARS:
-            end = index
-            while end < length and text[end] in _OP_CHARS:
-                end += 1
-            written = text[index:end]
-            if written not in _OPERATORS:
-                raise _error(
-                    text,
-                    f"unknown operator '{written}'",
-                    index,
-                    "the operators are <, <=, >, >=, =, == and !=",
-                )
-            tokens.append(_Token("op", written, index, _OPERATORS[written]))
-            index = end
-        elif char == _SEARCH and _ends_search(text, index + 1):
-            tokens.append(_Token("op", char, index, char))
-            index += 1
-        elif char in "\"'":
-            end, value = _read_string(text, index)
-            tokens.append(_Token("string", text[index:end], index, value))
-            index = end
-        else:
-            end = index
-            while end < length and not text[end].isspace() and text[end] not in _WORD_STOP:
-                end += 1
-            tokens.append(_Token("word", text[index:end], index, text[index:end]))
-            index = end
-    tokens.append(_Token("end", "", length, ""))
-    return tokens
-
-
-def _ends_search(text: str, index: int) -> bool:
-    """Whether a ``~`` starting a token before ``index`` is the operator: the end, a space or
-    a quote follows it."""
-    return index >= len(text) or text[index].isspace() or text[index] in _SEARCH_ENDS
-
-
-def _read_string(text: str, start: int) -> tuple[int, str]:
-    """Read the quoted string opening at ``start``; return (offset after it, its value).
-
-    Raises:
-        QueryError: the string has no closing quote (position of the opening quote).
-    """
-    quote = text[start]
-    parts: list[str] = []
-    index = start + 1
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text) and text[index + 1] in _ESCAPABLE:
-            parts.append(text[index + 1])
-            index += 2
-        elif char == quote:
-            return index + 1, "".join(parts)
-        else:
-            parts.append(char)
-            index += 1
-    raise _error(text, f"unterminated string: no closing {quote}", start)
+#: Most fixes tried in a row to turn "key value" text into a filter (see :func:`_joining_hint`).
+_MAX_REPAIRS = 20
+_JOIN_HINT = "join conditions with 'and' or 'or', and compare a key with an operator: -lr = 0.001"
+_ORDERING = frozenset({"<", "<=", ">", ">="})
 
 
 def _field_kind(name: str) -> str:
@@ -212,7 +107,7 @@ class _Name:
 
     kind: str  # "arg", "field", "info", "tag" or "note"
     key: str
-    token: _Token
+    token: Token
 
 
 @dataclass(frozen=True)
@@ -221,7 +116,7 @@ class _Value:
 
     kind: str
     text: str
-    token: _Token
+    token: Token
 
 
 class _Parser:
@@ -229,26 +124,28 @@ class _Parser:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = _tokenize(text)
+        self.tokens = tokenize(text)
         self.index = 0
         self.depth = 0
+        #: The name token of the last exec-arg key read alone (``--doubledqn``), if any.
+        self.last_presence: Token | None = None
 
     # ------------------------------------------------------------------ helpers
 
-    def peek(self) -> _Token:
+    def peek(self) -> Token:
         return self.tokens[self.index]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         token = self.tokens[self.index]
         if token.kind != "end":
             self.index += 1
         return token
 
     def error(self, message: str, position: int, hint: str = "") -> QueryError:
-        return _error(self.text, message, position, hint)
+        return caret_error(self.text, message, position, hint)
 
     @staticmethod
-    def is_keyword(token: _Token, *words: str) -> bool:
+    def is_keyword(token: Token, *words: str) -> bool:
         return token.kind == "word" and token.text.lower() in words
 
     # ------------------------------------------------------------------ grammar
@@ -260,11 +157,26 @@ class _Parser:
         if token.kind != "end":
             hint = ""
             if token.kind in {"word", "string"}:
-                hint = "join conditions with 'and' or 'or'"
+                hint = _joining_hint(self.repair(token))
             elif token.kind == ")":
                 hint = "this ')' closes no '('"
             raise self.error(f"unexpected {token.describe()}", token.pos, hint)
         return result
+
+    def repair(self, token: Token) -> str | None:
+        """Return the text with one fix for ``token``, left over after a whole expression, or
+        ``None`` when no fix is clear: ``=`` between a key read alone and a value after it
+        (``-lr 0.001`` -> ``-lr = 0.001``), else ``and`` before a word that can start a
+        condition (``--a --b`` -> ``--a and --b``)."""
+        key = self.last_presence
+        follows_key = key is not None and self.tokens[self.index - 1] is key
+        is_number = token.kind == "word" and NUMBER_RE.fullmatch(token.text) is not None
+        if follows_key and key is not None and key.text.startswith("-"):
+            if token.kind == "string" or is_number or not token.text.startswith("-"):
+                return _insert(self.text, token.pos, "=")
+        if token.kind == "word" and not is_number:
+            return _insert(self.text, token.pos, "and")
+        return None
 
     def or_expr(self) -> Filter:
         parts = [self.and_expr()]
@@ -305,7 +217,7 @@ class _Parser:
                 )
             self.advance()
             return inner
-        if token.kind != "word" or token.text.lower() in _KEYWORDS:
+        if token.kind != "word" or token.text.lower() in KEYWORDS:
             previous = self.tokens[self.index - 1] if self.index else None
             where = f" after {previous.describe()}" if previous is not None else ""
             raise self.error(
@@ -361,13 +273,13 @@ class _Parser:
             )
         return _Name("arg", text, token)
 
-    def value(self, after: _Token) -> _Value:
+    def value(self, after: Token) -> _Value:
         """Read one value following ``after`` (an operator, ``contains``, ``(`` or ``,``)."""
         token = self.peek()
         if token.kind == "string":
             self.advance()
             return _Value("string", token.value, token)
-        if token.kind == "op" and token.value == _SEARCH:  # "-dir = ~": a word
+        if token.kind == "op" and token.value == SEARCH:  # "-dir = ~": a word
             self.advance()
             return _Value("word", token.text, token)
         if token.kind == "word":
@@ -375,9 +287,9 @@ class _Parser:
             if lowered in {"true", "false"}:
                 self.advance()
                 return _Value("bool", token.text, token)
-            if lowered not in _KEYWORDS:
+            if lowered not in KEYWORDS:
                 self.advance()
-                kind = "number" if _NUMBER_RE.fullmatch(token.text) else "word"
+                kind = "number" if NUMBER_RE.fullmatch(token.text) else "word"
                 return _Value(kind, token.text, token)
         raise self.error(
             f"expected a value after {after.describe()}, found {token.describe()}",
@@ -385,7 +297,7 @@ class _Parser:
             f'quote a keyword used as a value: "{token.text}"' if token.kind == "word" else "",
         )
 
-    def value_list(self, keyword: _Token) -> list[_Value]:
+    def value_list(self, keyword: Token) -> list[_Value]:
         """Read ``( value, ... )`` after ``in``."""
         opening = self.peek()
         if opening.kind != "(":
@@ -413,7 +325,7 @@ class _Parser:
     def number(self, value: _Value) -> int | float:
         """Return a NUMBER value as int or float."""
         try:
-            return int(value.text) if _INT_RE.fullmatch(value.text) else float(value.text)
+            return int(value.text) if INT_RE.fullmatch(value.text) else float(value.text)
         except ValueError:  # an integer too long for int()
             raise self.error(f"number too long: {value.text[:20]}...", value.token.pos) from None
 
@@ -441,10 +353,10 @@ class _Parser:
         except QueryError as exc:
             raise self.error(str(exc), value.token.pos) from exc
 
-    def check_curation(self, name: _Name, following: _Token) -> None:
+    def check_curation(self, name: _Name, following: Token) -> None:
         """Raise unless ``following`` may come after ``tag`` (=, !=, in) or ``note`` (~)."""
         if name.kind == "note":
-            fits = following.kind == "op" and following.value == _SEARCH
+            fits = following.kind == "op" and following.value == SEARCH
             wanted, hint = "'~'", 'search the notes with note ~ "text" (a space or quote after ~)'
         else:
             fits = following.kind == "op" and following.value in {"==", "!="}
@@ -464,11 +376,11 @@ class _Parser:
         except QueryError as exc:
             raise self.error(str(exc), value.token.pos) from exc
 
-    def compare(self, name: _Name, op_token: _Token, value: _Value) -> Filter:
+    def compare(self, name: _Name, op_token: Token, value: _Value) -> Filter:
         op = op_token.value
         if name.kind == "note":
             return note.contains(value.text)
-        if op == _SEARCH:
+        if op == SEARCH:
             raise self.error(
                 f"'~' does not apply to '{name.token.text}'",
                 op_token.pos,
@@ -478,7 +390,9 @@ class _Parser:
             return COMPARISONS[op](tag, self.tag_value(value))
         converted = self.convert(name, value)
         if name.kind == "arg":
-            return COMPARISONS[op](arg(name.key), converted)
+            if op in _ORDERING and value.kind != "string":
+                converted = self.ordering_number(name, op_token, value)
+            return written_in(COMPARISONS[op](arg(name.key), converted), self.text, name.token.pos)
         if name.kind == "field":
             return self.field_compare(self.field(name), op, value, converted)
         if op not in {"==", "!="}:
@@ -489,12 +403,31 @@ class _Parser:
             )
         return COMPARISONS[op](info(name.key), converted)
 
+    def ordering_number(self, name: _Name, op_token: Token, value: _Value) -> int | float:
+        """Return the unquoted ``value`` an exec arg is ordered by (``-lr < 0.01``) as a number.
+
+        Raises:
+            QueryError: the value is no number (``-lr < abc``, ``-lr < nan``), at the value.
+        """
+        if value.kind == "number":
+            return self.number(value)
+        number = to_number(value.text)
+        if number is not None and number == number:  # inf orders; nan orders nothing
+            return number
+        why = "NaN orders nothing" if number is not None else f"{value.token.describe()} is not a number"
+        raise self.error(
+            f"'{op_token.text}' compares {name.key} as a number, and {why}",
+            value.token.pos,
+            f'to compare text, quote it: {name.key} {op_token.text} "{value.text}" '
+            "(= and != compare text as written)",
+        )
+
     def isin(self, name: _Name, values: list[_Value]) -> Filter:
         if name.kind == "tag":
             return tag.isin([self.tag_value(value) for value in values])
         converted = [self.convert(name, value) for value in values]
         if name.kind == "arg":
-            return arg(name.key).isin(converted)
+            return written_in(arg(name.key).isin(converted), self.text, name.token.pos)
         if name.kind == "field":
             ref = self.field(name)
             for value, item in zip(values, converted, strict=True):
@@ -503,7 +436,7 @@ class _Parser:
         parts = tuple(info(name.key) == item for item in converted)
         return parts[0] if len(parts) == 1 else Or(parts)
 
-    def text_match(self, name: _Name, keyword: _Token, value: _Value) -> Filter:
+    def text_match(self, name: _Name, keyword: Token, value: _Value) -> Filter:
         method = keyword.text.lower()
         text = value.text
         if name.kind == "info":
@@ -524,9 +457,10 @@ class _Parser:
             "compare exec args with <, <=, >, >=, =, != or in (...)",
         )
 
-    def presence(self, name: _Name, following: _Token) -> Filter:
+    def presence(self, name: _Name, following: Token) -> Filter:
         if name.kind == "arg":
-            return flag(name.key)
+            self.last_presence = name.token
+            return written_in(flag(name.key), self.text, name.token.pos)
         if name.kind == "field" and name.key == "finished":
             return operator.eq(run.finished, True)
         if name.kind == "info":
@@ -545,10 +479,37 @@ class _Parser:
         )
 
 
+def _insert(text: str, position: int, word: str) -> str:
+    """``text`` with ``word`` put before ``position``, spaced on both sides."""
+    before = text[:position]
+    return f"{before}{'' if before[-1:].isspace() else ' '}{word} {text[position:]}"
+
+
+def _joining_hint(fixed: str | None) -> str:
+    """The hint for a condition left over after a whole expression: the text with the
+    fixes that make it parse (``did you mean `--doubledqn and -lr = 0.001`?``), when
+    such fixes are found, then how conditions are joined."""
+    for _ in range(_MAX_REPAIRS):
+        if fixed is None:
+            break
+        parser = _Parser(fixed)
+        try:
+            parser.or_expr()
+        except QueryError:
+            break
+        token = parser.peek()
+        if token.kind == "end":
+            return f"did you mean `{fixed}`? (a key and its value take an operator, conditions and/or)"
+        if token.kind not in {"word", "string"}:
+            break
+        fixed = parser.repair(token)
+    return _JOIN_HINT
+
+
 class _Nesting:
     """Context manager counting nesting depth; refuses expressions nested too deeply."""
 
-    def __init__(self, parser: _Parser, token: _Token) -> None:
+    def __init__(self, parser: _Parser, token: Token) -> None:
         self.parser = parser
         self.token = token
 
