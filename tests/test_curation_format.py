@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import stat
+import time
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -119,6 +121,70 @@ def test_tags_are_written_only_when_the_set_changes(run_dir: Path) -> None:
     assert _state(run_dir) == before
     rundir.change_tags(run_dir, add=["beta"])
     assert (run_dir / TAGS_FILE).read_bytes() == b"alpha\nbeta\nzeta\n"
+
+
+def test_rewrite_tags_tells_what_it_wrote(run_dir: Path) -> None:
+    started = time.time()
+    done = rundir.rewrite_tags(run_dir, {"paper", "best"}, set())
+    status = (run_dir / TAGS_FILE).stat()
+    assert done == rundir.TagRewrite([], ["best", "paper"], done.changed_at, status.st_size, status.st_mtime_ns)
+    assert started <= done.changed_at <= time.time()
+    assert rundir.rewrite_tags(run_dir, {"paper"}, set()) == (["best", "paper"], ["best", "paper"], None, None, None)
+    gone = rundir.rewrite_tags(run_dir, set(), {"best", "paper"}, durable=False)
+    assert gone.after == [] and gone.changed_at is not None and gone.size is gone.mtime_ns is None
+    assert not (run_dir / TAGS_FILE).exists()
+
+
+def test_a_write_leaves_no_temporary_file_and_replaces_a_crashed_writers(run_dir: Path) -> None:
+    rundir.change_tags(run_dir, add=["first"])
+    names = set(os.listdir(run_dir))
+    assert not [name for name in names if name.endswith(".tmp")]
+    # A writer of this process and thread that crashed between creating and renaming its file.
+    stale = _temporary_names(run_dir)
+    (run_dir / stale[0]).write_bytes(b"half a file")
+    rundir.change_tags(run_dir, add=["second"])
+    assert set(os.listdir(run_dir)) == names
+    assert rundir.read_tags(run_dir) == ["first", "second"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((run_dir / TAGS_FILE).stat().st_mode) == 0o644 & ~umask  # as any new file
+
+
+def _temporary_names(run_dir: Path) -> list[str]:
+    """The name the tag writer of this thread uses for its temporary file in ``run_dir``."""
+    seen: list[str] = []
+    real_open = os.open
+
+    def spy(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).endswith(".tmp"):
+            seen.append(os.path.basename(str(path)))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    os.open = spy  # type: ignore[assignment]
+    try:
+        rundir.change_tags(run_dir, add=["probe"])
+        rundir.change_tags(run_dir, remove=["probe"])
+    finally:
+        os.open = real_open
+    assert seen and all(name.startswith(f".{TAGS_FILE}.") and f"-{os.getpid()}-" in name for name in seen)
+    return seen
+
+
+def test_flush_to_disk_flushes_each_filesystem_once(tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyhermes.rundir import _write
+
+    calls: list[int] = []
+    monkeypatch.setattr(_write, "_SYNCFS", [lambda fd: calls.append(fd) or 0])
+    rundir.flush_to_disk([run_dir, run_dir / rundir.INFO_FILE, tmp_path / "missing", tmp_path])
+    assert len(calls) == 1  # one filesystem; a missing path is skipped
+    monkeypatch.setattr(_write, "_SYNCFS", [lambda fd: -1])
+    with pytest.raises(OSError, match="cannot flush the filesystem"):
+        rundir.flush_to_disk([run_dir])
+    synced: list[bool] = []
+    monkeypatch.setattr(_write, "_SYNCFS", [None])
+    monkeypatch.setattr(os, "sync", lambda: synced.append(True))
+    rundir.flush_to_disk([run_dir])
+    assert synced == [True]
 
 
 def test_a_tag_both_added_and_removed_is_refused(run_dir: Path) -> None:

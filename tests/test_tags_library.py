@@ -297,6 +297,9 @@ def test_tagging_a_run_whose_scores_are_being_appended(tmp_path: Path) -> None:
 
 def _tagger(root: str, number: int, out: str) -> None:
     """Tag the runs ``--g >= number`` (overlapping sets) three times over; record what was added."""
+    from pyhermes.index.sync import write_through
+
+    write_through.RUNS_PER_TAG_WRITER = 2  # several writer threads, even for these few runs
     added: dict[str, list[str]] = {}
     for round_ in range(3):
         tag = f"p{number}r{round_}"
@@ -351,3 +354,33 @@ def test_a_list_tags_every_run_once_even_when_one_fails(tmp_path: Path) -> None:
         runs.add_tags("x")
     assert rundir.read_tags(runs[0].path_to_experiment) == ["x"] == rundir.read_tags(runs[2].path_to_experiment)
     assert Catalog.open(root, sync="none").count("tag = x") == 2
+
+
+def test_many_runs_are_tagged_by_threads_and_read_for_the_index_as_a_sync_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyhermes.index.sync import write_through
+
+    monkeypatch.setattr(write_through, "RUNS_PER_TAG_WRITER", 1)  # 7 runs: 4 threads
+    root = tmp_path / "lab"
+    run_dirs = [os.fspath(run.path_to_experiment) for run in _make_runs(root, 7)]
+    rundir.change_tags(run_dirs[2], add=["old"])
+    victim = Path(run_dirs[4])
+    (victim / rundir.INFO_FILE).rename(victim / "moved.info")
+    flushed: list[list[str]] = []
+    real_flush = rundir.flush_to_disk
+    monkeypatch.setattr(rundir, "flush_to_disk", lambda paths: (flushed.append(list(paths)), real_flush(paths)))
+    outcomes = write_through.change_tags_on_disk(run_dirs, ["new", "old"], ["gone"])
+    assert flushed == [run_dirs]  # once, after every change
+    assert isinstance(outcomes[4], RunFormatError)
+    for at, (run_dir, outcome) in enumerate(zip(run_dirs, outcomes, strict=True)):
+        if at == 4:
+            continue
+        assert not isinstance(outcome, Exception)
+        before, after, read = outcome
+        assert (before, after) == ((["old"], ["new", "old"]) if at == 2 else ([], ["new", "old"]))
+        read_at, signature, tags, notes = read
+        fresh = write_through.read_curation_now(run_dir, ("tags",))
+        assert read_at <= fresh[0] and signature[:2] == fresh[1][:2] and (tags, notes) == (fresh[2], fresh[3]) == (
+            [("new",), ("old",)], [])
+    assert write_through.change_tags_on_disk(run_dirs[:2], ["new"], [])[0] == (["new", "old"], ["new", "old"], None)

@@ -20,8 +20,9 @@ import contextlib
 import json
 import os
 import re
+import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import NamedTuple
 
@@ -114,6 +115,20 @@ def _tag_set(tags: str | Iterable[str]) -> set[str]:
     return {check_tag(tags)} if isinstance(tags, str) else {check_tag(tag) for tag in tags}
 
 
+class TagRewrite(NamedTuple):
+    """What :func:`rewrite_tags` did to one run: its tags ``before`` and ``after``, each
+    sorted; when its ``hermes.tags`` changed, ``changed_at`` (:func:`time.time` just after
+    the change, taken while the run was still locked: no other change of the file came
+    between) and the ``size`` and ``mtime_ns`` of the file written (``None`` when the last
+    tag was removed, and the file with it). All three are ``None`` when nothing changed."""
+
+    before: list[str]
+    after: list[str]
+    changed_at: float | None
+    size: int | None
+    mtime_ns: int | None
+
+
 def change_tags(
     run_dir: PathLike,
     add: str | Iterable[str] = (),
@@ -130,9 +145,10 @@ def change_tags(
     tag), the file is read, and written again (write-then-rename) only when the set
     of tags changes; the last tag removed removes the file. Removing a tag the run
     does not have does nothing. Lines of the old file that were skipped (with a note
-    in ``notes``, see :func:`read_tags`) are dropped when the file is written. With
-    ``durable`` false the new file is not flushed to disk here: the caller, changing
-    many runs, flushes them all at once (see :func:`atomic_write`).
+    in ``notes``, see :func:`read_tags`) are dropped when the file is written. The new
+    file and the directory (the rename) are flushed to disk (``fsync``) before the lock
+    is released; with ``durable`` false they are not: the caller, changing many runs,
+    flushes them all at once (:func:`~pyhermes.rundir.flush_to_disk`).
 
     Returns:
         (the tags before, the tags after), each sorted.
@@ -149,36 +165,64 @@ def change_tags(
     both = added & removed
     if both:
         raise ValueError(f"tags both added and removed: {', '.join(sorted(both))}")
-    with _locked_run(run_dir):
+    rewrite = rewrite_tags(run_dir, added, removed, notes, durable=durable)
+    return rewrite.before, rewrite.after
+
+
+def rewrite_tags(
+    run_dir: PathLike,
+    added: Collection[str],
+    removed: Collection[str],
+    notes: list[str] | None = None,
+    *,
+    durable: bool = True,
+) -> TagRewrite:
+    """:func:`change_tags` for tags already checked (:func:`check_tag`, none both in ``added``
+    and ``removed``), telling what it wrote: the step a caller changing many runs repeats.
+
+    Returns:
+        The :class:`TagRewrite` of the run.
+
+    Raises:
+        As :func:`change_tags` (a tag is not checked again).
+    """
+    with _locked_run(run_dir) as directory:
         before = read_tags(run_dir, notes)
-        after = sorted((set(before) - removed) | added)
-        if after != before:
-            path = os.path.join(run_dir, TAGS_FILE)
-            if after:
-                atomic_write(path, "".join(tag + "\n" for tag in after), durable=durable)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-    return before, after
+        after = sorted(set(before).difference(removed).union(added))
+        if after == before:
+            return TagRewrite(before, after, None, None, None)
+        path = os.path.join(run_dir, TAGS_FILE)
+        size = mtime_ns = None
+        if after:
+            written = atomic_write(path, "".join(tag + "\n" for tag in after), durable=durable)
+            size, mtime_ns = written.st_size, written.st_mtime_ns
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if durable and directory is not None:
+            os.fsync(directory)  # the rename (or the removal) itself
+        return TagRewrite(before, after, time.time(), size, mtime_ns)
 
 
 @contextlib.contextmanager
-def _locked_run(run_dir: PathLike) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on a descriptor of the run directory ``run_dir``.
+def _locked_run(run_dir: PathLike) -> Iterator[int | None]:
+    """Hold an exclusive ``flock`` on a descriptor of the run directory ``run_dir``; give
+    that descriptor (to ``fsync`` the directory with).
 
-    Without ``fcntl`` (not POSIX) nothing is locked. Raises as :func:`change_tags`.
+    Without ``fcntl`` (not POSIX) nothing is locked and ``None`` is given. Raises as
+    :func:`change_tags`.
     """
     _require_run(run_dir)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
-        yield
+        yield None
         return
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(run_dir, flags)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
 

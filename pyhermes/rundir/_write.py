@@ -12,7 +12,8 @@ import errno
 import os
 import re
 import subprocess
-import tempfile
+import sys
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,28 +37,108 @@ from pyhermes.rundir._names import (
     make_identifier,
 )
 
+#: This machine's name, in temporary file names (runs may be written from several hosts).
+_HOST = re.sub(r"[^0-9A-Za-z_.-]", "_", os.uname().nodename if hasattr(os, "uname") else "host")[:64]
 
-def atomic_write(path: PathLike, data: bytes | str, *, durable: bool = True) -> None:
+
+def atomic_write(path: PathLike, data: bytes | str, *, durable: bool = True) -> os.stat_result:
     """Write ``data`` to ``path`` so that the file is either complete or absent.
 
-    The data goes to a temporary file in the same folder, is flushed to disk (unless
-    ``durable`` is false: a caller writing many files flushes them all at once, with
-    :func:`os.sync`, before it returns), and replaces ``path`` with :func:`os.replace`.
+    The data goes to a temporary file in the same folder, named after ``path``, the
+    host, the process and the thread (``.<name>.<host>-<pid>-<thread>.tmp``: no two
+    live writers share it, so one found there was left by a crashed writer and is
+    replaced; created exclusively all the same), is flushed to disk (unless
+    ``durable`` is false: a caller writing many files flushes them all at once before
+    it returns), and replaces ``path`` with :func:`os.replace`.
+
+    Returns:
+        The ``stat`` of the new file, taken once it was written and closed, just before
+        the replace (its size and modification time are those of ``path`` after it).
+
+    Raises:
+        OSError: the temporary file cannot be created or written, or ``path`` replaced.
     """
-    path = Path(path)
+    path = os.fspath(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder, name = os.path.split(path)
+    writer = f"{_HOST}-{os.getpid()}-{threading.get_native_id()}"
+    tmp_name = os.path.join(folder, f".{name}.{writer}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
+        fd = os.open(tmp_name, flags, 0o644)
+    except FileExistsError:  # no live writer has this name: a crashed one left it
+        os.unlink(tmp_name)
+        fd = os.open(tmp_name, flags, 0o644)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
             if durable:
-                os.fsync(handle.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        written = os.stat(tmp_name)  # after the close: a network filesystem sets the time then
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    return written
+
+
+def flush_to_disk(paths: Iterable[PathLike]) -> None:
+    """Flush to disk everything written on the filesystems holding ``paths`` (files or folders
+    that exist), each filesystem once: ``syncfs`` on Linux, :func:`os.sync` elsewhere.
+
+    How a caller that wrote many files without ``fsync`` (see :func:`atomic_write`) makes them
+    durable at once: far cheaper than an ``fsync`` of each file and its folder, and, unlike
+    :func:`os.sync`, it does not wait on other filesystems (network mounts above all). A path
+    that cannot be opened is skipped.
+
+    Raises:
+        OSError: a filesystem could not be flushed.
+    """
+    syncfs = _syncfs()
+    if syncfs is None:
+        os.sync()
+        return
+    import ctypes  # here: only callers that flush pay for it
+
+    flushed: set[int] = set()
+    for path in paths:
+        try:
+            device = os.stat(path).st_dev
+            if device in flushed:
+                continue
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            if syncfs(fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, f"cannot flush the filesystem of {os.fspath(path)}: {os.strerror(code)}")
+            flushed.add(device)
+        finally:
+            os.close(fd)
+
+
+_SYNCFS: list[Any] = []
+
+
+def _syncfs() -> Any:
+    """libc's ``syncfs`` (Linux), or ``None``."""
+    if not _SYNCFS:
+        function = None
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            with contextlib.suppress(OSError, AttributeError):
+                function = ctypes.CDLL(None, use_errno=True).syncfs
+                function.argtypes = [ctypes.c_int]
+                function.restype = ctypes.c_int
+        _SYNCFS.append(function)
+    return _SYNCFS[0]
 
 
 def append_line(path: PathLike, line: str) -> None:
