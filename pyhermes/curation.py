@@ -42,7 +42,7 @@ from pyhermes.runlist import ExperimentList
 __all__ = [
     "ARCHIVE_FOLDER", "TRASH_FOLDER", "GC_REASONS", "Moved", "GcCandidate", "running", "running_reason",
     "archive_runs", "unarchive_runs", "archived_runs", "gc_candidates", "trash_runs", "purge_trash",
-    "trash_size", "parse_age",
+    "trash_size", "parse_age", "run_status",
 ]
 
 PathLike = rundir.PathLike
@@ -409,6 +409,29 @@ def _traceback_at_end(run_dir: str, only_if_written: bool = False) -> bool:
     if not lines or not _EXCEPTION_LINE.match(lines[-1]):
         return False
     return any(line.startswith("Traceback (most recent call last):") for line in lines[-200:])
+
+
+def run_status(run: Experiment, now: float | None = None, window: float = SETTLE_SECONDS) -> tuple[str, str]:
+    """Return (status, why) of ``run`` by the rule of :func:`gc_candidates`, read from disk:
+    ``"crashed"`` when ``stderr.log`` ends in a traceback, or it is not finished and no file was
+    written for ``window`` seconds; else ``"finished"`` or ``"unfinished"``. Never raises."""
+    run_dir = str(run.path_to_experiment)
+    if _traceback_at_end(run_dir, only_if_written=True):
+        return "crashed", "stderr.log ends in a traceback"
+    if _finished_on_disk(run_dir):
+        return "finished", "hermes.info records its end_time"
+    newest = _measure(run_dir, deep=False)[2]
+    idle = float("inf") if newest is None else (time.time() if now is None else now) - newest
+    if idle >= window:
+        return "crashed", f"not finished, and no file written for {_age(idle)}"
+    return "unfinished", f"not finished; a file was written {_age(idle)} ago"
+
+
+def _age(seconds: float) -> str:
+    """``seconds`` in its largest whole unit: ``"3 h"``, ``"12 min"``, ``"40 s"``."""
+    units = ((86400.0, "d"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
+    size, unit = next((size, unit) for size, unit in units if seconds >= size or unit == "s")
+    return "an unknown time" if seconds == float("inf") else f"{max(0.0, seconds) / size:.0f} {unit}"
 
 
 def _disk_empty(run: Experiment) -> bool:

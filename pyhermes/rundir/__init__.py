@@ -12,7 +12,8 @@ This module is the one public surface; the private submodules own: ``_names``
 (file names, keys, times, identifiers), ``_text`` (opening, reading and decoding
 bytes with limits), ``_parse`` (``hermes.info`` and ``exec_arguments``),
 ``_scores`` (``.scores`` files), ``_listing`` (finding runs, safe paths),
-``_write`` (atomic writes, creating runs), ``_torch`` (safe torch loads) and
+``_write`` (atomic writes, creating runs), ``_files`` (files as downloads, windows
+of log lines), ``_torch`` (safe torch loads) and
 ``_curation`` (a run's tags, ``hermes.tags``, and notes, ``hermes.notes``).
 Callers use ``rundir.<name>`` or ``from pyhermes.rundir import <name>``.
 """
@@ -26,11 +27,24 @@ from pyhermes.rundir._curation import (
     NOTES_FILE,
     TAGS_FILE,
     Note,
+    TagRewrite,
     append_note,
     change_tags,
     check_tag,
     read_notes,
     read_tags,
+    rewrite_tags,
+)
+from pyhermes.rundir._files import (
+    LOG_SUFFIX,
+    MAX_LOG_LINE_BYTES,
+    LogWindow,
+    RunFile,
+    content_type,
+    log_names,
+    open_run_file,
+    read_log_window,
+    run_files,
 )
 from pyhermes.rundir._listing import (
     SKIPPED_FOLDERS,
@@ -100,6 +114,7 @@ from pyhermes.rundir._write import (
     atomic_write,
     create_run_dir,
     current_commit_hash,
+    flush_to_disk,
     format_exec_args,
     rename_no_replace,
     write_finish,
@@ -134,6 +149,7 @@ __all__ = [
     "TRACKED_FILES",
     "InvalidTagError",
     "Note",
+    "TagRewrite",
     "PathLike",
     "RunFormatError",
     "RunFormatWarning",
@@ -141,6 +157,7 @@ __all__ = [
     "append_line",
     "append_note",
     "atomic_write",
+    "flush_to_disk",
     "change_tags",
     "check_tag",
     "convert_value",
@@ -174,9 +191,12 @@ __all__ = [
     "read_notes",
     "read_scores",
     "read_tags",
+    "rewrite_tags",
     "read_text",
     "safe_child",
     "scores_path",
     "split_arg",
     "rename_no_replace", "write_finish",
+    "LOG_SUFFIX", "MAX_LOG_LINE_BYTES", "LogWindow", "RunFile", "content_type", "log_names",
+    "open_run_file", "read_log_window", "run_files",
 ]
