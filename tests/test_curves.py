@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pyhermes.curves import group_curve, group_label, group_runs, plot_grouped_scores
+from pyhermes.curves import (
+    GroupAccumulator,
+    group_curve,
+    group_label,
+    group_runs,
+    grouped_curves,
+    nan_smoothen,
+    nan_trailing_mean,
+    plot_grouped_scores,
+)
 from pyhermes.plot import smoothen
 from pyhermes.storage import Experiment, ExperimentList
+from pyhermes.summary import SUMMARY_WINDOW, summarize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -164,9 +175,110 @@ def test_group_curve_single_run_and_nan_scores() -> None:
     np.testing.assert_allclose(curve.mean, [1.0, 2.0, 4.0])
     np.testing.assert_array_equal(curve.std, [0.0, 0.0, 0.0])
     assert np.isnan(curve.sample_std).all()
-    # a NaN score spoils the windows holding it, for the group too (not skipped)
-    nan_curve = group_curve([np.array([1.0, np.nan, 1.0, 1.0]), np.ones(4)], window=2)
-    np.testing.assert_array_equal(np.isnan(nan_curve.mean), [False, True, True, False])
+    # a NaN score is skipped, as the score summaries skip it: the group has a value everywhere
+    nan_curve = group_curve([np.array([1.0, np.nan, 3.0, 1.0]), np.ones(4)], window=2)
+    np.testing.assert_allclose(nan_curve.mean, [1.0, 1.0, 2.0, 1.5])
+    np.testing.assert_array_equal(nan_curve.counts, [2, 2, 2, 2])
+    # a window of NaNs only has no value: that run does not count there
+    gap = group_curve([np.array([np.nan, np.nan, 4.0]), np.array([2.0, 2.0, 2.0])], window=1)
+    np.testing.assert_allclose(gap.mean, [2.0, 2.0, 3.0])
+    np.testing.assert_array_equal(gap.counts, [1, 1, 2])
+
+
+def _nan_means(values: np.ndarray, window: int) -> np.ndarray:
+    """The reference: numpy's nanmean of every trailing window, NaN for a window of NaNs."""
+    out = np.full(values.size, np.nan)
+    for i in range(values.size):
+        part = values[max(0, i - window + 1) : i + 1]
+        if (~np.isnan(part)).any():
+            out[i] = np.nanmean(part)
+    return out
+
+
+@pytest.mark.parametrize("window", [1, 3, 7, 100, 5000])
+def test_nan_trailing_mean_skips_nans_like_the_summaries(window: int) -> None:
+    rng = np.random.default_rng(window)
+    values = rng.normal(150.0, 40.0, size=1234)
+    values[::7] = np.nan
+    values[200:230] = np.nan
+    means = nan_trailing_mean(values, window)
+    np.testing.assert_allclose(means, _nan_means(values, window), rtol=1e-11, equal_nan=True)
+    mean, std = nan_smoothen(values, window)
+    np.testing.assert_allclose(mean, _nan_means(values, window), rtol=1e-11, equal_nan=True)
+    with warnings.catch_warnings():  # numpy warns about the windows of NaNs only
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reference = np.array(
+            [np.nanstd(values[max(0, i - window + 1) : i + 1]) for i in range(values.size)]
+        )
+    np.testing.assert_allclose(std, reference, rtol=1e-6, atol=1e-4, equal_nan=True)  # of a spread ~40
+    # without NaNs the smoothing is plot.smoothen's
+    clean = rng.normal(size=500)
+    np.testing.assert_allclose(nan_trailing_mean(clean, window), smoothen(clean, window)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_the_smoothed_line_ends_at_the_final_mean() -> None:
+    values = np.random.default_rng(3).normal(150.0, 30.0, size=1000)
+    values[::7] = np.nan  # a NaN every 7th score
+    final_mean = summarize(values).final_mean
+    assert final_mean is not None
+    assert nan_trailing_mean(values, SUMMARY_WINDOW)[-1] == pytest.approx(final_mean, rel=1e-12)
+    assert not np.isnan(nan_trailing_mean(values, 10)[1:]).any()  # the first score is NaN
+
+
+def test_a_group_with_one_nan_run_has_values_for_every_episode() -> None:
+    rng = np.random.default_rng(4)
+    runs = [rng.normal(size=300) for _ in range(3)]
+    runs[1][::7] = np.nan
+    curve = group_curve(runs, window=20)
+    assert len(curve.mean) == 300 and not np.isnan(curve.mean).any()
+    smoothed = np.stack([_nan_means(run, 20) for run in runs])
+    np.testing.assert_allclose(curve.mean, np.nanmean(smoothed, axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(curve.std, np.nanstd(smoothed, axis=0), rtol=1e-7, atol=1e-12)
+    assert curve.counts[0] == 2 and (curve.counts[1:] == 3).all()  # run 1's first score is NaN
+
+
+def test_infinite_scores_are_not_skipped() -> None:
+    values = np.array([1.0, 2.0, np.inf, 4.0, 5.0, 6.0])
+    means = nan_trailing_mean(values, 2)
+    assert np.isfinite(means[:2]).all() and not np.isfinite(means[2:4]).any()
+    assert means[4:] == pytest.approx([4.5, 5.5])
+
+
+def test_the_accumulator_streams_runs_of_any_length() -> None:
+    rng = np.random.default_rng(5)
+    runs = [rng.normal(size=size) for size in (50, 400, 10, 250)]
+    accumulator = GroupAccumulator(window=5)
+    assert not accumulator.add(np.empty(0))  # no scores: nothing added
+    for run in runs:
+        assert accumulator.add(run)
+    streamed = accumulator.curve(min_runs=1)
+    at_once = group_curve(runs, window=5, min_runs=1)
+    assert accumulator.runs == 4 and len(streamed.mean) == 400
+    for mine, theirs in zip(streamed, at_once, strict=True):
+        np.testing.assert_allclose(mine, theirs, equal_nan=True)
+    padded = np.full((4, 400), np.nan)
+    for row, run in enumerate(runs):
+        padded[row, : run.size] = smoothen(run, 5)[0]
+    np.testing.assert_allclose(streamed.mean, np.nanmean(padded, axis=0), rtol=1e-9, atol=1e-12)
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(streamed.std, np.nanstd(padded, axis=0), rtol=1e-7, atol=1e-12)
+    with pytest.raises(ValueError, match="at least one run"):
+        GroupAccumulator().curve()
+
+
+def test_grouped_curves_reads_a_generator_once() -> None:
+    read: list[str] = []
+
+    def runs() -> Iterator[Run]:
+        for number, lr in enumerate([0.1, 0.01, 0.1, 0.01, 0.1]):
+            read.append(str(number))
+            yield Run([float(number)] * 4, {"-lr": lr, "-seed": number}, f"run{number}")
+
+    curves = grouped_curves(runs(), "-lr", window=2)
+    assert read == ["0", "1", "2", "3", "4"]
+    assert [(values, n) for values, n, _ in curves] == [((0.01,), 2), ((0.1,), 3)]
+    np.testing.assert_allclose(curves[0][2].mean, [2.0] * 4)
+    np.testing.assert_allclose(curves[1][2].mean, [2.0] * 4)
 
 
 # --------------------------------------------------------------------------- plots
@@ -287,3 +399,10 @@ def test_value_errors() -> None:
         plot_grouped_scores(runs, group_by="-gamma")
     with pytest.raises(TypeError):
         plot_grouped_scores(runs, window=2.5)  # type: ignore[arg-type]
+
+
+def test_grouped_curves_refuse_more_groups_than_allowed() -> None:
+    runs = [Run([1.0, 2.0], {"-name": f"run{number}"}) for number in range(5)]
+    assert len(grouped_curves(runs, "-name", window=1, max_groups=5)) == 5
+    with pytest.raises(ValueError, match="more than 4 groups"):
+        grouped_curves(runs, "-name", window=1, max_groups=4)

@@ -24,6 +24,8 @@ __all__ = [
     "every_match",
     "selected_runs",
     "curves",
+    "default_group_by",
+    "runs_to_add",
     "sql_answer",
     "result_file",
     "result_series",
@@ -80,29 +82,49 @@ def selected_runs(catalog: Catalog, chosen: Selection) -> tuple[list[Experiment]
     return present.selection(catalog, chosen.where, chosen.identifiers, chosen.sort, MAX_COMPARE)
 
 
-def curves(catalog: Catalog, chosen: Selection, options: CurvesOptions) -> dict[str, Any]:
+def curves(
+    catalog: Catalog, chosen: Selection, options: CurvesOptions, *, full: bool = False
+) -> dict[str, Any]:
     """Return the curves of the selected runs as JSON data (the answer of ``/api/curves``).
 
-    That is :func:`pyhermes.present.curves_data` plus ``matched`` (the runs matching)
-    and ``truncated`` (whether more matched than were read).
+    Every run of the selection is read when grouped; one line per run draws at most
+    :data:`~pyhermes.web.state.MAX_COMPARE` of them, a sample seeded by the query (see
+    :func:`pyhermes.present.compare.compare_curves`). ``full`` keeps every point (CSV).
 
     Raises:
-        QueryError: as :func:`selected_runs`.
+        QueryError: a malformed filter or an unknown sort key.
         ValueError: a bad window, band or group key, or no run with scores.
     """
-    experiments, total = selected_runs(catalog, chosen)
-    data = present.curves_data(
-        experiments,
-        options["group_by"] or None,
-        options["window"],
-        options["band"],
-        min_runs=options["min_runs"],
-        max_points=options["max_points"],
-        raw=options["raw"],
+    from pyhermes.present.compare import compare_curves
+
+    return compare_curves(
+        catalog, chosen.where, chosen.identifiers, chosen.sort, options, full=full,
+        max_lines=MAX_COMPARE,
     )
-    data["matched"] = total
-    data["truncated"] = total > len(experiments)
-    return data
+
+
+def default_group_by(catalog: Catalog, chosen: Selection) -> str:
+    """Return the grouping a compare of ``chosen`` starts with: the keys that differ between
+    its runs except seeds, comma-separated (see :func:`pyhermes.present.compare.default_group_keys`).
+
+    Raises:
+        QueryError: a malformed filter.
+    """
+    from pyhermes.present.compare import default_group_keys
+
+    return ",".join(default_group_keys(catalog, chosen.where, chosen.identifiers))
+
+
+def runs_to_add(catalog: Catalog, text: str) -> tuple[list[str], int]:
+    """Return the identifiers of the runs ``text`` names (identifiers, prefixes or a filter; at
+    most :data:`~pyhermes.web.state.MAX_COMPARE`) and how many it names in all.
+
+    Raises:
+        QueryError: an ambiguous prefix, or text that is neither identifiers nor a filter.
+    """
+    from pyhermes.present.compare import runs_to_add as named_runs
+
+    return named_runs(catalog, text, MAX_COMPARE)
 
 
 def sql_answer(catalog: Catalog, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -15,9 +15,12 @@ __all__ = ["api_curves"]
 def api_curves() -> Response:
     """``GET /api/curves``: return the curves of the chosen runs as JSON, or as ``curves.csv``.
 
-    The runs are ``runs=ID,...`` or the filter ``where`` (at most
-    :data:`~pyhermes.web.state.MAX_COMPARE`, the first by ``sort``); the answer is
-    ``{window, band, group_by, runs, matched, truncated, skipped, lines}``.
+    The runs are ``runs=ID,...`` or the filter ``where``: grouped (``group_by``), every
+    matching run is read; one line per run draws at most
+    :data:`~pyhermes.web.state.MAX_COMPARE` of them (a sample seeded by the query). The
+    answer is ``{window, band, group_by, runs, matched, truncated, sampled, skipped,
+    unreadable, differing, lines, members}``, downsampled to at most ~2 MB; the CSV
+    holds every episode of every line drawn (not downsampled).
 
     Raises:
         QueryError: a bad filter, sort key, band, window, ``min_runs``, ``max_points``
@@ -26,7 +29,8 @@ def api_curves() -> Response:
     """
     options = params.curves_options(request.args)
     chosen = params.selection(request.args)
-    curves = data.curves(served().catalog, chosen, options)
-    if params.wants_csv(request.args):
+    csv = params.wants_csv(request.args)
+    curves = data.curves(served().catalog, chosen, options, full=csv)
+    if csv:
         return csv_response(present.CURVE_COLUMNS, present.curve_rows(curves), "curves.csv")
     return json_response(curves)

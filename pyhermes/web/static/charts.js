@@ -3,26 +3,61 @@
 // which is loaded first. Data comes from /api/... only.
 "use strict";
 
-function curveTraces(data) {
+// Above this many lines the chart has no legend: the table under it names them, with swatches.
+const MAX_LEGEND = 20;
+// The colours of the lines: the ten of PALETTE, then their light companions; then again.
+const LINE_COLOURS = PALETTE.concat(["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+                                     "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]);
+
+// The lines of a chart in one order, used by the legend, the summary, the args table and the
+// runs table alike: best final smoothed value first (a line without one last), ties as sent.
+function lineOrder(data) {
+  const finalOf = (line) => line.final ?? (() => {
+    const last = lastNumber(line.y);
+    return last >= 0 ? line.y[last] : null;
+  })();
+  const finals = data.lines.map((line) => finalOf(line));
+  return data.lines.map((_, i) => i).sort((a, b) =>
+    ((finals[b] ?? -Infinity) - (finals[a] ?? -Infinity)) || a - b);
+}
+
+function lineName(line) {
+  return line.name || line.label;
+}
+
+function curveTraces(lines, window) {
   const traces = [];
-  data.lines.forEach((line, i) => {
-    const color = PALETTE[i % PALETTE.length];
+  lines.forEach((line, i) => {
+    const color = LINE_COLOURS[i % LINE_COLOURS.length];
+    const name = lineName(line);
     if (line.raw) {
       traces.push({x: line.x, y: line.raw, type: "scatter", mode: "lines", name: "scores",
-                   line: {color: rgba(color, 0.35), width: 1}, legendgroup: line.label});
+                   line: {color: rgba(color, 0.35), width: 1}, legendgroup: name});
     }
     if (line.low && line.high) {
       traces.push({x: line.x.concat(line.x.slice().reverse()),
                    y: line.high.concat(line.low.slice().reverse()),
                    type: "scatter", mode: "lines", fill: "toself", fillcolor: rgba(color, 0.18),
                    line: {width: 0, color: rgba(color, 0)}, hoverinfo: "skip", showlegend: false,
-                   legendgroup: line.label, connectgaps: false});
+                   legendgroup: name, connectgaps: false});
     }
     traces.push({x: line.x, y: line.y, type: "scatter", mode: "lines",
-                 name: line.raw ? `mean of last ${data.window}` : line.label,
-                 line: {color: color, width: 2}, legendgroup: line.label});
+                 name: line.raw ? `mean of last ${window}` : name,
+                 line: {color: color, width: 2}, legendgroup: name});
   });
   return traces;
+}
+
+function chartNotes(data) {
+  const notes = [];
+  if (data.truncated) {
+    notes.push(`${data.runs.toLocaleString()} of ${data.matched.toLocaleString()} matching runs drawn, ` +
+               "a random sample (the same for this query): group them to see every run");
+  }
+  if (data.skipped) notes.push(`${data.skipped} run(s) without scores not drawn`);
+  if (data.unreadable) notes.push(`${data.unreadable} of them with an unreadable scores file`);
+  if (data.bands_hidden) notes.push(`no bands on ${data.lines.length} lines`);
+  return notes;
 }
 
 async function drawCurves(element) {
@@ -30,18 +65,38 @@ async function drawCurves(element) {
   try {
     const data = await fetchJson(element.dataset.url);
     element.textContent = "";
-    const notes = [];
-    if (data.truncated) notes.push(`the first ${data.runs} of ${data.matched} runs`);
-    if (data.skipped) notes.push(`${data.skipped} run(s) without scores not drawn`);
-    Plotly.newPlot(element, curveTraces(data), {
+    const order = lineOrder(data);
+    const lines = order.map((i) => data.lines[i]);
+    const notes = chartNotes(data);
+    const note = element.dataset.note ? document.getElementById(element.dataset.note) : null;
+    if (note) {
+      note.textContent = notes.join("; ");
+      note.hidden = !notes.length;
+    }
+    // Many lines: the table under the chart is their legend. Long names: the legend goes
+    // under the plot, which keeps the chart's width.
+    const longest = Math.max(0, ...lines.map((line) => lineName(line).length));
+    const below = lines.length <= MAX_LEGEND && longest > 40;
+    const layout = {
       margin: {l: 60, r: 20, t: 30, b: 45},
       title: {text: notes.join("; "), font: {size: 12}},
       xaxis: {title: {text: "episode"}},
       yaxis: {title: {text: `score (mean of last ${data.window})`}},
-      hovermode: "x unified", legend: {orientation: "v"},
-    }, {responsive: true, displaylogo: false});
-    element.dataset.drawn = String(data.lines.length);
-    if (element.dataset.summary !== undefined) summaryTable(element, data);
+      hovermode: lines.length <= 12 ? "x unified" : "closest",
+      hoverlabel: {namelength: -1},
+      showlegend: lines.length <= MAX_LEGEND,
+      legend: below ? {orientation: "h", x: 0, y: -0.15, yanchor: "top"} : {orientation: "v"},
+    };
+    if (below) {
+      layout.height = 420 + 22 * lines.length;
+      element.style.height = `${layout.height}px`;
+    }
+    Plotly.newPlot(element, curveTraces(lines, data.window), layout,
+                   {responsive: true, displaylogo: false});
+    element.dataset.drawn = String(lines.length);
+    if (element.dataset.summary !== undefined) summaryTable(element, data, lines);
+    if (element.dataset.args !== undefined) argsTable(element, data, lines);
+    if (element.dataset.runs !== undefined) orderRuns(element, data, order);
   } catch (error) {
     showError(element, error.message);
   }
@@ -52,16 +107,24 @@ function lastNumber(values) {
   return -1;
 }
 
-// Below a compare chart: one row per line, best final value first ("which settings win").
-function summaryTable(element, data) {
-  const rows = data.lines.map((line) => {
-    const last = lastNumber(line.y);
-    let best = -1;
-    line.y.forEach((y, i) => { if (y !== null && (best < 0 || y > line.y[best])) best = i; });
-    return {label: line.label, n: line.n, episodes: last >= 0 ? line.x[last] + 1 : 0,
-            final: last >= 0 ? line.y[last] : null, best: best >= 0 ? line.y[best] : null,
-            at: best >= 0 ? line.x[best] : null};
-  }).sort((a, b) => (b.final ?? -Infinity) - (a.final ?? -Infinity));
+function swatch(color) {
+  const span = document.createElement("span");
+  span.className = "swatch";
+  span.style.background = color;
+  return span;
+}
+
+function nameCell(tr, line, i) {
+  const td = tr.insertCell();
+  td.appendChild(swatch(LINE_COLOURS[i % LINE_COLOURS.length]));
+  td.appendChild(document.createTextNode(lineName(line)));
+  td.className = "line-name";
+  if (line.identifier && lineName(line) !== line.identifier) td.title = line.identifier;
+  return td;
+}
+
+// Below a compare chart: one row per line, in the chart's order, with the line's colour.
+function summaryTable(element, data, lines) {
   const table = document.createElement("table");
   table.className = "hermes-table";
   table.id = "compare-summary";
@@ -71,17 +134,107 @@ function summaryTable(element, data) {
     head.appendChild(document.createElement("th")).textContent = name;
   }
   const body = table.createTBody();
-  const format = (value) => value === null ? "" : Number(value.toPrecision(6)).toString();
-  for (const row of rows) {
+  const format = (value) => value === null || value === undefined ? "" : Number(value.toPrecision(6)).toString();
+  lines.forEach((line, i) => {
     const tr = body.insertRow();
-    const cells = [row.label, row.n, row.episodes, format(row.final), format(row.best), row.at ?? ""];
-    cells.forEach((value, i) => {
+    nameCell(tr, line, i);
+    const last = lastNumber(line.y);
+    const cells = [line.n, line.episodes ?? (last >= 0 ? line.x[last] + 1 : 0),
+                   format(line.final ?? (last >= 0 ? line.y[last] : null)),
+                   format(line.best ?? null), line.best_at ?? ""];
+    for (const value of cells) {
       const td = tr.insertCell();
       td.textContent = String(value);
-      if (i > 0) td.className = "num";
-    });
-  }
+      td.className = "num";
+    }
+  });
   document.getElementById(element.dataset.summary)?.replaceChildren(table);
+}
+
+function keyOrder(a, b) {
+  const optionA = a.startsWith("-") ? 0 : 1;
+  const optionB = b.startsWith("-") ? 0 : 1;
+  return optionA - optionB || a.replace(/^-+/, "").localeCompare(b.replace(/^-+/, "")) || a.localeCompare(b);
+}
+
+// The args of the lines: a row per line, a column per arg; the args in which the lines
+// differ first and highlighted, those the same for every line also said in one line above.
+function argsTable(element, data, lines) {
+  const target = document.getElementById(element.dataset.args);
+  if (!target) return;
+  const differing = data.differing || [];
+  const all = new Set();
+  for (const line of lines) for (const key of Object.keys(line.args || {})) all.add(key);
+  const same = [...all].filter((key) => !differing.includes(key)).sort(keyOrder);
+  const keys = differing.concat(same);
+  const text = (value) => value === true ? "✓" : value === null ? "varies" : value === undefined ? "" : String(value);
+  const parts = [];
+  const sameLine = document.createElement("p");
+  sameLine.className = "compare-same";
+  sameLine.id = "compare-same";
+  if (same.length) {
+    sameLine.append("same for every line: ");
+    same.forEach((key, i) => {
+      const code = document.createElement("code");
+      const value = lines[0].args[key];
+      code.textContent = value === true ? key : `${key} ${text(value)}`;
+      if (i) sameLine.append(", ");
+      sameLine.appendChild(code);
+    });
+    parts.push(sameLine);
+  }
+  const table = document.createElement("table");
+  table.className = "hermes-table";
+  table.id = "compare-args-table";
+  const head = table.createTHead().insertRow();
+  head.appendChild(document.createElement("th")).textContent = "line";
+  for (const key of keys) {
+    const th = head.appendChild(document.createElement("th"));
+    th.textContent = key;
+    if (differing.includes(key)) th.className = "differs";
+  }
+  const body = table.createTBody();
+  lines.forEach((line, i) => {
+    const tr = body.insertRow();
+    nameCell(tr, line, i);
+    for (const key of keys) {
+      const td = tr.insertCell();
+      const value = (line.args || {})[key];
+      td.textContent = text(value);
+      const classes = [];
+      if (differing.includes(key)) classes.push("differs");
+      if (value === null) classes.push("varies");
+      td.className = classes.join(" ");
+    }
+  });
+  parts.push(table);
+  target.replaceChildren(...parts);
+}
+
+// The runs table in the chart's order: the runs of the first line first, each row marked with
+// its line's colour; rows of runs not drawn (not in a line) keep their order, last.
+function orderRuns(element, data, order) {
+  const table = document.getElementById(element.dataset.runs);
+  if (!table || !data.members) return;
+  const rank = new Map(order.map((lineIndex, position) => [lineIndex, position]));
+  const body = table.tBodies[0];
+  if (!body) return;
+  const rows = Array.from(body.rows).map((row, i) => {
+    const link = row.querySelector("a.run-link");
+    const lineIndex = link ? data.members[link.textContent] : undefined;
+    const position = lineIndex === undefined ? Infinity : rank.get(lineIndex);
+    return {row, i, position, link};
+  });
+  rows.sort((a, b) => (a.position - b.position) || (a.i - b.i));
+  for (const {row, position, link} of rows) {
+    row.querySelector(".swatch")?.remove();
+    if (position !== Infinity && link) {
+      link.parentElement.insertBefore(swatch(LINE_COLOURS[position % LINE_COLOURS.length]), link);
+      row.dataset.line = String(position);
+    }
+    body.appendChild(row);
+  }
+  table.dataset.ordered = "1";
 }
 
 async function plotResult(button) {
@@ -97,7 +250,7 @@ async function plotResult(button) {
     }
     target.textContent = "";
     const traces = names.map((name, i) => ({x: data.series[name].x, y: data.series[name].y,
-      type: "scatter", mode: "lines", name: name, line: {color: PALETTE[i % PALETTE.length]}}));
+      type: "scatter", mode: "lines", name: name, line: {color: LINE_COLOURS[i % LINE_COLOURS.length]}}));
     Plotly.newPlot(target, traces, {margin: {l: 60, r: 20, t: 30, b: 45},
       title: {text: data.file, font: {size: 12}}, xaxis: {title: {text: "step"}}},
       {responsive: true, displaylogo: false});
@@ -118,6 +271,11 @@ window.hermesRedraw = hermesRedraw;
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".chart[data-url]").forEach(drawCurves);
+  document.getElementById("ungrouped")?.addEventListener("click", () => {
+    const form = document.getElementById("compare-form");
+    form.group_by.value = "";
+    form.submit();
+  });
   document.querySelectorAll("button.plot-result").forEach((button) =>
     button.addEventListener("click", () => plotResult(button)));
 });

@@ -20,25 +20,32 @@ The rules (the README copies them):
   dash), a list as its values joined by spaces. ``n`` counts the group's runs that
   have scores.
 * **Smoothing.** Each run's scores are replaced by their trailing mean over at most
-  ``window`` values (:func:`pyhermes.plot.smoothen`): episode ``i`` shows the mean of
-  episodes ``max(0, i - window + 1) .. i`` of that run.
+  ``window`` values, NaN scores skipped (:func:`nan_trailing_mean`, the rule of the
+  score summaries: episode ``i`` shows the mean of the non-NaN scores among episodes
+  ``max(0, i - window + 1) .. i`` of that run, NaN only when all of them are NaN). So
+  the last value of a run's line with ``window=100`` is its ``final_mean``.
 * **Runs without scores** are skipped: they are not drawn and not counted in ``n``.
 * **Runs of different lengths.** Episodes are numbered from 0. At each episode, the
   group's line is the mean of the smoothed values of the runs that reached that
-  episode (``n_i`` runs). The line stops after the last episode reached by at least
-  ``min_runs`` of the group's runs, so its tail does not jump about as runs end one
-  by one; equivalently, its length is the length of the group's ``min_runs``-th
-  longest run. ``min_runs`` defaults to half the group's runs, rounded up (1 for a
-  group of one or two runs, 2 for three or four, ...); ``min_runs=1`` draws the line
-  up to the longest run; a ``min_runs`` larger than the group requires all its runs.
+  episode and have a (non-NaN) smoothed value there (``n_i`` runs). The line stops
+  after the last episode reached by at least ``min_runs`` of the group's runs, so its
+  tail does not jump about as runs end one by one; equivalently, its length is the
+  length of the group's ``min_runs``-th longest run. ``min_runs`` defaults to half
+  the group's runs, rounded up (1 for a group of one or two runs, 2 for three or
+  four, ...); ``min_runs=1`` draws the line up to the longest run; a ``min_runs``
+  larger than the group requires all its runs. The statistics are accumulated run by
+  run (:class:`GroupAccumulator`), so a group of any size costs the memory of its
+  longest run, not of all its runs.
 * **Bands.** ``band="std"``: the line ± the standard deviation (``ddof=0``) of the
   runs' smoothed values at each episode (zero where one run contributes).
   ``band="ci95"``: the line ± ``1.96 * s / sqrt(n_i)`` with ``s`` the sample standard
   deviation (``ddof=1``); there is no band at episodes with one contributing run, and
   none at all for a group where no episode has two. ``band=None``: no band.
-* **Non-finite scores** (``nan``, ``inf``) make the smoothed values of the windows
-  holding them non-finite (see :func:`pyhermes.plot.smoothen`), and with them the
-  group's line and band at those episodes (a gap in the line); they are not skipped.
+* **Non-finite scores.** NaN scores are skipped, as the score summaries skip them
+  (:mod:`pyhermes.summary`): a run with a NaN every 7th score has a line, and a group
+  where one run has NaNs has values at every episode. Infinite scores are not skipped:
+  they make the smoothed values of the windows holding them infinite or NaN, and with
+  them the group's line at those episodes (a gap where it is NaN).
 
 matplotlib is an optional dependency (the ``plot`` extra) and is imported only when
 :func:`plot_grouped_scores` draws; it works without a display (Agg backend).
@@ -47,14 +54,23 @@ matplotlib is an optional dependency (the ``plot`` extra) and is imported only w
 from __future__ import annotations
 
 import numbers
-import operator
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from pyhermes.plot import ExperimentLike, figure_and_axes, smoothen
+from pyhermes.curves.stats import (
+    GroupAccumulator,
+    GroupCurve,
+    band_limits,
+    check_min_runs,
+    check_window,
+    group_curve,
+    nan_smoothen,
+    nan_trailing_mean,
+)
+from pyhermes.plot import ExperimentLike, figure_and_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -69,6 +85,9 @@ __all__ = [
     "group_label",
     "group_curve",
     "grouped_curves",
+    "GroupAccumulator",
+    "nan_trailing_mean",
+    "nan_smoothen",
     "band_limits",
     "plot_grouped_scores",
 ]
@@ -81,26 +100,9 @@ BANDS: tuple[str | None, ...] = ("std", "ci95", None)
 #: How a missing value (a run without the key) is shown in labels.
 MISSING_VALUE_TEXT = "\u2013"
 
-_Z95 = 1.96
-
 
 # What grouping and plotting need of a run: the same as a single-run plot.
 RunLike = ExperimentLike
-
-
-class GroupCurve(NamedTuple):
-    """The statistics of one group's runs at each episode ``0 .. len(mean) - 1``.
-
-    ``mean``: the mean of the runs' smoothed scores; ``std``: their standard deviation
-    (``ddof=0``); ``sample_std``: their sample standard deviation (``ddof=1``, NaN where
-    ``counts`` is 1); ``counts``: how many runs reach the episode (all at least the
-    effective ``min_runs``).
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    sample_std: np.ndarray
-    counts: np.ndarray
 
 
 # --------------------------------------------------------------------------- grouping
@@ -255,83 +257,19 @@ def group_label(
 # --------------------------------------------------------------------------- statistics
 
 
-def _check_window(window: int) -> int:
-    value = operator.index(window)
-    if value < 1:
-        raise ValueError(f"window must be at least 1, got {value}")
-    return value
-
-
-def _check_min_runs(min_runs: int | None) -> int | None:
-    if min_runs is None:
-        return None
-    value = operator.index(min_runs)
-    if value < 1:
-        raise ValueError(f"min_runs must be at least 1 (or None for half the runs), got {value}")
-    return value
-
-
-def group_curve(
-    runs_scores: Sequence[np.ndarray], window: int = 100, min_runs: int | None = None
-) -> GroupCurve:
-    """Return the statistics of a group's smoothed learning curves at each episode.
-
-    Each run's scores are smoothed with :func:`pyhermes.plot.smoothen` (trailing mean of
-    at most ``window`` values); the runs are stacked into a 2-D array padded with NaN
-    and reduced per episode over the runs that reached it. The result stops after the
-    last episode reached by at least ``min_runs`` runs (by default half the runs,
-    rounded up; at most all of them).
-
-    Args:
-        runs_scores: the scores of each run, each non-empty and one-dimensional.
-        window: the smoothing window, at least 1.
-        min_runs: the fewest runs an episode needs to be kept, at least 1, or ``None``.
-
-    Returns:
-        A :class:`GroupCurve`, its arrays as long as the ``min_runs``-th longest run.
-
-    Raises:
-        ValueError: there are no runs, a run has no scores or is not one-dimensional,
-            ``window`` or ``min_runs`` is smaller than 1.
-        TypeError: ``window`` or ``min_runs`` is not an integer.
-    """
-    window = _check_window(window)
-    min_runs = _check_min_runs(min_runs)
-    smoothed = [smoothen(scores, window)[0] for scores in runs_scores]
-    if not smoothed:
-        raise ValueError("group_curve needs at least one run")
-    lengths = np.array([len(curve) for curve in smoothed], dtype=np.intp)
-    if (lengths == 0).any():
-        raise ValueError("group_curve needs runs with scores; a run has none")
-    n_runs = len(smoothed)
-    needed = min((n_runs + 1) // 2 if min_runs is None else min_runs, n_runs)
-    length = int(np.sort(lengths)[::-1][needed - 1])
-
-    stack = np.full((n_runs, length), np.nan, dtype=np.float64)
-    for row, curve in enumerate(smoothed):
-        stack[row, : min(len(curve), length)] = curve[:length]
-    present = np.arange(length)[np.newaxis, :] < lengths[:, np.newaxis]
-    counts = present.sum(axis=0)
-
-    # Explicit masks rather than nanmean: a NaN of the data (a non-finite score) stays NaN.
-    mean = np.sum(stack, axis=0, where=present) / counts
-    deviation = stack - mean
-    squares = np.sum(deviation * deviation, axis=0, where=present)
-    std = np.sqrt(squares / counts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sample_std = np.where(counts > 1, np.sqrt(squares / (counts - 1)), np.nan)
-    return GroupCurve(mean=mean, std=std, sample_std=sample_std, counts=counts)
-
-
 def grouped_curves(
     experiments: Iterable[RunLike],
     group_by: str | Sequence[str] | None = None,
     window: int = 100,
     min_runs: int | None = None,
+    *,
+    max_groups: int | None = None,
 ) -> list[tuple[tuple[Any, ...], int, GroupCurve]]:
     """Read the runs' scores and return one curve per group, by the rules of the module docstring.
 
-    Runs without scores are skipped and not counted.
+    The runs are read one at a time and folded into their group's
+    :class:`GroupAccumulator`: ``experiments`` may be a generator of any length. Runs
+    without scores are skipped and not counted.
 
     Returns:
         ``[(values, n, curve), ...]`` ordered by ``values`` (see :func:`group_runs`),
@@ -340,47 +278,46 @@ def grouped_curves(
     Raises:
         ValueError: no run has scores ("no scores to plot ..."), ``group_by`` names no
             key or a key that none of the runs with scores has, ``window`` or
-            ``min_runs`` is smaller than 1.
+            ``min_runs`` is smaller than 1, more groups than ``max_groups`` (each holds
+            the statistics of its longest run: a bound on memory).
         TypeError: ``window`` or ``min_runs`` is not an integer.
         RunFormatError: a run's scores file does not parse.
     """
-    window = _check_window(window)
-    min_runs = _check_min_runs(min_runs)
+    window = check_window(window)
+    min_runs = check_min_runs(min_runs)
     keys = parse_group_by(group_by)
-    runs = list(experiments)
-    with_scores: list[tuple[RunLike, np.ndarray]] = []
-    for run in runs:
+    groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], GroupAccumulator]] = {}
+    found: set[str] = set()
+    seen = 0
+    for run in experiments:
+        seen += 1
         scores = np.asarray(run.scores(), dtype=np.float64)
-        if scores.size:
-            with_scores.append((run, scores))
-    if not with_scores:
-        raise ValueError(f"no scores to plot: none of the {len(runs)} runs given has any scores")
-    grouped = _group_indices([run.exec_args_dict for run, _ in with_scores], keys)
-    return [
-        (
-            values,
-            len(positions),
-            group_curve([with_scores[i][1] for i in positions], window, min_runs),
+        if not scores.size:
+            continue
+        args = run.exec_args_dict
+        found.update(key for key in keys if key in args)
+        values = tuple(_frozen(args.get(key)) for key in keys)
+        identity = tuple(_order_key(value) for value in values)
+        if identity not in groups:
+            if max_groups is not None and len(groups) >= max_groups:
+                raise ValueError(
+                    f"grouping by {', '.join(keys)} makes more than {max_groups:,} groups: "
+                    "group by fewer keys"
+                )
+            groups[identity] = (values, GroupAccumulator(window))
+        groups[identity][1].add(scores)
+    if not groups:
+        raise ValueError(f"no scores to plot: none of the {seen} runs given has any scores")
+    unknown = [key for key in keys if key not in found]
+    if unknown:
+        raise ValueError(
+            f"no run has the argument {', '.join(map(repr, unknown))} to group by "
+            f"(keys look like '-lr')"
         )
-        for values, positions in grouped
+    return [
+        (values, accumulator.runs, accumulator.curve(min_runs))
+        for values, accumulator in (groups[identity] for identity in sorted(groups))
     ]
-
-
-def band_limits(curve: GroupCurve, band: str | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return the ``(low, high)`` arrays of a group's band (see the module docstring), or ``None``.
-
-    ``None`` for ``band=None`` and for a ``"ci95"`` band of a group where no episode
-    has two runs.
-    """
-    if band == "std":
-        return curve.mean - curve.std, curve.mean + curve.std
-    if band == "ci95":
-        if not (curve.counts > 1).any():
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            half = _Z95 * curve.sample_std / np.sqrt(curve.counts)
-        return curve.mean - half, curve.mean + half
-    return None
 
 
 # --------------------------------------------------------------------------- plot
@@ -437,8 +374,8 @@ def plot_grouped_scores(
     """
     if band not in BANDS:
         raise ValueError(f"band must be one of 'std', 'ci95' or None, got {band!r}")
-    window = _check_window(window)
-    min_runs = _check_min_runs(min_runs)
+    window = check_window(window)
+    min_runs = check_min_runs(min_runs)
     keys = parse_group_by(group_by)
 
     curves = grouped_curves(experiments, keys, window, min_runs)
