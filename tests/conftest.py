@@ -51,7 +51,7 @@ def _only_sqlite_opens_index_files():
         pytest.fail("an index file was opened outside SQLite:\n" + "\n".join(found[:3]), pytrace=False)
 
 #: Test modules whose every test runs on both index backends.
-BOTH_BACKENDS = frozenset({"test_query", "test_sync", "test_cli", "test_reliability"})
+BOTH_BACKENDS = frozenset({"test_query", "test_sync", "test_cli", "test_reliability", "test_web_params"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
