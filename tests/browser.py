@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,43 +67,46 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     driver.quit()
 
 
+@contextmanager
+def serving(app: object) -> Iterator[str]:
+    """Serve a Flask ``app`` on a free loopback port in a thread; yield its base URL."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     pytest.importorskip("flask")
-    from werkzeug.serving import make_server
-
     from pyhermes.web import create_app
 
     root = tmp_path_factory.mktemp("browser") / "demo"
     make_corpus(root, 300, seed=0, scores_per_run=1000)  # the demo's generator and seed
     app = create_app(root)
     app.extensions["hermes"].wait()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", root
-    httpd.shutdown()
-    thread.join(10)
+    with serving(app) as url:
+        yield url, root
 
 
 @pytest.fixture(scope="module")
 def writable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A writable server (``hermes serve --writable``) on a small corpus of its own."""
     pytest.importorskip("flask")
-    from werkzeug.serving import make_server
-
     from pyhermes.web import create_app
 
     root = tmp_path_factory.mktemp("curation") / "runs"
     make_corpus(root, 40, seed=4, scores_per_run=60)
     app = create_app(root, writable=True)
     app.extensions["hermes"].wait()
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", root
-    httpd.shutdown()
-    thread.join(10)
+    with serving(app) as url:
+        yield url, root
 
 
 @pytest.fixture(scope="module")
@@ -130,17 +134,52 @@ def save(driver, shots: Path, name: str) -> Path:
     return path
 
 
+#: Messages of WebDriver errors that mean "the node asked about belongs to a page being
+#: replaced or re-rendered": asking again (after finding the element afresh) is the cure.
+TRANSIENT = (
+    "does not belong to the document",
+    "unhandled inspector error",
+    "stale element",
+    "no such element",
+    "cannot find context",
+    "execution context was destroyed",
+    "target frame detached",
+    "element is not attached",
+    "is not clickable",
+    "element click intercepted",
+)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` (a WebDriver error) is one of :data:`TRANSIENT`: the page changed under it."""
+    from selenium.common.exceptions import WebDriverException
+
+    if not isinstance(error, WebDriverException):
+        return False
+    text = f"{type(error).__name__} {error.msg or ''}".lower()
+    return "stale" in text or any(part in text for part in TRANSIENT)
+
+
 def wait(driver, condition, timeout: float = 90):
-    from selenium.common.exceptions import (
-        NoSuchElementException,
-        StaleElementReferenceException,
-        TimeoutException,
-    )
+    """Wait until ``condition(driver)`` is truthy; return its value.
+
+    A condition that fails because the page changed under it (:func:`transient`) is asked
+    again; any other error fails at once. On a timeout the error shows the URL, the
+    browser's console and the page's text.
+    """
+    from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    ignored = (NoSuchElementException, StaleElementReferenceException)  # a page being replaced
+    def asked(d):
+        try:
+            return condition(d)
+        except WebDriverException as error:
+            if transient(error):
+                return False
+            raise
+
     try:
-        return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(asked)
     except TimeoutException:
         text = driver.execute_script("return document.body ? document.body.innerText : ''")
         errors = [entry["message"] for entry in driver.get_log("browser")]
@@ -149,16 +188,54 @@ def wait(driver, condition, timeout: float = 90):
         ) from None
 
 
-def then_new_page(driver, action) -> None:
-    """Do ``action`` (a click or key that submits a form) and wait until the page it loads replaced this one.
+def click(driver, locator: tuple[str, str], timeout: float = 60) -> None:
+    """Click the element found by ``locator`` (``(By.ID, "run-query")``), found afresh each try.
 
-    Without this, a wait for an element that both pages have could find it on the old page.
-    The old page is marked with a script variable, which a new document does not have: asking
-    a node of the old page whether it is stale can fail inside Chromium while the page changes
-    ("Node with given id does not belong to the document"), a variable cannot.
+    A click that fails before it reaches the page because the element went stale or
+    Chromium lost its node while the page changed (:func:`transient`) is tried again
+    with the element found again; a click that reached the page (a capturing listener
+    saw it, or the page it was on is gone) is never repeated, so a click that submits
+    a form submits it once.
+    """
+    from selenium.common.exceptions import WebDriverException
+
+    def clicked(d) -> bool:
+        d.execute_script(
+            "window.__hermesClickSeen = false;"
+            "document.addEventListener('click', () => { window.__hermesClickSeen = true; },"
+            " {capture: true, once: true});"
+        )
+        try:
+            d.find_element(*locator).click()
+        except WebDriverException as error:
+            if not transient(error):
+                raise
+            try:
+                seen = d.execute_script("return window.__hermesClickSeen;")
+            except WebDriverException:
+                return True  # the page is being replaced: the click went through
+            return seen is not False  # None: a new page, so the click went through
+        return True
+
+    wait(driver, clicked, timeout)
+
+
+def then_new_page(driver, action) -> None:
+    """Do ``action`` and wait until the page it loads replaced this one.
+
+    ``action`` is a callable (a key that submits a form) or a locator, clicked with
+    :func:`click`. Without this, a wait for an element that both pages have could find
+    it on the old page. The old page is marked with a script variable, which a new
+    document does not have: asking a node of the old page whether it is stale can
+    fail inside Chromium while the page changes ("Node with given id does not belong
+    to the document"), a variable cannot.
     """
     driver.execute_script("window.__hermesOldPage = true;")
-    action()
+    if isinstance(action, tuple):
+        locator = action
+        click(driver, locator)
+    else:
+        action()
 
     def new_page_loaded(d) -> bool:
         try:
@@ -169,6 +246,22 @@ def then_new_page(driver, action) -> None:
             return False
 
     wait(driver, new_page_loaded)
+
+
+def click_to_new_page(driver, locator: tuple[str, str]) -> None:
+    """Click the element at ``locator`` (:func:`click`) and wait for the page it loads (:func:`then_new_page`)."""
+    then_new_page(driver, locator)
+
+
+def open_page(driver, url: str, ready) -> object:
+    """Load ``url`` and wait until ``ready(driver)`` is truthy; return its value."""
+    driver.get(url)
+    return wait(driver, ready)
+
+
+def attribute(driver, locator: tuple[str, str], name: str):
+    """The attribute ``name`` of the element at ``locator``, found afresh (``None`` if unset)."""
+    return driver.find_element(*locator).get_attribute(name)
 
 
 def count(driver) -> int:

@@ -21,7 +21,9 @@ from urllib.parse import parse_qs, urlparse
 
 # ruff: noqa: F811 - the fixtures imported from browser are arguments of the tests
 from browser import (  # noqa: F401 - fixtures
+    attribute,
     browser,
+    click,
     column,
     count,
     only_local_resources,
@@ -46,15 +48,16 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # The runs page: every run counted, one page shown.
     driver.get(base + "/")
-    wait(driver, lambda d: d.find_elements(By.ID, "runs"))
+    wait(driver, lambda d: d.find_elements(By.ID, "runs") and d.find_elements(By.ID, "count"))
     assert count(driver) == 300
     assert len(driver.find_elements(By.CSS_SELECTOR, "a.run-link")) == 50
 
     # A bad filter: the caret message in the page.
     box = driver.find_element(By.ID, "where")
-    box.send_keys("--doubledqn and -lr <", Keys.ENTER)
-    error = wait(driver, lambda d: d.find_element(By.ID, "error"))
-    assert "at position" in error.text and "^" in error.text
+    box.send_keys("--doubledqn and -lr <")
+    then_new_page(driver, lambda: box.send_keys(Keys.ENTER))
+    error = wait(driver, lambda d: d.find_element(By.ID, "error").text)
+    assert "at position" in error and "^" in error
 
     # Type a filter.
     expression = "--doubledqn and -gamma == 0.99"
@@ -69,9 +72,9 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # Sort by final_mean: a click sorts ascending, a second click descending.
     header = 'a.sort[data-column="final_mean"]'
-    driver.find_element(By.CSS_SELECTOR, header).click()
+    then_new_page(driver, (By.CSS_SELECTOR, header))
     wait(driver, lambda d: "▲" in d.find_element(By.CSS_SELECTOR, header).text)
-    driver.find_element(By.CSS_SELECTOR, header).click()
+    then_new_page(driver, (By.CSS_SELECTOR, header))
     wait(driver, lambda d: "▼" in d.find_element(By.CSS_SELECTOR, header).text)
     assert "final_mean%3Adesc" in driver.current_url
     best = expected.sort_by_score("final_mean")
@@ -83,9 +86,9 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # Open the best run.
     runs_url = driver.current_url
-    driver.find_element(By.CSS_SELECTOR, "a.run-link").click()
-    title = wait(driver, lambda d: d.find_element(By.ID, "run-title"))
-    assert title.text == best[0].identifier
+    then_new_page(driver, (By.CSS_SELECTOR, "a.run-link"))
+    title = wait(driver, lambda d: d.find_element(By.ID, "run-title").text)
+    assert title == best[0].identifier
     wait(driver, lambda d: d.find_element(By.ID, "curve-chart").get_attribute("data-drawn"))
     assert driver.find_elements(By.CSS_SELECTOR, "#curve-chart .main-svg")
     table = driver.find_element(By.ID, "table-args").text
@@ -98,12 +101,12 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     driver.get(runs_url)
     boxes = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.select-run"))
     chosen = [box.get_attribute("value") for box in boxes[:3]]
-    for box in boxes[:3]:
-        box.click()
-    driver.find_element(By.ID, "compare-selected").click()
-    chart = wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
-    wait(driver, lambda d: chart.get_attribute("data-drawn"))
-    assert chart.get_attribute("data-drawn") == "3"
+    for identifier in chosen:
+        _tick(driver, identifier)
+    then_new_page(driver, (By.ID, "compare-selected"))
+    chart = (By.ID, "compare-chart")
+    wait(driver, lambda d: attribute(d, chart, "data-drawn"))
+    assert attribute(driver, chart, "data-drawn") == "3"
     assert sorted(parse_qs(urlparse(driver.current_url).query)["run"]) == sorted(chosen)
     legend = driver.find_element(By.CSS_SELECTOR, "#compare-chart .legend").text
     for identifier in chosen:
@@ -111,10 +114,9 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
 
     # Compare a whole filter grouped by -lr: one line per value, n in the legend.
     driver.get(base + "/compare?where=--doubledqn&group_by=-lr&window=50")
-    chart = wait(driver, lambda d: d.find_element(By.ID, "compare-chart"))
-    wait(driver, lambda d: chart.get_attribute("data-drawn"))
+    wait(driver, lambda d: attribute(d, chart, "data-drawn"))
     lrs = {run.exec_args_dict["-lr"] for run in on_disk.where("--doubledqn")}
-    assert chart.get_attribute("data-drawn") == str(len(lrs))
+    assert attribute(driver, chart, "data-drawn") == str(len(lrs))
     assert "(n=" in driver.find_element(By.CSS_SELECTOR, "#compare-chart .legend").text
     summary = driver.find_elements(By.CSS_SELECTOR, "#compare-summary tbody tr")
     assert len(summary) == len(lrs)
@@ -125,11 +127,11 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     save(driver, shots, "compare")
 
     # SQL: an example one click away, then a query typed in.
-    driver.find_element(By.ID, "nav-sql").click()
-    example = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))[0]
-    then_new_page(driver, example.click)
-    table = wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
-    assert len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10
+    then_new_page(driver, (By.ID, "nav-sql"))
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "a.example"))
+    then_new_page(driver, (By.CSS_SELECTOR, "a.example"))
+    wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#sql-result tbody tr")) == 10
     query = driver.find_element(By.ID, "query")
     query.clear()
     query.send_keys(
@@ -137,9 +139,9 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
         "FROM runs r JOIN run_args a ON a.run_id = r.id AND a.key = '-lr' "
         "GROUP BY a.value ORDER BY mean_final DESC"
     )
-    then_new_page(driver, driver.find_element(By.ID, "run-query").click)
-    table = wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
-    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    then_new_page(driver, (By.ID, "run-query"))
+    wait(driver, lambda d: d.find_element(By.ID, "sql-result"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#sql-result tbody tr")
     lr_counts: dict[str, int] = {}
     for run in on_disk:
         key = str(run.exec_args_dict["-lr"])
@@ -152,8 +154,8 @@ def test_browse_filter_sort_open_compare_and_query(browser, server, shots):
     query = driver.find_element(By.ID, "query")
     query.clear()
     query.send_keys("DELETE FROM hermes_run")
-    driver.find_element(By.ID, "run-query").click()
-    assert "refused" in wait(driver, lambda d: d.find_element(By.ID, "error")).text
+    then_new_page(driver, (By.ID, "run-query"))
+    assert "refused" in wait(driver, lambda d: d.find_element(By.ID, "error").text)
     assert len(list(shots.glob("*.png"))) == 4
 
 
@@ -162,8 +164,8 @@ def _tick(driver, identifier: str) -> None:
     from selenium.webdriver.common.by import By
 
     selector = f'input.select-run[value="{identifier}"]'
-    box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
-    box.click()
+    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
+    click(driver, (By.CSS_SELECTOR, selector))
     wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).is_selected())
 
 
@@ -204,7 +206,7 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
         _tick(driver, identifier)
     wait(driver, lambda d: d.find_element(By.ID, "selected-count").text == "2 ticked")
     driver.find_element(By.ID, "tag-input").send_keys(tag)
-    then_new_page(driver, driver.find_element(By.ID, "add-tag").click)
+    then_new_page(driver, (By.ID, "add-tag"))
     wait(driver, lambda d: _chip_rows(d, tag) == sorted(chosen))
     status = wait(driver, lambda d: d.find_element(By.ID, "curation-status"))
     assert "2 of 2 run(s) changed" in status.text
@@ -217,7 +219,7 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
     assert driver.save_screenshot(str(shots / "curation" / "tagged.png"))  # not for the docs
 
     # A click on a chip filters the table by the tag.
-    then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "#runs a.tag-chip").click)
+    then_new_page(driver, (By.CSS_SELECTOR, "#runs a.tag-chip"))
     wait(driver, lambda d: d.find_elements(By.ID, "count"))
     assert count(driver) == 2
     where = parse_qs(urlparse(driver.current_url).query)["where"]
@@ -229,10 +231,10 @@ def test_tag_filter_by_chip_and_archive_through_the_page(browser, writable_serve
     # Archive one of them: a dialog asks first; then the run leaves the table and the tree.
     gone, kept = chosen
     _tick(driver, gone)
-    driver.find_element(By.ID, "archive-selected").click()
+    click(driver, (By.ID, "archive-selected"))
     wait(driver, lambda d: d.find_element(By.ID, "archive-dialog").get_attribute("open") is not None)
     assert "1 run(s)" in driver.find_element(By.ID, "archive-question").text
-    then_new_page(driver, driver.find_element(By.ID, "archive-confirm").click)
+    then_new_page(driver, (By.ID, "archive-confirm"))
     wait(driver, lambda d: d.find_elements(By.ID, "count"))
     assert count(driver) == 1
     assert _chip_rows(driver, tag) == [kept]

@@ -243,6 +243,15 @@ class RunIndex(RunQueries):
                 return
         self.sync(path, recursive=recursive, mode=mode)
 
+    def has_synced(self, path: str | os.PathLike[str]) -> bool:
+        """Return whether a sync of the folder ``path`` ever completed in this index.
+
+        A sync stores the listing of every folder it lists in its last transaction; a
+        first build still running or killed midway, or an index rebuilt since, has none.
+        """
+        rows = self.reader.rows("SELECT 1 FROM hermes_folder WHERE path = :path", {"path": self._rel(path)})
+        return bool(rows)
+
     def _quick_check(
         self, check: Callable[..., bool], path: str | os.PathLike[str], recursive: bool, relisted: list[Any]
     ) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes.errors import QueryError
+from pyhermes.index.sync.progress import LISTING, SyncProgress
 
 if TYPE_CHECKING:
     from pyhermes.storage import Catalog, Experiment
@@ -35,12 +36,18 @@ __all__ = [
     "TOKEN_HEADER",
     "TOKEN_META",
     "MAX_WRITE_RUNS",
+    "HOLD_FROM",
 ]
 
-#: The most runs one compare view reads (the first ones in sort order).
-MAX_COMPARE = 1000
+#: The most lines of one run each that a compare draws: when more runs match, a random sample
+#: of them, seeded by the query (grouped compares read every matching run).
+MAX_COMPARE = 100
 #: The most rows of a query shown on the SQL page and in its JSON answer (CSV has them all).
 SQL_MAX_ROWS = 10_000
+#: The time limit of a statement of the SQL page and ``/api/sql``, in seconds, unless the app's
+#: config (key :data:`SQL_TIMEOUT_CONFIG`, ``hermes serve --sql-timeout``) says otherwise.
+DEFAULT_SQL_TIMEOUT = 10.0
+SQL_TIMEOUT_CONFIG = "HERMES_SQL_TIMEOUT"
 #: Runs per page when the URL does not say.
 DEFAULT_PER_PAGE = 50
 #: Loopback addresses: serving on them exposes nothing to the network.
@@ -51,6 +58,10 @@ TOKEN_HEADER = "X-Hermes-Token"
 TOKEN_META = "hermes-token"
 #: The most runs one write request may name.
 MAX_WRITE_RUNS = 10_000
+#: Pages wait for a sync of a ready index that reads more runs than this, as for a first
+#: build; ``None``: :data:`pyhermes.index.sync.syncer.SLICE_RUNS`, from which a sync writes
+#: slice by slice (so that counts between its slices would be partial).
+HOLD_FROM: int | None = None
 #: The key of the served :class:`HermesApp` in ``flask.Flask.extensions``.
 EXTENSION = "hermes"
 
@@ -71,8 +82,13 @@ class WriteRefused(Exception):
 class HermesApp:
     """What one served catalogue needs: the catalog of ROOT and its background sync.
 
-    A sync runs in a background thread (at start and on :meth:`refresh`); pages keep
-    answering from the index meanwhile, so none waits for it.
+    A sync runs in a background thread (at start and on :meth:`refresh`) and reports how
+    far it has got (:attr:`progress`). A sync of an index that holds the served tree
+    already (a refresh) holds nothing back: pages answer from the index as it was.
+    Pages are :attr:`held` (they say "indexing" instead of counting runs, see
+    :mod:`pyhermes.web.startup`) until the served tree has been synced once completely
+    (:attr:`ready`), and while a sync reads more than :data:`HOLD_FROM` runs (it writes
+    them slice by slice, so counts between slices would be partial).
     """
 
     def __init__(
@@ -97,6 +113,10 @@ class HermesApp:
         self.root = Path(root)
         # Opened as its sync needs (see RunIndex.open_and_sync); that sync runs in the background.
         self.catalog: Catalog = Catalog.open_and_sync(self.root, index, sync=sync, defer=True)
+        # Not ready: no sync of the tree ever completed (a first build; a build killed midway; an
+        # index rebuilt for a new schema). Set once, then only the sync thread sets it.
+        self._ready = sync == "none" or self.catalog.has_synced(self.root)
+        self.progress = SyncProgress()
         self.sync_mode = sync
         self.writable = writable
         self.token: str | None = secrets.token_urlsafe(32) if writable else None
@@ -121,6 +141,8 @@ class HermesApp:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return False
+            self.progress = SyncProgress()
+            self.progress.begin(LISTING)
             self._thread = threading.Thread(
                 target=self._sync, args=(mode,), name="hermes-sync", daemon=True
             )
@@ -129,8 +151,9 @@ class HermesApp:
 
     def _sync(self, mode: str) -> None:
         try:
-            report = self.catalog.sync(self.root, mode=mode, warn=False)
+            report = self.catalog.sync(self.root, mode=mode, warn=False, progress=self.progress)
             self._report, self._error = report.as_dict(), None
+            self._ready = True
         except Exception as exc:  # noqa: BLE001 - shown on the pages; the server keeps serving
             self._error = f"{type(exc).__name__}: {exc}"
         self._finished_at = time.time()
@@ -141,11 +164,45 @@ class HermesApp:
         if thread is not None:
             thread.join(timeout)
 
-    def status(self) -> dict[str, Any]:
-        """Return the state of the sync: ``running``, the last ``report``, ``error``, ``finished_at``."""
+    @property
+    def ready(self) -> bool:
+        """Whether the index holds a complete sync of the served tree: until then (a first
+        build running, or failed) no page may count runs from it."""
+        return self._ready
+
+    @property
+    def held(self) -> bool:
+        """Whether pages must wait instead of counting runs: the index is not :attr:`ready`, or
+        a running sync reads more than :data:`HOLD_FROM` runs (thousands appeared at once)."""
+        if not self._ready:
+            return True
         thread = self._thread
+        if thread is None or not thread.is_alive():
+            return False
+        total = self.progress.snapshot()["total"]
+        if HOLD_FROM is None:
+            from pyhermes.index.sync.syncer import SLICE_RUNS
+
+            return total is not None and total > SLICE_RUNS
+        return total is not None and total > HOLD_FROM
+
+    def status(self) -> dict[str, Any]:
+        """Return the state of the sync: ``running``, the last ``report``, ``error``,
+        ``finished_at``, ``root``; ``ready`` (see :attr:`ready`); ``indexing`` (a sync runs
+        that pages wait for, see :attr:`held`); and the progress of the running sync,
+        ``phase`` (``listing``, ``reading``, ``writing``; ``None`` when none runs), ``done``
+        and ``total`` (runs read and to read; ``total`` is ``None`` while unknown)."""
+        thread = self._thread
+        running = bool(thread is not None and thread.is_alive())
+        ready = self._ready
+        step = self.progress.snapshot() if running else {"phase": None, "done": 0, "total": None}
         return {
-            "running": bool(thread is not None and thread.is_alive()),
+            "running": running,
+            "ready": ready,
+            "indexing": running and self.held,
+            "phase": step["phase"],
+            "done": step["done"],
+            "total": step["total"],
             "report": self._report,
             "error": self._error,
             "finished_at": self._finished_at,

@@ -75,6 +75,7 @@ from pyhermes.index.store.models import (
     run_table,
 )
 from pyhermes.index.sync.parallel import ChunkReader, ReadAhead
+from pyhermes.index.sync.progress import READING, announce
 from pyhermes.index.sync.run_reading import (
     ReadResult,
     iter_read_runs,
@@ -276,6 +277,7 @@ class Syncer:
         try:
             plan = self._plan(known, listed_runs, new_runs, full, reread, ahead)
             self._pending = _Pending(plan, folder_rows, folders, listed_folders, recursive, scope, started)
+            announce(self.progress, READING, len(plan.to_read))
             if len(plan.to_read) > limit:
                 return None  # many runs to read: the caller writes them slice by slice
             if ahead is not None:
