@@ -39,7 +39,7 @@ from pyhermes.experiment import Experiment, install_loader
 from pyhermes.index.query.filters import Filter, under
 from pyhermes.index.query.runs import as_condition, path_is
 from pyhermes.index.run_index import RunIndex
-from pyhermes.runlist import BoundQuery, ExperimentList, RunPool
+from pyhermes.runlist import LOAD_ORDER, BoundQuery, ExperimentList, RunPool
 
 __all__ = ["Catalog", "load_all", "ARCHIVE_FOLDER"]
 
@@ -183,7 +183,7 @@ class Catalog(RunIndex):
         scope = under(rel, recursive)
         # No runs are read yet: the list's first read reads them, once (see BoundQuery).
         token = self.change_token()
-        query = BoundQuery(self, scope, ["path"], None, pool, token, fingerprint=self.count_and_newest(scope))
+        query = BoundQuery(self, scope, list(LOAD_ORDER), None, pool, token, fingerprint=self.count_and_newest(scope))
         return ExperimentList._bound(query)
 
     def _bound_list(

@@ -35,7 +35,10 @@ def experiments_html(experiments: ExperimentList) -> str:
     the runs-table path (see :func:`pyhermes.present.list_table`)."""
     from pyhermes import present
 
-    return present.experiments_html(*present.list_table(experiments, LIST_ROWS))
+    table = present.list_table(experiments, LIST_ROWS)
+    return present.experiments_html(
+        table.columns, table.rows, table.total, newest_first=table.newest_first
+    )
 
 
 def sql_result_html(result: SqlResult) -> str:

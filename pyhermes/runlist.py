@@ -27,9 +27,15 @@ from pyhermes.index.query.filters import Filter
 from pyhermes.index.query.runs import as_condition
 from pyhermes.rundir import PathLike
 
-__all__ = ["ExperimentList", "ExperimentFrame", "BoundQuery", "RunPool", "RunSource", "TagChange", "hold"]
+__all__ = [
+    "ExperimentList", "ExperimentFrame", "BoundQuery", "RunPool", "RunSource", "TagChange", "hold",
+    "LOAD_ORDER",
+]
 
 _R = TypeVar("_R")
+
+#: The order of the list ``load_all`` returns (the legacy scan's: by path).
+LOAD_ORDER = ("path",)
 
 #: The class of the runs a list holds (one): installed by :mod:`pyhermes.experiment` on import.
 _HELD: list[type] = []
@@ -332,19 +338,24 @@ class ExperimentList(list[_R]):
             )
         return ExperimentList(item for item in self if wanted <= item.exec_args)
 
-    def bound_table(self, limit: int) -> tuple[Any, int] | None:
-        """The first ``limit`` runs of the list as a runs table with the default columns, and
-        the list's length: read from the index (the one runs-table path,
-        :meth:`pyhermes.index.query.runs.RunQueries.table`: one count and one page, however
-        long the list) while the list is its unchanged query; ``None`` for a list that
-        answers in memory (its runs are read from the objects then)."""
+    def bound_table(self, limit: int) -> tuple[Any, int, bool] | None:
+        """The first ``limit`` runs of the list as a runs table with the default columns, the
+        list's length, and whether the rows are its newest runs first: read from the index
+        (the one runs-table path, :meth:`pyhermes.index.query.runs.RunQueries.table`: one
+        count and one page, however long the list) while the list is its unchanged query;
+        ``None`` for a list that answers in memory (its runs are read from the objects then).
+
+        A list in load order (what ``load_all`` returns) shows its newest runs first, as
+        the Runs page does; a sorted list (``top``, ``order_by``) shows its own order."""
         if not self._indexed():
             return None
         source = self._source
         assert source is not None
         held = source.runs_held()
-        page = source.catalog.table(held, None, source.order_by, limit)
-        return page, source.catalog.count_in(held)
+        newest_first = tuple(source.order_by) == LOAD_ORDER
+        order = ["-start_time"] if newest_first else source.order_by
+        page = source.catalog.table(held, None, order, limit)
+        return page, source.catalog.count_in(held), newest_first
 
     def latest(self) -> _R:
         """Return the run with the most recent start time; runs without one come last.
@@ -367,13 +378,25 @@ class ExperimentList(list[_R]):
     def where(self, condition: Filter | str) -> ExperimentList[_R]:
         """Return the runs matching ``condition`` (a filter object or expression text, see the README).
 
+        An exec-arg key that expression text names must be a key of some run: of the
+        index for a bound list, of the list's runs for a list built by hand.
+
         Raises:
             QueryError: the expression is malformed or names an unknown column.
+            UnknownKeyError: the text names an exec-arg key no run has (a QueryError whose
+                message names the closest known keys).
         """
+        from pyhermes.index.query import known_keys
+
+        written = isinstance(condition, str)
         condition = as_condition(condition)
         if self._indexed():
             assert self._source is not None
+            if written:
+                known_keys.check_index_keys(condition, self._source.catalog)  # type: ignore[arg-type]
             return ExperimentList._bound(self._source.narrowed(condition, lambda: self.where(condition)))
+        if written:
+            known_keys.check_list_keys(condition, self)
         return ExperimentList(item for item in self if condition.matches(item))
 
     def sort_by_score(self, summary: str = "final_mean", descending: bool = True) -> ExperimentList[_R]:

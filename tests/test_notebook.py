@@ -46,7 +46,7 @@ def test_experiment_list_html_is_truncated_with_a_count(sweep, index):
     html = runs._repr_html_()
     assert _body_rows(html) == 20
     assert len(runs) > 20
-    assert f"{len(runs):,} runs; the first 20 shown, {len(runs) - 20:,} more" in html
+    assert f"{len(runs):,} runs; the newest 20 shown, {len(runs) - 20:,} more" in html
     for column in ("identifier", "start_time", "-lr", "--doubledqn", "final_mean"):
         assert f"<th>{column}</th>" in html
     small = type(runs)(runs[:3])
@@ -113,3 +113,19 @@ def test_plot_needs_scores(tmp_path, plt):
     write_run(tmp_path / "exp", start=datetime(2024, 1, 1) + timedelta(seconds=1))
     with pytest.raises(ValueError, match="no scores to plot"):
         Experiment.load_all(tmp_path / "exp", index=False).plot()
+
+
+def test_a_loaded_list_shows_its_newest_runs_first_like_the_runs_page(sweep, index):
+    runs = Experiment.load_all(sweep, index=index)
+    html = runs._repr_html_()
+    assert f"the newest 20 shown, {len(runs) - 20:,} more" in html
+    newest = sorted(runs, key=lambda run: run.start_time, reverse=True)[:20]
+    shown = re.findall(r'<tr><td>([^<]+)</td>', html.split("<tbody>", 1)[1])
+    assert shown == [run.identifier for run in newest]
+    # A sorted list keeps its own order; a hand-built list too.
+    best = runs.sort_by_score() if hasattr(runs, "sort_by_score") else None
+    hand = type(runs)(list(runs)[:3])
+    assert re.findall(r'<tr><td>([^<]+)</td>', hand._repr_html_()) == [r.identifier for r in hand]
+    assert "newest" not in hand._repr_html_()
+    if best is not None:
+        assert "newest" not in best._repr_html_()

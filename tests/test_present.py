@@ -47,6 +47,7 @@ from pyhermes.present import (
     tail,
     text_value,
 )
+from pyhermes.present.values import column_decimals, fixed_value
 
 START = datetime(2024, 3, 1, 15, 45, 1, 123456)
 
@@ -236,8 +237,14 @@ def test_runs_page_filters_sorts_and_pages(catalog):
     by_count = runs_page(catalog, sort="-count", columns=["count"])
     assert by_count.rows == [[4], [2], [0]]
     assert runs_page(catalog, per_page=10_000).per_page == MAX_PER_PAGE
+    first = runs_page(catalog, per_page=2)
+    assert runs_page(catalog, page=0, per_page=2).page == runs_page(catalog, page=-7, per_page=2).page == 1
+    for past_the_end in (3, 999_999, 9223372036854775808, 10**40):  # clamped to the last page
+        last = runs_page(catalog, page=past_the_end, per_page=2)
+        assert (last.page, last.pages, last.total) == (2, 2, 3)
+        assert len(last.rows) == 1 and last.identifiers[0] not in first.identifiers
     with pytest.raises(QueryError):
-        runs_page(catalog, page=0)
+        runs_page(catalog, per_page=0)
     with pytest.raises(QueryError):
         runs_page(catalog, columns="bogus")
 
@@ -378,6 +385,31 @@ def test_html_table_header_and_cell_hooks():
     assert '<td class="num">1</td><td class="num"><b>2</b></td>' in html
 
 
+def test_html_table_aligns_the_floats_of_a_column_and_marks_column_classes():
+    rows = [["a", 224.41563, 0.001, 64, float("nan")], ["b", 22.4, 0.0001, 128, 1.5], ["c", None, None, None, None]]
+    html = html_table(["id", "score", "lr", "bs", "odd"], rows, align_numbers=True,
+                      column_classes=["frozen", "", "", "", ""])
+    assert '<th class="frozen">id</th>' in html and '<td class="frozen">a</td>' in html
+    for text in ("224.42", "22.40", "0.0010", "0.0001", ">64<", ">128<", ">nan<", ">1.5<"):
+        assert text in html, text
+    assert '<td class="num">22.40</td>' in html
+    plain = html_table(["score"], [[224.41563], [22.4]])
+    assert ">224.416<" in plain and ">22.4<" in plain  # each value compact by default
+
+
+@pytest.mark.parametrize(
+    "values,decimals",
+    [([224.41563, 22.4], 2), ([0.001, 0.0001], 4), ([0.99, 0.995, 1], 3), ([64, 128], None),
+     ([1e-9, 2.0], None), ([1e16, 2.5], None), ([None, "x", True], None), ([0.0, 0.5], 1), ([3.0], 0)],
+)
+def test_column_decimals_keep_the_significant_digits_of_the_largest(values, decimals):
+    assert column_decimals(values) == decimals
+    if decimals is not None:
+        texts = [fixed_value(value, decimals) for value in values]
+        assert all(float(text) == pytest.approx(value, abs=10**-decimals) for text, value in zip(texts, values, strict=True))
+        assert len({len(text.partition(".")[2]) for text in texts}) == 1
+
+
 def test_sql_html_counts_rows_and_shows_the_first():
     assert "1 row<" in sql_html(["x"], [(1,)])
     few = sql_html(["x"], [(i,) for i in range(3)])
@@ -388,13 +420,13 @@ def test_sql_html_counts_rows_and_shows_the_first():
 
 def test_experiments_html_shows_the_runs_arg_keys(sweep):
     runs = ExperimentList(Experiment.load(path) for path in sorted(sweep.iterdir()))
-    html = present.experiments_html(*present.list_table(runs, 2))
+    html = present.experiments_html(*present.list_table(runs, 2)[:3])
     header = html.split("</thead>", 1)[0]
     for column in ("identifier", "-hidden", "-lr", "--doubledqn", "train", "final_mean"):
         assert f"<th>{column}</th>" in header
     assert "<th>evaluate</th>" not in header  # only the keys of the runs shown
     assert "3 runs; the first 2 shown, 1 more" in html
-    assert "1 run<" in present.experiments_html(*present.list_table(runs[:1], 2))
+    assert "1 run<" in present.experiments_html(*present.list_table(runs[:1], 2)[:3])
 
 
 def test_json_of_every_value_a_table_can_hold_is_finite():

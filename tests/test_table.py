@@ -18,6 +18,7 @@ from pyhermes.index.query.grammar import as_filter
 from pyhermes.index.query.table import (
     DEFAULT_LEADING,
     DEFAULT_TRAILING,
+    FOLDABLE_FIELDS,
     arg_keys,
     available_columns,
     default_columns,
@@ -76,6 +77,52 @@ def test_default_columns_hold_the_keys_of_the_rows_shown(catalog):
     assert shown == [key for key in keys if any(row[table.columns.index(key)] is not None for row in table.rows)]
     assert default_columns(["-lr"]) == [*DEFAULT_LEADING, "-lr", *DEFAULT_TRAILING]
     assert available_columns(["-lr"])[-1] == "args"
+    # The score summaries come right after the identifier (what a sweep is ranked by).
+    assert table.columns[:5] == ["identifier", "final_mean", "best_window_mean", "max", "count"]
+
+
+@pytest.mark.parametrize("where", [None, "--doubledqn", "-lr < 0.001 and finished", "final_mean > 1e9"])
+def test_same_for_all_names_the_columns_every_matched_run_shares(catalog, where):
+    names = default_columns(arg_keys(catalog))
+    whole = catalog.table(as_filter(where) if where else everything, names, None, None)
+    foldable = [name for name in names if name in FOLDABLE_FIELDS or name not in {*DEFAULT_LEADING, *DEFAULT_TRAILING}]
+    candidates, expected = {}, []
+    for name in foldable:
+        values = [row[whole.columns.index(name)] for row in whole.rows]
+        if not values or values[0] is None or isinstance(values[0], list):
+            continue
+        candidates[name] = values[0]
+        if all(value == values[0] for value in values):
+            expected.append(name)
+    if where == "final_mean > 1e9":
+        assert not whole.rows and not candidates
+        candidates = {"script_name": "train_dqn", "-lr": 0.001}  # none matched: none shared
+    assert catalog.same_for_all(where, candidates) == expected
+    if whole.rows:  # some candidates shared, some not
+        assert "script_name" in expected and set(candidates) - set(expected)
+
+    # The runs page finds them from its own rows, checked in SQL against every match.
+    page = present.runs_page(catalog, where=where, per_page=3)
+    shown = {name: page.rows[0][page.columns.index(name)] for name in page.same_for_all}
+    assert page.same_for_all == shown
+    assert set(page.same_for_all) == ({name for name in expected if name in page.columns}
+                                      if page.total >= 2 else set())
+    assert present.runs_page(catalog, where=where, columns=["identifier", "script_name"]).same_for_all == {}
+
+
+def test_beyond_the_scan_limit_only_what_every_run_shares_folds(tmp_path, monkeypatch):
+    from legacy import make_corpus
+
+    from pyhermes.index.query import table
+
+    make_corpus(tmp_path / "runs", 30, seed=2, scores_per_run=5)
+    whole = Catalog.open(tmp_path / "runs")  # the index of the tree itself: its root is the folder
+    candidates = {"script_name": "train_dqn", "--doubledqn": True, "-bs": 64}
+    assert whole.same_for_all(None, candidates) == ["script_name"]
+    assert whole.same_for_all("--doubledqn and -bs = 64", candidates) == ["script_name", "--doubledqn", "-bs"]
+    monkeypatch.setattr(table, "FOLD_SCAN_LIMIT", 1)
+    # Only what every run of the index shares, read from its indexes.
+    assert whole.same_for_all("--doubledqn and -bs = 64", candidates) == ["script_name"]
 
 
 def test_ls_the_runs_page_the_export_and_the_notebook_show_one_table(catalog, read_only_corpus, capsys, index):
@@ -102,9 +149,10 @@ def test_ls_the_runs_page_the_export_and_the_notebook_show_one_table(catalog, re
 
     bound = Experiment.load_all(read_only_corpus, index=index)
     assert bound.where(where).sort_by_score().bound_table(3) is not None  # read through the table path
-    columns, shown, total = present.list_table(bound.where(where).sort_by_score(), 3)
+    columns, shown, total, newest_first = present.list_table(bound.where(where).sort_by_score(), 3)
     objects = present.list_table(list(bound.where(where).sort_by_score()), 3)
-    assert total == page.total and (columns, shown, total) == objects
+    assert total == page.total and (columns, shown, total) == objects[:3]
+    assert not newest_first and not objects.newest_first  # a sorted list keeps its order
 
 
 @pytest.mark.sqlite_only

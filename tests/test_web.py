@@ -118,7 +118,16 @@ def test_paging_covers_every_run_once(client, on_disk):
             break
         page += 1
     assert seen == sorted(run.identifier for run in on_disk)
-    assert get_json(client, "/api/runs?per_page=25&page=99")["runs"] == []
+    last = get_json(client, f"/api/runs?per_page=25&page={data['pages']}&sort=identifier")
+    for past_the_end in (data["pages"] + 1, 999_999, 9223372036854775808, 10**30):
+        clamped = get_json(client, f"/api/runs?per_page=25&page={past_the_end}&sort=identifier")
+        assert clamped["page"] == data["pages"] and clamped["runs"] == last["runs"]
+        page = client.get(f"/runs?per_page=25&page={past_the_end}&sort=identifier")
+        text = page.get_data(as_text=True)
+        first = (data["pages"] - 1) * 25 + 1
+        assert page.status_code == 200 and f"showing {first:,}–{N_RUNS:,} · page {data['pages']}" in text
+    for before_the_start in (0, -1, -9223372036854775809):
+        assert get_json(client, f"/api/runs?per_page=25&page={before_the_start}")["page"] == 1
 
 
 def test_huge_page_size_is_capped(client):
@@ -139,7 +148,7 @@ def test_columns_are_chosen_in_the_url(client, on_disk):
         assert run["values"]["info.commit_hash"] == expected.info_dict["commit_hash"]
     # The column picker's form sends repeated column= values.
     page = client.get("/runs?column=identifier&column=max").get_data(as_text=True)
-    assert re.search(r"<th>.*identifier.*</th><th>.*max.*</th></tr>", page)
+    assert re.search(r"<th[^>]*>.*identifier.*</th><th>.*max.*</th></tr>", page)
 
 
 @pytest.mark.parametrize(
@@ -170,7 +179,7 @@ def test_bad_filter_in_the_page_shows_the_caret_not_a_traceback(client):
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/runs?sort=nonsense", "/api/runs?columns=nope", "/api/runs?page=0",
+    "url", ["/api/runs?sort=nonsense", "/api/runs?columns=nope", "/api/runs?page=one",
             "/api/runs?per_page=x", "/api/runs?format=xml"]
 )
 def test_other_bad_parameters_are_400(client, url):
@@ -203,7 +212,11 @@ def test_run_page_shows_what_hermes_show_prints(client, on_disk):
         assert f"<td>{_escape(line)}</td>" in text
     for name in ("hermes.info", "exec_arguments", crashed.scores_file.name):
         size = (crashed.path_to_experiment / name).stat().st_size
-        assert re.search(rf"<td>{re.escape(name)}</td><td class=\"num\">{size}</td>", text)
+        # A download link, the size for humans with the exact bytes in its title.
+        assert re.search(
+            rf'download="{re.escape(name)}">{re.escape(name)}</a></td><td class="num" title="{size:,} bytes">',
+            text,
+        )
     last_stderr = (crashed.path_to_experiment / "stderr.log").read_text().splitlines()[-1]
     assert _escape(last_stderr) in text
     assert 'id="curve-chart"' in text and "/api/curves?runs=" in text
@@ -492,14 +505,14 @@ def test_hermes_serve_command_serves_and_warns_off_loopback(corpus):
 
 
 def test_missing_browser_skips_outside_ci_and_fails_in_ci(monkeypatch):
-    from test_web_browser import _missing
+    from browser import missing
 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
-        _missing("no chromium")
+        missing("no chromium")
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no chromium"):
-        _missing("no chromium")
+        missing("no chromium")
 
 
 def test_the_app_on_a_postgresql_index(corpus, on_disk, pg_url):

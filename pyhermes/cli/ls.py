@@ -116,8 +116,8 @@ def _archived_table(
     runs = _sorted(list(archived_runs(root, condition)), sort_keys)
     shown = runs if limit is None else runs[:limit]
     if columns is None:
-        names, rows, _ = present.list_table(shown, len(shown))
-        return names, rows
+        table = present.list_table(shown, len(shown))
+        return table.columns, table.rows
     getters = [present.column_getter(name) for name in columns]
     return columns, [[getter(run) for getter in getters] for run in shown]
 

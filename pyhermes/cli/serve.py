@@ -14,6 +14,25 @@ from pyhermes.cli.common import (
     non_negative_int,
 )
 
+#: The default time limit of a SQL statement, in seconds (``hermes serve --sql-timeout``,
+#: ``hermes sql --timeout``); the web app's own default is the same.
+DEFAULT_SQL_TIMEOUT = 10.0
+
+
+def positive_seconds(text: str) -> float:
+    """Return ``text`` as a number of seconds above 0 (an argparse type).
+
+    Raises:
+        argparse.ArgumentTypeError: no number, or not above 0.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
 
 def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
     """Add the ``serve`` command to the ``hermes`` parser (``command`` makes a subparser)."""
@@ -52,6 +71,14 @@ page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
         help="let the pages tag, note and archive the runs selected in the runs table "
         "(default: read-only; writes need the page's own origin and its per-server token)",
     )
+    serve.add_argument(
+        "--sql-timeout",
+        type=positive_seconds,
+        default=DEFAULT_SQL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop a statement of the SQL page and /api/sql after this long "
+        f"(default {DEFAULT_SQL_TIMEOUT:g})",
+    )
     add_index_argument(serve)
     add_sync_argument(serve)
     serve.set_defaults(handler=_cmd_serve, input_code=EXIT_INPUT)
@@ -77,6 +104,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         open_browser=args.open,
         sync=args.sync,
         writable=args.writable,
+        sql_timeout=args.sql_timeout,
     )
     return EXIT_OK
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from pyhermes.cli.common import (
@@ -12,8 +13,10 @@ from pyhermes.cli.common import (
     add_format_argument,
     add_index_argument,
     add_sync_argument,
+    positive_int,
     write_rows,
 )
+from pyhermes.cli.serve import DEFAULT_SQL_TIMEOUT, positive_seconds
 
 
 def register(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
@@ -30,7 +33,8 @@ examples:
 
 Stable views: runs, run_args (run_id, position, key, value, num, raw) and
 run_info (run_id, key, value). The statement sees the whole index, not only
-the runs below ROOT. Statements that would write are refused (exit 1).
+the runs below ROOT. Statements that would write are refused (exit 1), and
+one running longer than --timeout is stopped (exit 1).
 
 """
         + EXIT_CODES_QUERY,
@@ -39,6 +43,21 @@ the runs below ROOT. Statements that would write are refused (exit 1).
         "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
     )
     sql.add_argument("query", metavar="SQL", help="one SELECT / WITH / VALUES / EXPLAIN statement")
+    sql.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_SQL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop the statement after this long (default {DEFAULT_SQL_TIMEOUT:g})",
+    )
+    sql.add_argument(
+        "--max-rows",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="print at most the first N rows (default: every row); a note on stderr says when "
+        "there were more",
+    )
     add_format_argument(sql)
     add_index_argument(sql)
     add_sync_argument(sql)
@@ -53,7 +72,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     from pyhermes.storage import Catalog
 
     catalog = Catalog.open(args.root, index=args.index, sync=args.sync)
-    result = catalog.sql(args.query)
+    result = catalog.sql(args.query, timeout=args.timeout, limit=args.max_rows)
     write_rows(result.columns, result.rows, args.format)
+    if result.truncated:
+        print(f"hermes sql: the first {len(result.rows):,} rows; the statement has more", file=sys.stderr)
     return EXIT_OK
 

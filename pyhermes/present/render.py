@@ -6,7 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyhermes.present.values import is_number, text_value
+from pyhermes.present.values import column_decimals, fixed_value, is_number
 
 if TYPE_CHECKING:
     from pyhermes.storage import Experiment
@@ -83,10 +83,14 @@ def html_table(
     header: Callable[[str], str] | None = None,
     cell: Callable[[int, int, Any], str | None] | None = None,
     table_id: str | None = None,
+    column_classes: Sequence[str] | None = None,
+    align_numbers: bool = False,
 ) -> str:
     """Return an HTML ``<table class="hermes-table">`` of raw values, every text escaped.
 
     Values are shown with :func:`text_value` (compact); numbers get ``class="num"``.
+    With ``align_numbers`` the floats of a column share one number of decimals (see
+    :func:`~pyhermes.present.values.column_decimals`), so that they line up right-aligned.
 
     Args:
         columns: the column names.
@@ -95,40 +99,63 @@ def html_table(
         cell: returns the HTML of a cell's content for (row, column, value), or ``None``
             for the default rendering.
         table_id: the ``id`` attribute of the table.
+        column_classes: a ``class`` for the cells of each column (``""`` for none).
+        align_numbers: give the floats of each column one number of decimals.
     """
     escape = html.escape
     identity = f' id="{escape(table_id)}"' if table_id else ""
+    classes = list(column_classes or [])
+    classes += [""] * (len(columns) - len(classes))
+    decimals = (
+        [column_decimals([row[at] for row in rows]) for at in range(len(columns))]
+        if align_numbers
+        else [None] * len(columns)
+    )
     parts = [f'<table class="hermes-table"{identity}>']
     parts.append("<thead><tr>")
-    for name in columns:
-        parts.append(f"<th>{header(name) if header else escape(name)}</th>")
+    for at, name in enumerate(columns):
+        kind = f' class="{escape(classes[at])}"' if classes[at] else ""
+        parts.append(f"<th{kind}>{header(name) if header else escape(name)}</th>")
     parts.append("</tr></thead><tbody>")
     for row_number, row in enumerate(rows):
         parts.append("<tr>")
         for column_number, value in enumerate(row):
             content = cell(row_number, column_number, value) if cell else None
             if content is None:
-                content = escape(text_value(value, compact=True))
-            attributes = ' class="num"' if is_number(value) else ""
+                content = escape(fixed_value(value, decimals[column_number]))
+            kinds = " ".join(
+                kind for kind in (classes[column_number], "num" if is_number(value) else "") if kind
+            )
+            attributes = f' class="{escape(kinds)}"' if kinds else ""
             parts.append(f"<td{attributes}>{content}</td>")
         parts.append("</tr>")
     parts.append("</tbody></table>")
     return "".join(parts)
 
 
-def experiments_html(columns: Sequence[str], rows: Sequence[Sequence[Any]], total: int) -> str:
+def experiments_html(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    total: int,
+    *,
+    newest_first: bool = False,
+) -> str:
     """Return a compact HTML table of runs (the notebook view of an ExperimentList).
 
     ``rows`` are the first runs of the list under ``columns`` (see
-    :func:`pyhermes.present.list_table`), ``total`` how many runs the list holds;
-    a note says how many more there are.
+    :func:`pyhermes.present.list_table`), ``total`` how many runs the list holds,
+    ``newest_first`` whether the rows are its newest runs; a note says how many more
+    there are.
     """
     note = f"{total:,} runs" if total != 1 else "1 run"
     if total > len(rows):
-        note += f"; the first {len(rows)} shown, {total - len(rows):,} more"
+        which = "newest" if newest_first else "first"
+        note += f"; the {which} {len(rows)} shown, {total - len(rows):,} more"
+    elif newest_first and total > 1:
+        note += ", newest first"
     return (
         _NOTEBOOK_STYLE
-        + html_table(columns, rows)
+        + html_table(columns, rows, align_numbers=True)
         + f'<div class="hermes-note">ExperimentList: {html.escape(note)}</div>'
     )
 

@@ -13,7 +13,7 @@ import collections
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyhermes.errors import QueryError
 from pyhermes.present.values import json_value, split_list
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PER_PAGE", "RunsPage", "runs_page", "export_pages", "selection", "column_getter",
-    "check_columns", "sort_keys", "list_table", "forget_counts",
+    "check_columns", "sort_keys", "list_table", "ListTable", "forget_counts",
 ]
 
 #: The most runs one page of :func:`runs_page` holds, whatever is asked.
@@ -118,6 +118,9 @@ class RunsPage:
     where: str
     sort: list[str]
     available: list[str] = field(default_factory=list)
+    #: The columns whose value every matched run shares (name: value), in column order:
+    #: found for the default columns only (see :func:`runs_page`).
+    same_for_all: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -134,6 +137,7 @@ class RunsPage:
             "pages": self.pages,
             "total": self.total,
             "columns": self.columns,
+            "same_for_all": {name: json_value(value) for name, value in self.same_for_all.items()},
             "runs": [
                 {
                     "path": path,
@@ -152,11 +156,17 @@ class RunsPage:
 # the same filter count once.
 _COUNTS: collections.OrderedDict[tuple[Any, ...], int] = collections.OrderedDict()
 _COUNTS_SIZE = 64
+# The columns found the same for all matched runs, by (count key, candidates).
+_SAME: collections.OrderedDict[tuple[Any, ...], list[str]] = collections.OrderedDict()
+#: A page number is brought down to this before it reaches SQL (its offset stays a 64-bit
+#: integer); any page past the end is the last page anyway.
+_MAX_PAGE = 2**40
 
 
 def forget_counts() -> None:
-    """Forget the remembered match counts of :func:`runs_page` (the next page counts again)."""
+    """Forget the remembered match counts (and columns the same for all) of :func:`runs_page`."""
     _COUNTS.clear()
+    _SAME.clear()
 
 
 def _remembered_count(key: tuple[Any, ...], token: str | None) -> int | None:
@@ -185,22 +195,25 @@ def runs_page(
         sort: sort keys (``-final_mean``, ``-lr:desc``, ...); default newest first.
         columns: the columns (see :func:`check_columns`); default the columns of
             :func:`pyhermes.index.query.table.runs_table` (the same as ``hermes ls``).
-        page: the page, from 1.
+        page: the page, from 1; a page below 1 is the first, one past the end the last.
         per_page: runs per page, at most :data:`MAX_PER_PAGE` (larger values are capped).
         identifiers: when given, only the runs with these identifiers.
 
     Only the runs of the page are read (one query for the count, which is remembered
-    until the index changes, and the queries of one runs table).
+    until the index changes, and the queries of one runs table). With the default
+    columns, the columns whose value every matched run shares are found too
+    (:attr:`RunsPage.same_for_all`: candidates from the page, checked in SQL).
 
     Raises:
         QueryError: a malformed expression (``position`` tells where), an unknown
-            column or sort key, a page or page size below 1.
+            column or sort key, a page size below 1.
     """
     from pyhermes.index.query.table import arg_keys, available_columns
 
-    if page < 1 or per_page < 1:
-        raise QueryError(f"page and per_page must be at least 1, got {page} and {per_page}")
+    if per_page < 1:
+        raise QueryError(f"per_page must be at least 1, got {per_page}")
     per_page = min(per_page, MAX_PER_PAGE)
+    page = min(max(page, 1), _MAX_PAGE)
     condition = _condition(where, identifiers)
     keys_of_sort = sort_keys(sort)
     names = check_columns(columns or None)
@@ -225,6 +238,11 @@ def runs_page(
                 _COUNTS.popitem(last=False)
     else:
         rows = table()
+    last = max(1, -(-total // per_page))
+    if page > last:
+        page = last
+        rows = table()
+    same = _same_for_all(catalog, where, identifiers, count_key, rows, total) if names is None else {}
     return RunsPage(
         columns=rows.columns,
         rows=rows.rows,
@@ -236,7 +254,48 @@ def runs_page(
         where=where or "",
         sort=keys_of_sort,
         available=available_columns(arg_keys(catalog)),
+        same_for_all=same,
     )
+
+
+def _same_for_all(
+    catalog: Catalog,
+    where: str | None,
+    identifiers: Sequence[str] | None,
+    count_key: tuple[Any, ...],
+    rows: Any,
+    total: int,
+) -> dict[str, Any]:
+    """The columns of a page of default columns whose value every matched run shares.
+
+    Candidates are the foldable columns (run fields of
+    :data:`~pyhermes.index.query.table.FOLDABLE_FIELDS`, exec-arg keys) with one value
+    on every row of the page; when the page holds every match they are the answer,
+    else the index checks them (remembered like the count, until the index changes).
+    """
+    from pyhermes.index.query.table import DEFAULT_LEADING, DEFAULT_TRAILING, FOLDABLE_FIELDS
+
+    if total < 2 or not rows.rows:
+        return {}
+    fixed = {*DEFAULT_LEADING, *DEFAULT_TRAILING} - set(FOLDABLE_FIELDS)
+    candidates: dict[str, Any] = {}
+    for at, name in enumerate(rows.columns):
+        values = [row[at] for row in rows.rows]
+        if name not in fixed and values[0] is not None and all(value == values[0] for value in values):
+            candidates[name] = values[0]
+    if not candidates:
+        return {}
+    if len(rows.rows) >= total:
+        return candidates
+    key = (count_key, tuple((name, repr(value)) for name, value in candidates.items()))
+    found = _SAME.get(key) if count_key[3] is not None else None
+    if found is None:
+        found = catalog.same_for_all(_condition(where, identifiers), candidates, total)
+        if count_key[3] is not None:
+            _SAME[key] = found
+            while len(_SAME) > _COUNTS_SIZE:
+                _SAME.popitem(last=False)
+    return {name: candidates[name] for name in found}
 
 
 def export_pages(
@@ -299,20 +358,31 @@ def selection(
     return list(catalog.find(condition, order_by=sort or None, limit=limit)), total
 
 
-def list_table(experiments: Sequence[Experiment], limit: int) -> tuple[list[str], list[list[Any]], int]:
+class ListTable(NamedTuple):
+    """The first runs of a list under the default columns, the list's length, and whether
+    the rows are its newest runs first (else they are in the list's own order)."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    total: int
+    newest_first: bool
+
+
+def list_table(experiments: Sequence[Experiment], limit: int) -> ListTable:
     """Return the default columns and rows of the first ``limit`` runs of a list, and its length.
 
     A list bound to an index (what ``load_all`` and the queries on it return) is read
     through the runs-table path: one count and the queries of one page, however long
-    the list. A list built by hand is read from its run objects, with the same columns.
+    the list; in load order, its newest runs come first (as on the Runs page). A
+    list built by hand is read from its run objects in its own order, with the same columns.
     """
     from pyhermes.index.query.table import default_columns
 
     bound = getattr(experiments, "bound_table", None)
     answer = bound(limit) if bound is not None else None
     if answer is not None:
-        table, total = answer
-        return table.columns, table.rows, total
+        table, total, newest_first = answer
+        return ListTable(table.columns, table.rows, total, newest_first)
     shown = list(experiments[:limit])
     keys: dict[str, None] = {}
     for experiment in shown:
@@ -320,4 +390,5 @@ def list_table(experiments: Sequence[Experiment], limit: int) -> tuple[list[str]
     ordered = sorted(keys, key=lambda key: (not key.startswith("-"), key.lstrip("-"), key))
     names = default_columns(ordered)
     getters = [column_getter(name) for name in names]
-    return names, [[getter(experiment) for getter in getters] for experiment in shown], len(experiments)
+    rows = [[getter(experiment) for getter in getters] for experiment in shown]
+    return ListTable(names, rows, len(experiments), False)

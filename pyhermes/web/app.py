@@ -5,13 +5,17 @@ error to its handler in :func:`error_handlers`. The views live one module per pa
 or API group and take nothing from here:
 
 * ``views_runs``: ``/`` (to ``/runs``), the Runs page, ``/api/runs``;
-* ``views_run``: the Run page, ``/api/run/<path>`` and its ``.result`` series;
+* ``views_run``: the Run page, ``/api/run/<path>``, its ``.result`` series, a window of
+  lines of one of its logs (``/api/run/<path>/log/<name>``) and its files as downloads
+  (``/api/run/<path>/file/<name>``);
 * ``views_compare``: the Compare page; ``views_curves``: ``/api/curves``;
+* ``views_params``: the Params page (the hyperparameter view) and ``/api/params``;
 * ``views_sql``: the SQL page and ``/api/sql``; ``views_status``: the background sync;
 * ``views_curation``: the writes of ``hermes serve --writable`` (``POST /api/runs/tags``,
   ``/notes``, ``/archive``), refused with a 403 unless the server is writable and the
   request comes from its own page with its token;
-* ``views_static``: the style sheet, the script and plotly.js; ``views_errors``: the
+* ``views_static``: the style sheet, the script, plotly.js and the icon (also at
+  ``/favicon.ico``); ``views_errors``: the
   error answers and the check of the ``Host`` header.
 
 A view reads its arguments with :mod:`~pyhermes.web.params`, the catalogue with
@@ -36,10 +40,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pyhermes._optional import require
 from pyhermes.errors import HermesError
 from pyhermes.web.state import (
+    DEFAULT_SQL_TIMEOUT,
     EXTENSION,
     LOOPBACK,
     MAX_COMPARE,
     SQL_MAX_ROWS,
+    SQL_TIMEOUT_CONFIG,
     HermesApp,
     NotFound,
     PathRefused,
@@ -88,6 +94,7 @@ def routes() -> list[Route]:
         views_compare,
         views_curation,
         views_curves,
+        views_params,
         views_run,
         views_runs,
         views_sql,
@@ -101,13 +108,18 @@ def routes() -> list[Route]:
         Route("/runs", "runs", views_runs.runs_page),
         Route("/run/<path:path>", "run", views_run.run_page),
         Route("/compare", "compare", views_compare.compare_page),
+        Route("/params", "params", views_params.params_page),
         Route("/sql", "sql", views_sql.sql_page),
         Route("/static/<name>", "static_file", views_static.static_file),
+        Route("/favicon.ico", "favicon", views_static.favicon),
         # The JSON API (CSV with format=csv).
         Route("/api/runs", "api_runs", views_runs.api_runs),
         Route("/api/run/<path:path>", "api_run", views_run.api_run),
         Route("/api/run/<path:path>/result/<name>", "api_result", views_run.api_result),
+        Route("/api/run/<path:path>/log/<name>", "api_log", views_run.api_log),
+        Route("/api/run/<path:path>/file/<name>", "api_file", views_run.api_file),
         Route("/api/curves", "api_curves", views_curves.api_curves),
+        Route("/api/params", "api_params", views_params.api_params),
         Route("/api/sql", "api_sql", views_sql.api_sql),
         Route("/api/status", "api_status", views_status.api_status),
         Route("/api/refresh", "api_refresh", views_status.api_refresh, ("POST",)),
@@ -163,6 +175,7 @@ def create_app(
     *,
     host: str = "127.0.0.1",
     writable: bool = False,
+    sql_timeout: float = DEFAULT_SQL_TIMEOUT,
 ) -> Flask:
     """Return the Flask app serving the runs below ``root``; a first sync starts in the background.
 
@@ -170,7 +183,8 @@ def create_app(
     address the app is served on: on a loopback address, requests naming another
     host (``Host:`` header) are refused, so that a web page elsewhere cannot reach
     the app by DNS rebinding. With ``writable`` the pages can tag, note and archive
-    runs (see :mod:`pyhermes.web.views_curation`); read-only is the default.
+    runs (see :mod:`pyhermes.web.views_curation`); read-only is the default. ``sql_timeout``
+    (seconds) stops a statement of the SQL page and ``/api/sql`` that runs longer.
 
     Raises:
         MissingDependencyError: Flask is not installed (``pip install "pyhermes[web]"``).
@@ -180,6 +194,7 @@ def create_app(
     state = HermesApp(root, index=index, sync=sync, writable=writable)
     app = flask.Flask("pyhermes.web", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config[SQL_TIMEOUT_CONFIG] = float(sql_timeout)
     app.extensions[EXTENSION] = state
     app.register_blueprint(blueprint())
     for error, handler in error_handlers():
@@ -188,6 +203,10 @@ def create_app(
         from pyhermes.web.views_errors import refuse_other_hosts
 
         app.before_request(refuse_other_hosts)
+    # Until the tree is indexed once, pages say so instead of counting (pyhermes.web.startup).
+    from pyhermes.web.startup import hold_until_indexed
+
+    app.before_request(hold_until_indexed)
     if writable:
         from pyhermes.web.views_errors import no_framing
 
@@ -205,6 +224,7 @@ def serve(
     open_browser: bool = False,
     sync: str = "quick",
     writable: bool = False,
+    sql_timeout: float = DEFAULT_SQL_TIMEOUT,
 ) -> None:
     """Serve the runs below ``root`` at ``http://host:port/`` until interrupted; return then.
 
@@ -218,7 +238,9 @@ def serve(
     """
     from werkzeug.serving import make_server
 
-    app = create_app(root, index=index, sync=sync, host=host, writable=writable)
+    app = create_app(
+        root, index=index, sync=sync, host=host, writable=writable, sql_timeout=sql_timeout
+    )
     server = make_server(host, port, app, threaded=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/runs"

@@ -27,6 +27,7 @@ __all__ = [
     "error_page",
     "runs_page",
     "runs_table",
+    "same_line",
     "curation_bar",
     "downloads",
     "run_url",
@@ -84,6 +85,8 @@ def layout(state: HermesApp, title: str, active: str, body: str, *, charts: bool
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 {token}<title>{e(title)} · hermes</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<meta name="color-scheme" content="light dark">
 <link rel="stylesheet" href="/static/hermes.css">
 <script src="/static/hermes.js" defer></script>
 <script src="/static/status.js" defer></script>
@@ -99,9 +102,15 @@ def layout(state: HermesApp, title: str, active: str, body: str, *, charts: bool
 """
 
 
+_ERROR_TITLES = {
+    403: "Refused", 404: "Not found", 405: "Method not allowed", 413: "Request too large",
+    500: "Server error", 503: "Index unavailable",
+}
+
+
 def error_page(state: HermesApp, message: str, status: int) -> str:
-    """Return a page showing ``message`` (an error of the user's request)."""
-    body = f'<h1>{"Not found" if status == 404 else "Bad request"}</h1>'
+    """Return a page showing ``message`` (an error of the user's request), titled by ``status``."""
+    body = f"<h1>{e(_ERROR_TITLES.get(status, 'Bad request'))}</h1>"
     body += f'<pre class="error" id="error">{e(message)}</pre>'
     return layout(state, "error", "", body)
 
@@ -137,13 +146,20 @@ def runs_table(
     sort_links: bool,
     select: bool,
     tags: Sequence[Sequence[str]] | None = None,
+    fold_same: bool = False,
 ) -> str:
     """The table of a page of runs: identifier links, sortable headers, selection boxes.
 
     ``tags`` (row by row) are shown as chips: in the ``tags`` column when it is shown,
-    else beside the identifier.
+    else beside the identifier. With ``fold_same`` the columns of
+    :attr:`~pyhermes.present.RunsPage.same_for_all` are left out (:func:`same_line` shows
+    them). The table scrolls in its own box (``div.table-scroll``), under a sticky header,
+    with the selection boxes and the identifiers frozen at its left; floats of a column
+    share one number of decimals.
     """
     current = page.sort[0] if page.sort else ""
+    folded = set(page.same_for_all) if fold_same else set()
+    kept = [at for at, name in enumerate(page.columns) if name not in folded]
 
     def header(name: str) -> str:
         if name == "":
@@ -158,11 +174,16 @@ def runs_table(
         url = "/runs" + query_string({**view, "sort": target, "page": None})
         return f'<a href="{e(url)}" class="sort" data-column="{e(name)}">{e(name)}{arrow}</a>'
 
-    columns = ([""] if select else []) + page.columns
-    rows = [([identifier] if select else []) + row for identifier, row in
+    columns = ([""] if select else []) + [page.columns[at] for at in kept]
+    rows = [([identifier] if select else []) + [row[at] for at in kept] for identifier, row in
             zip(page.identifiers, page.rows, strict=True)]
     identifier_column = columns.index("identifier") if "identifier" in columns else -1
     tags_column = columns.index("tags") if "tags" in columns else -1
+    classes = ["" for _ in columns]
+    if select:
+        classes[0] = "frozen select-cell"
+    if identifier_column >= 0:
+        classes[identifier_column] = "frozen identifier-cell" + (" after-select" if select else "")
 
     def chips(row: int) -> str:
         if tags is None or not tags[row]:
@@ -181,7 +202,36 @@ def runs_table(
             return chips(row)
         return None
 
-    return present.html_table(columns, rows, header=header, cell=cell, table_id="runs")
+    table = present.html_table(
+        columns, rows, header=header, cell=cell, table_id="runs", column_classes=classes,
+        align_numbers=True,
+    )
+    return f'<div class="table-scroll" id="runs-scroll">{table}</div>'
+
+
+#: Short names of the run fields in the "same for all" line.
+_SAME_LABELS = {"script_name": "script", "experiment_name": "experiment", "commit_hash": "commit"}
+
+
+def same_line(page: present.RunsPage) -> str:
+    """The line above a runs table naming the columns every matched run shares, or ``""``.
+
+    For example ``same for all: script train_dqn, experiment sweep, -bs 64, --doubledqn``
+    (a flag or positional set on every run is its bare name).
+    """
+    if not page.same_for_all:
+        return ""
+    parts = []
+    fields_first = sorted(page.same_for_all.items(), key=lambda item: item[0] not in _SAME_LABELS)
+    for name, value in fields_first:
+        label = _SAME_LABELS.get(name, name)
+        text = label if value is True else f"{label} {present.text_value(value, compact=True)}"
+        parts.append(f'<span class="same-item" data-column="{e(name)}">{e(text)}</span>')
+    noun = "both runs" if page.total == 2 else f"all {page.total:,} runs"
+    return (
+        f'<div class="same-for-all" id="same-for-all" title="the same for {e(noun)} that match: '
+        f'these columns are left out of the table">same for all: {", ".join(parts)}</div>'
+    )
 
 
 def runs_page(
@@ -190,9 +240,15 @@ def runs_page(
     page: present.RunsPage | None,
     error: str | None,
     tags: Sequence[Sequence[str]] | None = None,
+    *,
+    fallback: bool = False,
 ) -> str:
     """The Runs page: the filter box, the count, the pager, the column picker and the table;
-    on a writable server, the curation bar acting on the runs ticked."""
+    on a writable server, the curation bar acting on the runs ticked.
+
+    An ``error`` is shown above the table, which stays: with ``fallback`` ``page`` is
+    not the view asked for but every run (newest first, default columns), and a note
+    says so."""
     where = view.get("where", "")
     state_fields = {
         "where": where,
@@ -225,17 +281,33 @@ def runs_page(
     ]
     if error is not None:
         body.append(f'<pre class="error" id="error">{e(error)}</pre>')
+    if page is not None and fallback:
+        body.append(
+            '<p class="hint" id="fallback-note">Because of the error above, the table shows '
+            "every run, newest first, in the default columns.</p>"
+        )
+        state_fields = {"where": "", "sort": "", "columns": None, "per_page": state_fields["per_page"]}
+        where = ""
     if page is not None:
         body.append(_runs_pager(page, state_fields))
         body.append(_column_picker(page, state_fields))
         if state.writable:
             body.append(curation_bar(archive=True))
-        compare_all = "/compare" + query_string({"where": where, "sort": state_fields["sort"]})
+        chosen_columns = state_fields["columns"]
+        compare_all = "/compare" + query_string(
+            {"where": where, "sort": state_fields["sort"], "columns": chosen_columns}
+        )
+        kept_columns = (
+            f'<input type="hidden" name="columns" value="{e(",".join(chosen_columns))}">'
+            if chosen_columns
+            else ""
+        )
         body.append(
-            '<form method="get" action="/compare" id="select-form">'
+            f'<form method="get" action="/compare" id="select-form">{kept_columns}'
             '<div class="bar"><button type="submit" id="compare-selected">Compare selected</button>'
             f' <a href="{e(compare_all)}" id="compare-all">compare all matching runs</a></div>'
-            + runs_table(page, state_fields, sort_links=True, select=True, tags=tags)
+            + same_line(page)
+            + runs_table(page, state_fields, sort_links=True, select=True, tags=tags, fold_same=True)
             + "</form>"
         )
         body.append(_runs_pager(page, state_fields))

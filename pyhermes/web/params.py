@@ -187,16 +187,34 @@ def sortable(name: str) -> bool:
 def runs_view(args: Args) -> RunsView:
     """Return the view state of the Runs page: filter, sort, columns, page and page size.
 
+    A page below 1 is 1 (see :func:`page_arg`).
+
     Raises:
-        QueryError: ``page`` or ``per_page`` is no whole number of at least 1.
+        QueryError: ``page`` is no whole number, or ``per_page`` no whole number of at least 1.
     """
     return {
         "where": text_arg(args, "where"),
         "sort": text_arg(args, "sort"),
         "columns": args_list(args, "column", "columns"),
-        "page": int_arg(args, "page", 1),
+        "page": page_arg(args),
         "per_page": int_arg(args, "per_page", DEFAULT_PER_PAGE),
     }
+
+
+def page_arg(args: Args) -> int:
+    """Return the ``page`` argument, 1 when absent or below 1 (one past the end is clamped
+    to the last page where the count is known, see :func:`pyhermes.present.runs_page`).
+
+    Raises:
+        QueryError: the text is no whole number.
+    """
+    text = str(args.get("page", "")).strip()
+    if not text:
+        return 1
+    try:
+        return max(1, int(text))
+    except ValueError:
+        raise QueryError(f"page must be a whole number, not {text[:40]!r}") from None
 
 
 def compare_view(args: Args) -> RunsView:
@@ -217,6 +235,8 @@ def curves_options(args: Args) -> CurvesOptions:
     """Return how to draw curves: grouping, window, band, minimum runs per group, points, raw scores.
 
     ``max_points`` is capped at :data:`pyhermes.present.MAX_POINTS`; ``band=none`` gives ``None``.
+    ``group_by`` is keys (``-lr,--doubledqn``), ``*`` (one group of every run) or empty
+    (one line per run); the Compare page fills it in when the URL has none.
 
     Raises:
         QueryError: a band other than :data:`BANDS`, or a window, ``min_runs`` or

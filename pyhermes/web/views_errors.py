@@ -64,15 +64,22 @@ def forbidden(exc: Exception) -> Response | tuple[str, int]:
 
 
 def http_error(exc: Exception) -> Response | tuple[str, int]:
-    """Return the answer to an HTTP error Flask raised itself (405, 413...): JSON under ``/api/``.
+    """Return the answer to an HTTP error Flask raised itself (405, 413...): JSON under ``/api/``,
+    else the error page, with its own status.
 
-    Its headers (the ``Allow`` of a 405) are kept; elsewhere it is Flask's own page.
+    Its headers (the ``Allow`` of a 405) are kept.
     """
     if not isinstance(exc, HTTPException):
         return _answer(str(exc) or type(exc).__name__, 500)
-    if not params.is_api(request.path):
-        return exc.get_response()
-    answer = json_response({"error": exc.description or exc.name}, exc.code or 500)
+    status = exc.code or 500
+    if params.is_api(request.path):
+        answer = json_response({"error": exc.description or exc.name}, status)
+    else:
+        answer = Response(
+            pages.error_page(served(), exc.description or exc.name, status),
+            status,
+            mimetype="text/html",
+        )
     for name, value in exc.get_response().headers.items():
         if name.lower() == "allow":
             answer.headers[name] = value

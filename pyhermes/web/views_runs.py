@@ -26,8 +26,10 @@ def home() -> Redirect:
 def runs_page() -> str | tuple[str, int]:
     """``GET /runs``: return the Runs page of the view in the query string.
 
-    A bad filter, sort key or column is shown in the page (with its caret) with a 400.
-    Each run's tags are chips; on a writable server the page can tag, note and archive.
+    A bad filter, sort key or column is shown above the table (with its caret) with a
+    400; the table then shows every run, so that the page keeps its layout. A page past
+    the end is the last page. Each run's tags are chips; on a writable server the page
+    can tag, note and archive.
 
     Raises:
         QueryError: a bad ``page`` or ``per_page`` (answered with the error page, 400).
@@ -37,7 +39,13 @@ def runs_page() -> str | tuple[str, int]:
     try:
         page = data.page_of_runs(state.catalog, view)
     except QueryError as exc:
-        return pages.runs_page(state, view, None, str(exc)), 400
+        every_run: params.RunsView = {**view, "where": "", "sort": "", "columns": None, "page": 1}
+        try:
+            fallback = data.page_of_runs(state.catalog, every_run)
+        except QueryError:
+            return pages.runs_page(state, view, None, str(exc)), 400
+        tags = data.page_tags(state.catalog, fallback)
+        return pages.runs_page(state, view, fallback, str(exc), tags, fallback=True), 400
     return pages.runs_page(state, view, page, None, data.page_tags(state.catalog, page))
 
 

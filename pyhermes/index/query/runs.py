@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyhermes.errors import QueryError, ReadOnlyQueryError
 from pyhermes.index.query.filters import ColumnCompare, Filter, Params, everything, under
+from pyhermes.index.query.known_keys import check_index_keys
 from pyhermes.index.query.select import (
     ARG_SORT_PARTS,
     arg_sort_key,
@@ -53,10 +55,12 @@ RUN_ROW = ("id", "path", "commit_hash", "start_time")
 
 @dataclass(frozen=True)
 class SqlResult:
-    """The answer of :meth:`Catalog.sql`: column names and rows (tuples)."""
+    """The answer of :meth:`Catalog.sql`: column names and rows (tuples); ``truncated`` when
+    the statement had more rows than the row limit asked (only the first are held)."""
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    truncated: bool = False
 
     def as_dicts(self) -> list[dict[str, Any]]:
         """Return the rows as dicts keyed by column name."""
@@ -123,6 +127,7 @@ class RunQueries:
         from the arguments' index when many runs match (see :meth:`_walk_pays`); a few
         runs in the order of one indexed column are first looked for among the first runs
         in that order (see :func:`window_bound`)."""
+        check_index_keys(where, self)
         by_arg = arg_sort_key(order_by)
         if by_arg is not None and limit is not None and self._walk_pays(where, offset + limit):
             return self._walk_by_arg(columns, where, *by_arg, limit, offset)
@@ -198,6 +203,7 @@ class RunQueries:
 
     def count_in(self, condition: Filter) -> int:
         """Return how many runs match ``condition`` (no folder scope added)."""
+        check_index_keys(condition, self)
         sql, params = select_runs(["COUNT(*)"], condition)
         return int(self.reader.rows(sql, params)[0][0])
 
@@ -205,6 +211,7 @@ class RunQueries:
         """How many runs match ``condition``, and the newest one's id (``None`` for none): one
         aggregate over the condition's index, no row fetched. A folder's list keeps it to tell
         later which runs it held (see :class:`pyhermes.runlist.BoundQuery`)."""
+        check_index_keys(condition, self)
         sql, params = select_runs(["COUNT(*)", "MAX(id)"], condition)
         ((count, newest),) = self.reader.rows(sql, params)
         return int(count), (newest if count else None)
@@ -217,6 +224,7 @@ class RunQueries:
 
     def any_in(self, condition: Filter) -> bool:
         """Return True when some run matches ``condition``."""
+        check_index_keys(condition, self)
         sql, params = select_runs(["id"], condition, limit=1)
         return bool(self.reader.rows(sql, params))
 
@@ -253,6 +261,30 @@ class RunQueries:
         from pyhermes.index.query.table import runs_table
 
         return runs_table(self, self._scope() & as_condition(where), columns, order_by, limit, offset)
+
+    def same_for_all(
+        self, where: Filter | str | None, candidates: dict[str, Any], total: int | None = None
+    ) -> list[str]:
+        """Return the columns of ``candidates`` (name: the value a page shows on every row)
+        whose value every run (below :attr:`folder`) matching ``where`` shares; ``total`` is
+        how many match, when known. See :func:`pyhermes.index.query.table.same_for_all`.
+
+        Raises:
+            QueryError: a malformed filter.
+        """
+        from pyhermes.index.query.table import same_for_all
+
+        condition = as_condition(where)
+        if total is None:
+            total = self.count(condition)
+        # The folder's runs are every run of the index when it is the index's root, or holds them all.
+        whole_index = (
+            self._folder is None
+            or self._rel(self._folder) in ("", ".")
+            or self.count_in(self._scope()) == self.count_in(everything)
+        )
+        scoped = condition if whole_index else self._scope() & condition
+        return same_for_all(self, scoped, candidates, total, whole_index=whole_index)
 
     def _scope(self) -> Filter:
         if self._folder is None:
@@ -342,39 +374,76 @@ class RunQueries:
         )
         return [(path, notes.split("\n")) for path, notes in rows]
 
-    def sql(self, query: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> SqlResult:
+    def sql(
+        self,
+        query: str,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+        limit: int | None = None,
+    ) -> SqlResult:
         """Run one read-only SQL statement with bound parameters; return its columns and rows.
 
         Named parameters (``:name``) take a mapping. The statement runs in a
         read-only transaction that is rolled back, so the index is never changed.
+        With ``timeout`` (seconds) the database stops it after that long (SQLite: a
+        progress handler on the connection; PostgreSQL: ``SET LOCAL statement_timeout``);
+        with ``limit`` at most ``limit`` rows are fetched (``truncated`` says whether
+        there were more), so a statement without end (a recursive ``WITH`` that never
+        stops) ends at the row limit or the time limit.
 
         Raises:
             ReadOnlyQueryError: the statement would write (or is not a single statement).
-            QueryError: the database rejected the statement; the message is its error.
+            QueryError: the database rejected the statement (the message is its error),
+                or it ran longer than ``timeout``.
         """
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError, StatementError
 
         _check_read_only(query)
+        truncated = False
         with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
+            sqlite = conn.dialect.name == "sqlite"
+            stopped = _Deadline(timeout)
+            raw = conn.connection.driver_connection if sqlite and timeout is not None else None
+            if sqlite:
                 conn.exec_driver_sql("PRAGMA query_only = ON")
             else:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                if timeout is not None:
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+            if raw is not None:
+                raw.set_progress_handler(stopped.passed, 1000)
             try:
-                result = conn.execute(text(query), dict(params or {}))
+                # A server-side cursor on PostgreSQL, so that fetching the first rows does not
+                # read all (EXPLAIN cannot be a cursor; its answer is short).
+                streamed = not sqlite and _first_word(query) != "explain"
+                result = conn.execution_options(stream_results=streamed).execute(
+                    text(query), dict(params or {})
+                )
                 columns = list(result.keys())
-                rows = [tuple(row) for row in result] if result.returns_rows else []
+                rows: list[tuple[Any, ...]] = []
+                if result.returns_rows:
+                    fetched = result.fetchall() if limit is None else result.fetchmany(limit + 1)
+                    truncated = limit is not None and len(fetched) > limit
+                    rows = [tuple(row) for row in fetched[:limit]]
+                result.close()
             except (DBAPIError, StatementError) as exc:
                 message = str(getattr(exc, "orig", exc)).splitlines()[0]
+                if stopped.hit or "statement timeout" in message:
+                    raise QueryError(
+                        f"stopped: the statement ran longer than the time limit ({timeout:g} s)"
+                    ) from None
                 if "readonly" in message.lower().replace(" ", "") or "read-only" in message.lower():
                     raise ReadOnlyQueryError(f"refused: the statement would write ({message})") from None
                 raise QueryError(f"SQL error: {message}") from None
             finally:
+                if raw is not None:
+                    raw.set_progress_handler(None, 0)
                 conn.rollback()
-                if conn.dialect.name == "sqlite":
+                if sqlite:
                     conn.exec_driver_sql("PRAGMA query_only = OFF")
-        return SqlResult(columns, rows)
+        return SqlResult(columns, rows, truncated)
 
     def frame(
         self,
@@ -397,6 +466,7 @@ class RunQueries:
         """
         from pyhermes.index.query.frame import build_frame
 
+        check_index_keys(scope, self)
         return build_frame(self.reader, self.root, scope, order_by, limit)
 
 
@@ -421,6 +491,25 @@ def as_condition(where: Filter | str | None) -> Filter:
 def path_is(rel: str) -> Filter:
     """The run stored at ``rel`` (internal: users do not filter on paths)."""
     return ColumnCompare("path", "==", rel)
+
+
+class _Deadline:
+    """The time limit of one statement: :meth:`passed` (a SQLite progress handler) says
+    True once ``seconds`` have passed, which makes SQLite stop the statement."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.end = None if seconds is None else time.monotonic() + seconds
+        self.hit = False
+
+    def passed(self) -> bool:
+        if self.end is not None and time.monotonic() > self.end:
+            self.hit = True
+        return self.hit
+
+
+def _first_word(query: str) -> str:
+    bare = _strip_sql_literals(query).strip()
+    return bare.split(None, 1)[0].lower() if bare else ""
 
 
 def _strip_sql_literals(query: str) -> str:

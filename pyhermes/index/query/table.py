@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pyhermes import rundir
 from pyhermes.errors import QueryError
-from pyhermes.index.query.filters import RUN_FIELDS, Filter
+from pyhermes.index.query.filters import RUN_FIELDS, Filter, everything
 from pyhermes.index.rules import disk_name
 from pyhermes.index.store.layout import SUMMARY_COLUMNS
 from pyhermes.index.store.sql_reader import Reader, to_datetime
@@ -35,11 +35,21 @@ from pyhermes.index.store.sql_reader import Reader, to_datetime
 __all__ = [
     "DEFAULT_LEADING", "DEFAULT_TRAILING", "RunSource", "RunsTable", "Column", "resolve_column",
     "runs_table", "table_pages", "arg_keys", "available_columns", "default_columns",
+    "FOLDABLE_FIELDS", "FOLD_SCAN_LIMIT", "same_for_all",
 ]
 
-#: Default columns of every runs table, before and after the exec-arg keys of its runs.
-DEFAULT_LEADING = ("identifier", "start_time", "finished", "script_name", "experiment_name")
-DEFAULT_TRAILING = ("count", "final_mean", "best_window_mean", "max")
+#: Default columns of every runs table, before and after the exec-arg keys of its runs: the
+#: score summaries right after the identifier (what a sweep is read for), then the
+#: hyperparameters, then when and what ran.
+DEFAULT_LEADING = ("identifier", "final_mean", "best_window_mean", "max", "count")
+DEFAULT_TRAILING = ("finished", "start_time", "script_name", "experiment_name")
+#: The run fields a table may fold into one "same for all" line (see :func:`same_for_all`):
+#: the names of the run's folder; exec-arg keys fold too.
+FOLDABLE_FIELDS = ("script_name", "experiment_name")
+#: Up to this many matched runs, a filtered table checks which columns all of them share;
+#: beyond, only what every run of the index shares is folded (see :func:`same_for_all`).
+FOLD_SCAN_LIMIT = 5_000
+_RUN, _ARG = "hermes_run", "hermes_arg"
 
 
 class RunSource(Protocol):
@@ -251,3 +261,94 @@ def default_columns(keys: Iterable[str]) -> list[str]:
 def available_columns(keys: Iterable[str]) -> list[str]:
     """Return every column a runs table can show: run fields, exec-arg ``keys``, summaries, args, tags."""
     return [*RUN_FIELDS, *keys, *SUMMARY_COLUMNS, "tags", "args"]
+
+
+# Which candidate columns every run of an index shares, by (index url, change token).
+_SHARED_BY_ALL: dict[tuple[str, str], dict[tuple[str, str], bool]] = {}
+
+
+def _shared_by_every_run(source: RunSource, candidates: dict[str, Any]) -> set[str]:
+    """The names of ``candidates`` whose value every run of the index shares, from its indexes
+    alone: the run folder (``parent``, whose names are the script and experiment) by its
+    lowest and highest value; an exec-arg key by its count and lowest and highest value.
+    Kept until the index changes (its change token)."""
+    token = source.change_token()
+    cache_key = (source.url, token or "")
+    known = _SHARED_BY_ALL.get(cache_key, {}) if token is not None else {}
+    if token is not None and cache_key not in _SHARED_BY_ALL:
+        _SHARED_BY_ALL.clear()
+        _SHARED_BY_ALL[cache_key] = known
+    runs: int | None = None
+    shared: set[str] = set()
+    for name, value in candidates.items():
+        fact = (name, repr(value))
+        if fact not in known:
+            if runs is None:
+                runs = int(source.reader.rows(f"SELECT COUNT(*) FROM {_RUN}")[0][0])
+            if name in FOLDABLE_FIELDS:
+                low = source.reader.rows(f"SELECT MIN(parent) FROM {_RUN}")[0][0]
+                high = source.reader.rows(f"SELECT MAX(parent) FROM {_RUN}")[0][0]
+                known[fact] = runs > 0 and low == high
+            else:
+                bound = {"key": name}
+                lines, valued = source.reader.rows(
+                    f"SELECT COUNT(*), COUNT(value) FROM {_ARG} WHERE key = :key", bound
+                )[0]
+                low = source.reader.rows(f"SELECT MIN(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
+                high = source.reader.rows(f"SELECT MAX(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
+                known[fact] = runs > 0 and lines == runs and low == high and valued in (0, runs)
+        if known[fact]:
+            shared.add(name)
+    return shared
+
+
+def same_for_all(
+    source: RunSource, where: Filter, candidates: dict[str, Any], total: int, *, whole_index: bool
+) -> list[str]:
+    """Return the names of ``candidates`` whose value every one of the ``total`` runs matching
+    ``where`` shares.
+
+    ``candidates`` maps a column name to the value a page of the runs shows in it, the
+    same on every row of that page (a column that differs within a page cannot be
+    the same for all). Run fields of :data:`FOLDABLE_FIELDS` and exec-arg keys are
+    checked, other columns never returned. ``whole_index`` says that ``where`` holds no
+    folder scope (a catalogue opened on the index's root).
+
+    Cheap at any size: what every run of the index shares is read from its indexes
+    (:func:`_shared_by_every_run`, kept until the index changes) and holds for any
+    filter. The other candidates of a filtered page are checked over the matched runs
+    (two aggregates) only up to :data:`FOLD_SCAN_LIMIT` matches. An exec-arg key is the
+    same for all when each matched run holds it once (as many lines as runs) with one value.
+    """
+    from pyhermes.index.query.filters import Params
+    from pyhermes.index.query.select import select_runs
+
+    foldable = {
+        name: value for name, value in candidates.items()
+        if name in FOLDABLE_FIELDS
+        or (name not in RUN_FIELDS and name not in SUMMARY_COLUMNS and resolve_column(name, None).kind == "arg"
+            and not isinstance(value, (list, tuple)))
+    }
+    if total < 1 or not foldable:
+        return []
+    folded = _shared_by_every_run(source, foldable) if whole_index else set()
+    rest = [name for name in foldable if name not in folded]
+    if rest and (where is not everything or not whole_index) and total <= FOLD_SCAN_LIMIT:
+        if any(name in FOLDABLE_FIELDS for name in rest):
+            sql, params = select_runs(["MIN(parent)", "MAX(parent)"], where)
+            low, high = source.reader.rows(sql, params)[0]
+            if low == high:
+                folded.update(name for name in rest if name in FOLDABLE_FIELDS)
+        keys = [name for name in rest if name not in FOLDABLE_FIELDS]
+        if keys:
+            bound = Params("key")
+            matched, matched_params = select_runs(["id"], where)
+            wanted = ", ".join(bound.bind(key) for key in keys)
+            sql = (
+                f"SELECT key, COUNT(*), MIN(value), MAX(value), COUNT(value) FROM {_ARG} "
+                f"WHERE key IN ({wanted}) AND run_id IN ({matched}) GROUP BY key"
+            )
+            for key, lines, low, high, valued in source.reader.rows(sql, {**bound.values, **matched_params}):
+                if lines == total and low == high and valued in (0, total):
+                    folded.add(key)
+    return [name for name in candidates if name in folded]
