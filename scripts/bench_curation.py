@@ -62,6 +62,10 @@ def measure_gc(folder: Path, repeat: int) -> dict[str, float | int]:
     from pyhermes import Catalog
     from pyhermes.curation import gc_candidates
 
+    # A lab's tree: runs finished long ago, settled in the index (a corpus indexed within the
+    # settle window of its generation stays unsettled until a sync writes, and every quick
+    # check would stat all its files).
+    age(folder)
     catalog = Catalog.open(folder)
     found = gc_candidates(folder, index=catalog)
     library = median_of([timed(lambda: gc_candidates(folder, index=catalog)) for _ in range(repeat)])
