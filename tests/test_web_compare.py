@@ -279,3 +279,20 @@ def test_compare_reads_on_both_backends(backend, tmp_path):
     text = client.get("/compare?where=").get_data(as_text=True)
     keys = re.search(r'id="group-by" value="([^"]*)"', text).group(1).split(",")
     assert "-lr" in keys and "-seed" not in keys
+
+
+def test_the_runs_page_sends_its_chosen_columns_to_compare(client):
+    import html
+    import re
+
+    text = client.get("/runs?columns=identifier,final_mean,-lr&where=--doubledqn").get_data(as_text=True)
+    form = text.split('id="select-form"', 1)[1].split("</div>", 1)[0]
+    assert 'name="columns" value="identifier,final_mean,-lr"' in form  # Compare selected keeps them
+    link = html.unescape(re.search(r'href="([^"]+)" id="compare-all"', text).group(1))
+    assert "columns=identifier%2Cfinal_mean%2C-lr" in link and "where=--doubledqn" in link
+    page = client.get(link).get_data(as_text=True)
+    header = page.split('id="runs"', 1)[1].split("</thead>", 1)[0]
+    assert re.findall(r"<th[^>]*>(?:<[^>]+>)*([^<]+)", header)[-3:] == ["identifier", "final_mean", "-lr"]
+    # Without a choice, nothing is sent: the Compare page shows its default columns.
+    plain = client.get("/runs").get_data(as_text=True)
+    assert 'name="columns"' not in plain.split('id="select-form"', 1)[1].split("</div>", 1)[0]

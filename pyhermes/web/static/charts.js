@@ -134,14 +134,22 @@ function summaryTable(element, data, lines) {
     head.appendChild(document.createElement("th")).textContent = name;
   }
   const body = table.createTBody();
-  const format = (value) => value === null || value === undefined ? "" : Number(value.toPrecision(6)).toString();
+  const finals = lines.map((line) => {
+    const last = lastNumber(line.y);
+    return line.final ?? (last >= 0 ? line.y[last] : null);
+  });
+  const bests = lines.map((line) => line.best ?? null);
+  // One number of decimals for the two score columns: five significant digits of the largest.
+  const largest = Math.max(0, ...finals.concat(bests).filter(Number.isFinite).map(Math.abs));
+  const decimals = largest > 0 ? Math.min(6, Math.max(0, 4 - Math.floor(Math.log10(largest)))) : 2;
+  const format = (value) => value === null || value === undefined ? "" :
+    Number.isFinite(value) ? value.toFixed(decimals) : String(value);
   lines.forEach((line, i) => {
     const tr = body.insertRow();
     nameCell(tr, line, i);
     const last = lastNumber(line.y);
     const cells = [line.n, line.episodes ?? (last >= 0 ? line.x[last] + 1 : 0),
-                   format(line.final ?? (last >= 0 ? line.y[last] : null)),
-                   format(line.best ?? null), line.best_at ?? ""];
+                   format(finals[i]), format(bests[i]), line.best_at ?? ""];
     for (const value of cells) {
       const td = tr.insertCell();
       td.textContent = String(value);
