@@ -19,6 +19,7 @@ from legacy import format_time, write_run
 from pyhermes import Catalog
 from pyhermes.index.rules import RACY_SECONDS
 from pyhermes.index.store.sql_reader import SqliteReader
+from pyhermes.index.sync import unchanged as unchanged_module
 from pyhermes.index.sync.unchanged import (
     LIVE_REFRESH_VAR,
     listing_still_valid,
@@ -189,3 +190,41 @@ def test_the_end_of_an_unfinished_run_is_read_at_once(indexed, monkeypatch):
     with open(lab.live / "hermes.info", "a") as info:
         info.write(f"start_time:{format_time(START + timedelta(days=9))}\nend_time:{format_time(end)}\n")
     assert lab.quiet() is False
+
+
+def test_a_quick_check_marks_settled_the_runs_whose_flag_alone_is_behind(tmp_path, monkeypatch):
+    """An index built moments after its runs ended holds them unsettled; once they are old
+    enough, the quick check that finds nothing to sync marks them settled (only if each row
+    still holds the signature it checked), so later checks no longer look at their files."""
+    tree = tmp_path / "tree"
+    runs = [write_run(tree / "sweep", start=START + timedelta(days=day), scores=[1.0, 2.0]) for day in range(3)]
+    live = write_run(tree / "sweep", start=START + timedelta(days=5), scores=[1.0], finished=False)
+    catalog = Catalog.open(tree, index=tmp_path / "index.sqlite")  # written just now: unsettled
+    reader = SqliteReader(tmp_path / "index.sqlite")
+
+    def settled() -> dict[str, bool]:
+        return {path.rsplit("/", 1)[1]: bool(flag) for path, flag in reader.rows("SELECT path, settled FROM hermes_run")}
+
+    try:
+        assert not any(settled().values())
+        catalog.refresh(tree, recursive=True, mode="quick")  # within the settle window: nothing to mark
+        assert not any(settled().values())
+        changed: list[tuple[str, tuple]] = []
+        rel = catalog._rel(tree)
+        assert nothing_to_sync(reader, catalog.root, rel, True, None, changed, 0.0) is True
+        assert sorted(path.rsplit("/", 1)[1] for path, _ in changed) == sorted(run.name for run in runs)
+        with open(runs[0] / f"{runs[0].name}.scores", "a") as scores:  # a sync stores a newer reading
+            scores.write("3.0\n")
+        catalog.sync(tree, mode="full")
+        from pyhermes.index.sync import quick_marks
+
+        quick_marks.mark_settled(reader, lambda: catalog.engine, changed)  # runs[0]'s row no longer holds what was checked
+        assert settled() == {runs[0].name: False, runs[1].name: True, runs[2].name: True, live.name: False}
+        catalog.settle_seconds = 0.0  # as if the window had passed since runs[0] changed
+        catalog.refresh(tree, recursive=True, mode="quick")  # one run behind: a sweep's trickle, no write
+        assert settled()[runs[0].name] is False
+        monkeypatch.setattr(unchanged_module, "SETTLE_MARKS_FROM", 1)  # as if thousands were behind
+        catalog.refresh(tree, recursive=True, mode="quick")
+        assert settled() == {runs[0].name: True, runs[1].name: True, runs[2].name: True, live.name: False}
+    finally:
+        reader.close()

@@ -25,7 +25,6 @@ entry points, which own their transactions and retries:
 from __future__ import annotations
 
 import os
-import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -234,12 +233,19 @@ class RunIndex(RunQueries):
         if mode == "none":
             return
         if mode == "quick":
-            from pyhermes.index.sync.unchanged import nothing_to_sync
+            from pyhermes.index.sync import unchanged
 
             relisted: list[tuple[str, int, float]] = []
-            if self._quick_check(nothing_to_sync, path, recursive, relisted):
+            settling: list[tuple[str, tuple[Any, ...]]] = []
+            if self._quick_check(unchanged.nothing_to_sync, path, recursive, relisted, settling):
                 if relisted:
-                    self._remember_listings(relisted)
+                    from pyhermes.index.sync.quick_marks import remember_listings
+
+                    remember_listings(self._reader, lambda: self.engine, relisted)
+                if len(settling) >= unchanged.SETTLE_MARKS_FROM:
+                    from pyhermes.index.sync.quick_marks import mark_settled
+
+                    mark_settled(self._reader, lambda: self.engine, settling)
                 return
         self.sync(path, recursive=recursive, mode=mode)
 
@@ -253,48 +259,24 @@ class RunIndex(RunQueries):
         return bool(rows)
 
     def _quick_check(
-        self, check: Callable[..., bool], path: str | os.PathLike[str], recursive: bool, relisted: list[Any]
+        self,
+        check: Callable[..., bool],
+        path: str | os.PathLike[str],
+        recursive: bool,
+        relisted: list[Any],
+        settling: list[Any],
     ) -> bool:
         """``check`` (the quick check) on this index; a database that is busy through SQLAlchemy
         (a PostgreSQL lock timeout) is "not sure": the sync, which waits and retries, follows."""
+        arguments = (self.reader, self.root, self._rel(path), recursive, relisted, settling, self.settle_seconds)
         if isinstance(self._reader, SqliteReader):
-            return check(self.reader, self.root, self._rel(path), recursive, relisted)
+            return check(*arguments)
         from sqlalchemy.exc import DBAPIError
 
         try:
-            return check(self.reader, self.root, self._rel(path), recursive, relisted)
+            return check(*arguments)
         except DBAPIError:
             return False
-
-    def _remember_listings(self, listings: Sequence[tuple[str, int, float]]) -> None:
-        """Store folder listings the quick check found to hold what the index holds, so that the
-        next process trusts them unlisted. Only an optimisation: a write that fails (a busy or
-        read-only index) is skipped, and the next check lists the folder again."""
-        sql = "UPDATE hermes_folder SET mtime_ns = :mtime_ns, listed_at = :listed_at WHERE path = :path"
-        rows = [{"path": path, "mtime_ns": mtime_ns, "listed_at": listed_at} for path, mtime_ns, listed_at in listings]
-        if isinstance(self._reader, SqliteReader):
-            from pyhermes.index.store import guard
-
-            try:
-                connection = guard.connect(self._reader.file, ("PRAGMA busy_timeout=1000",))
-            except sqlite3.Error:
-                return
-            try:
-                connection.executemany(sql, rows)
-                connection.commit()
-            except sqlite3.Error:
-                connection.rollback()
-            finally:
-                guard.close_recorded(self._reader.file, [connection])
-            return
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(text(sql), rows)
-        except SQLAlchemyError:
-            return
 
     def sync(
         self,

@@ -29,9 +29,12 @@ from pyhermes.index.query.filters import Params, text_condition, under
 from pyhermes.index.rules import (
     RACY_SECONDS,
     SCORES_SIGNATURE,
+    SETTLE_SECONDS,
     SIGNATURE_COLUMNS,
+    Signature,
     decode_subfolders,
     disk_name,
+    is_settled,
     posix_join,
     seconds_from_env,
     signature,
@@ -41,8 +44,14 @@ from pyhermes.index.rules import (
 if TYPE_CHECKING:
     from pyhermes.index.store.sql_reader import Reader
 
-__all__ = ["LIVE_REFRESH_VAR", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync"]
+__all__ = [
+    "LIVE_REFRESH_VAR", "SETTLE_MARKS_FROM", "listing_still_valid", "live_refresh_seconds", "nothing_to_sync",
+]
 
+#: The quick check's caller marks runs settled only when at least this many are behind: a
+#: sweep's runs settling a few at a time wait for the next sync that writes (a live lab's
+#: reads stay reads), while an index built moments after thousands of runs ended is marked once.
+SETTLE_MARKS_FROM = 256
 #: A folder's listing as the index keeps it: (stored path, mtime_ns when listed, listed_at).
 Listing = tuple[str, int, float]
 #: A difference younger than this (seconds) may be a job's write that its write-through follows.
@@ -93,7 +102,13 @@ def _listing_matches_index(reader: Reader, on_disk: str, folder: str, subfolders
 
 
 def nothing_to_sync(
-    reader: Reader, root: Path, folder: str, recursive: bool, relisted: list[Listing] | None = None
+    reader: Reader,
+    root: Path,
+    folder: str,
+    recursive: bool,
+    relisted: list[Listing] | None = None,
+    settling: list[tuple[str, Signature]] | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> bool:
     """True when a quick sync of ``folder`` (stored path relative to ``root``) would find nothing to do.
 
@@ -109,13 +124,22 @@ def nothing_to_sync(
     added to ``relisted`` as its new listing ``(path, mtime_ns, listed_at)``, for
     the caller to store (see :meth:`pyhermes.index.run_index.RunIndex.refresh`): the
     next process then trusts it without listing it again.
+
+    Likewise, an unsettled run whose files are as indexed and that would settle now
+    (finished, nothing written for ``settle_seconds``) is added to ``settling`` as
+    ``(path, signature)``, for the caller to mark settled: only its flag is behind
+    (an index built moments after its runs ended, and no sync has written since),
+    and without it every quick check would look at its files again.
     """
     for pause in (*WRITER_PAUSES, None):
         listings: list[Listing] = []
-        found = _difference(reader, root, folder, recursive, listings)
+        settled_now: list[tuple[str, Signature]] = []
+        found = _difference(reader, root, folder, recursive, listings, settled_now, settle_seconds)
         if found is _SAME:
             if relisted is not None:
                 relisted.extend(listings)
+            if settling is not None:
+                settling.extend(settled_now)
             return True
         if found is _OLD or pause is None:
             return False
@@ -137,9 +161,18 @@ def _but_scores(sig: Sequence[Any]) -> tuple[Any, ...]:
     return (*sig[: _SCORES.start], *sig[_SCORES.stop :])
 
 
-def _difference(reader: Reader, root: Path, folder: str, recursive: bool, relisted: list[Listing]) -> str:
+def _difference(
+    reader: Reader,
+    root: Path,
+    folder: str,
+    recursive: bool,
+    relisted: list[Listing],
+    settled_now: list[tuple[str, Signature]],
+    settle_seconds: float,
+) -> str:
     """The first difference between the index and the disk that a quick sync would act on:
-    ``_SAME`` (none), ``_YOUNG`` (made moments ago) or ``_OLD``."""
+    ``_SAME`` (none), ``_YOUNG`` (made moments ago) or ``_OLD``; the unchanged runs that
+    would settle now go to ``settled_now``."""
     params = Params()
     scope = under(folder, recursive).sql(params)
     # Unsettled runs (unfinished, or finished lately) are checked as the sync would.
@@ -154,6 +187,8 @@ def _difference(reader: Reader, root: Path, folder: str, recursive: bool, relist
     ):
         sig = signature(prefix + disk_name(path))
         if sig == tuple(stored):
+            if is_settled(bool(finished), sig, now, settle_seconds):
+                settled_now.append((path, sig))
             continue
         if not finished and read_at >= fresh_since and _but_scores(sig) == _but_scores(stored):
             continue  # only the scores of a job read moments ago grew: they wait for a later sync
