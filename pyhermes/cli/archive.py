@@ -18,9 +18,8 @@ from pyhermes.cli.common import (
     EXIT_CODES_CURATE,
     EXIT_INPUT,
     EXIT_OK,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
+    add_root_argument,
     confirm,
     print_json,
     write_rows,
@@ -65,16 +64,12 @@ whose place in ROOT is taken is refused. On a terminal it asks first unless
         + EXIT_CODES_CURATE,
     )
     for parser, handler in ((archive, _cmd_archive), (unarchive, _cmd_unarchive)):
-        parser.add_argument(
-            "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
-        )
+        add_root_argument(parser)
         parser.add_argument(
             "--where", metavar="EXPR", required=True, help="filter expression; write --where=EXPR"
         )
         parser.add_argument("--yes", action="store_true", help="do not ask first")
-        add_format_argument(parser, ("table", "json"))
-        add_index_argument(parser)
-        add_sync_argument(parser)
+        add_catalog_arguments(parser, ("table", "json"))
         parser.set_defaults(handler=handler, input_code=EXIT_INPUT)
 
 

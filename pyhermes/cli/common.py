@@ -226,6 +226,26 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+#: The output formats of a command printing a table.
+TABLE_FORMATS = ("table", "csv", "json")
+
+
+def add_root_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the optional positional ROOT of a command over a folder of runs (default ``.``)."""
+    parser.add_argument(
+        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
+    )
+
+
+def add_catalog_arguments(parser: argparse.ArgumentParser, formats: Sequence[str] | None = None) -> None:
+    """Add the options every command reading the catalogue ends with: ``--format`` (one of
+    ``formats``, the first the default; none when ``None``), ``--index`` and ``--sync``."""
+    if formats is not None:
+        add_format_argument(parser, formats)
+    add_index_argument(parser)
+    add_sync_argument(parser)
+
+
 def add_index_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index",
@@ -246,9 +266,7 @@ def add_sync_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_format_argument(
-    parser: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json")
-) -> None:
+def add_format_argument(parser: argparse.ArgumentParser, choices: Sequence[str] = TABLE_FORMATS) -> None:
     parser.add_argument(
         "--format",
         choices=tuple(choices),

@@ -19,9 +19,8 @@ from pyhermes.cli.common import (
     EXIT_CODES_CURATE,
     EXIT_INPUT,
     EXIT_OK,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
+    add_root_argument,
     confirm,
     human_bytes,
     print_json,
@@ -66,7 +65,7 @@ What each writes where:
 """
         + EXIT_CODES_CURATE,
     )
-    gc.add_argument("root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)")
+    add_root_argument(gc)
     gc.add_argument("--where", metavar="EXPR", default=None, help="only runs matching this filter")
     gc.add_argument(
         "--older-than", metavar="AGE", type=_age, default=None,
@@ -78,9 +77,7 @@ What each writes where:
     )
     gc.add_argument("--yes", action="store_true", help="move the candidates to ROOT/.trash/ (do not ask)")
     gc.add_argument("--purge", action="store_true", help="delete what is in ROOT/.trash/ for good")
-    add_format_argument(gc, ("table", "json"))
-    add_index_argument(gc)
-    add_sync_argument(gc)
+    add_catalog_arguments(gc, ("table", "json"))
     gc.set_defaults(handler=_cmd_gc, input_code=EXIT_INPUT)
 
 

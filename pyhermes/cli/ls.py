@@ -12,9 +12,9 @@ from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    TABLE_FORMATS,
+    add_catalog_arguments,
+    add_root_argument,
     non_negative_int,
     write_rows,
 )
@@ -51,9 +51,7 @@ the same columns; --index and --sync do not apply.
 """
         + EXIT_CODES_QUERY,
     )
-    ls.add_argument(
-        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
-    )
+    add_root_argument(ls)
     ls.add_argument(
         "--where", metavar="EXPR", default=None, help="filter expression; write --where=EXPR"
     )
@@ -69,9 +67,7 @@ the same columns; --index and --sync do not apply.
     ls.add_argument(
         "--archived", action="store_true", help="list the runs archived in ROOT/.archive instead"
     )
-    add_format_argument(ls)
-    add_index_argument(ls)
-    add_sync_argument(ls)
+    add_catalog_arguments(ls, TABLE_FORMATS)
     ls.set_defaults(handler=_cmd_ls, input_code=EXIT_INPUT)
 
 

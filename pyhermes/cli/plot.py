@@ -12,8 +12,8 @@ from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
+    add_root_argument,
     positive_int,
 )
 from pyhermes.errors import QueryError
@@ -37,9 +37,7 @@ confidence interval (ci95). The file format follows the file name (png, pdf, svg
 """
         + EXIT_CODES_QUERY,
     )
-    plot.add_argument(
-        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
-    )
+    add_root_argument(plot)
     plot.add_argument(
         "--where", metavar="EXPR", default=None, help="filter expression; write --where=EXPR"
     )
@@ -63,8 +61,7 @@ confidence interval (ci95). The file format follows the file name (png, pdf, svg
         help="band around each line (default std)",
     )
     plot.add_argument("-o", "--output", metavar="FILE", required=True, help="image file to write")
-    add_index_argument(plot)
-    add_sync_argument(plot)
+    add_catalog_arguments(plot)
     plot.set_defaults(handler=_cmd_plot, input_code=EXIT_INPUT)
 
 

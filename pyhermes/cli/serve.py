@@ -9,8 +9,8 @@ from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
+    add_root_argument,
     non_negative_int,
 )
 
@@ -52,9 +52,7 @@ page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
 """
         + EXIT_CODES_QUERY,
     )
-    serve.add_argument(
-        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
-    )
+    add_root_argument(serve)
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -79,8 +77,7 @@ page's "refresh" button, in the background. Needs: pip install "pyhermes[web]".
         help=f"stop a statement of the SQL page and /api/sql after this long "
         f"(default {DEFAULT_SQL_TIMEOUT:g})",
     )
-    add_index_argument(serve)
-    add_sync_argument(serve)
+    add_catalog_arguments(serve)
     serve.set_defaults(handler=_cmd_serve, input_code=EXIT_INPUT)
 
 

@@ -12,9 +12,7 @@ from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
     print_json,
 )
 
@@ -42,9 +40,7 @@ searched.
     )
     show.add_argument("run", metavar="RUN", help="run directory or identifier prefix")
     show.add_argument("--root", default=None, metavar="ROOT", help="folder of the runs (default .)")
-    add_format_argument(show, ("text", "json"))
-    add_index_argument(show)
-    add_sync_argument(show)
+    add_catalog_arguments(show, ("text", "json"))
     show.set_defaults(handler=_cmd_show, input_code=EXIT_INPUT)
 
 

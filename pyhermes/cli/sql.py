@@ -10,9 +10,9 @@ from pyhermes.cli.common import (
     EXIT_CODES_QUERY,
     EXIT_INPUT,
     EXIT_OK,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    TABLE_FORMATS,
+    add_catalog_arguments,
+    add_root_argument,
     positive_int,
     write_rows,
 )
@@ -39,9 +39,7 @@ one running longer than --timeout is stopped (exit 1).
 """
         + EXIT_CODES_QUERY,
     )
-    sql.add_argument(
-        "root", nargs="?", default=".", metavar="ROOT", help="folder of the runs (default .)"
-    )
+    add_root_argument(sql)
     sql.add_argument("query", metavar="SQL", help="one SELECT / WITH / VALUES / EXPLAIN statement")
     sql.add_argument(
         "--timeout",
@@ -58,9 +56,7 @@ one running longer than --timeout is stopped (exit 1).
         help="print at most the first N rows (default: every row); a note on stderr says when "
         "there were more",
     )
-    add_format_argument(sql)
-    add_index_argument(sql)
-    add_sync_argument(sql)
+    add_catalog_arguments(sql, TABLE_FORMATS)
     sql.set_defaults(handler=_cmd_sql, input_code=EXIT_INPUT)
 
 

@@ -19,9 +19,7 @@ from pyhermes.cli.common import (
     EXIT_INPUT,
     EXIT_OK,
     CommandUsageError,
-    add_format_argument,
-    add_index_argument,
-    add_sync_argument,
+    add_catalog_arguments,
     print_json,
     write_rows,
 )
@@ -54,7 +52,7 @@ hermes show), optionally after ROOT.
     tag.add_argument("--root", default=None, metavar="ROOT", help="folder of the runs (default .)")
     tag.add_argument("--add", action="append", default=[], metavar="TAG", help="tag to add (repeatable)")
     tag.add_argument("--remove", action="append", default=[], metavar="TAG", help="tag to remove (repeatable)")
-    _common(tag)
+    add_catalog_arguments(tag, ("table", "json"))
     tag.set_defaults(handler=_cmd_tag, input_code=EXIT_INPUT)
 
     note = command(
@@ -76,14 +74,8 @@ run's notes. RUN is a run directory or an identifier prefix, as for hermes show.
     note.add_argument("run", metavar="RUN", help="run directory or identifier prefix")
     note.add_argument("text", metavar="TEXT", help="the note")
     note.add_argument("--root", default=None, metavar="ROOT", help="folder of the runs (default .)")
-    _common(note)
+    add_catalog_arguments(note, ("table", "json"))
     note.set_defaults(handler=_cmd_note, input_code=EXIT_INPUT)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    add_format_argument(parser, ("table", "json"))
-    add_index_argument(parser)
-    add_sync_argument(parser)
 
 
 def run_root(runs: Sequence[str], root: str | None) -> Path:
