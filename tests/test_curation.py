@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -382,11 +384,10 @@ while True:
 """
 
 
-def test_gc_never_touches_a_run_a_live_writer_appends_to(tmp_path: Path, backend: str) -> None:
-    run = write_run(tmp_path / SWEEP, start=START, scores=None, finished=False)
-    age(tmp_path, 7200)
-    catalog = Catalog.open(tmp_path)  # the index sees an old, unfinished, empty run
-    scores = run / f"{run.name}.scores"
+@contextmanager
+def live_writer(scores: Path) -> Iterator[None]:
+    """A child process appending to ``scores`` every 0.2 s, running until the block ends;
+    the block starts once the file was written within the last second."""
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(scores)], stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
@@ -394,6 +395,17 @@ def test_gc_never_touches_a_run_a_live_writer_appends_to(tmp_path: Path, backend
         while not scores.exists() or time.time() - scores.stat().st_mtime > 1:
             assert time.time() < deadline
             time.sleep(0.05)
+        yield
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_gc_never_touches_a_run_a_live_writer_appends_to(tmp_path: Path, backend: str) -> None:
+    run = write_run(tmp_path / SWEEP, start=START, scores=None, finished=False)
+    age(tmp_path, 7200)
+    catalog = Catalog.open(tmp_path)  # the index sees an old, unfinished, empty run
+    with live_writer(run / f"{run.name}.scores"):
         for _ in range(3):
             assert curation.gc_candidates(tmp_path, index=catalog) == []
             moved = curation.trash_runs(tmp_path, catalog.find(), index=catalog)
@@ -402,7 +414,4 @@ def test_gc_never_touches_a_run_a_live_writer_appends_to(tmp_path: Path, backend
             assert moved[0].target is None
             time.sleep(0.3)
         assert run.is_dir() and not (tmp_path / ".trash").exists()
-    finally:
-        writer.kill()
-        writer.wait()
     assert catalog.count() == 1

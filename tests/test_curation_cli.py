@@ -15,7 +15,6 @@ import os
 import pty
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,9 +24,9 @@ from test_curation import (
     START,
     SWEEP,
     TRACEBACK,
-    WRITER,
     age,
     assert_index_is_a_rebuild,
+    live_writer,
     make_tree,
     tree,
 )
@@ -243,22 +242,12 @@ def test_gc_yes_never_moves_a_run_being_written(tmp_path: Path, capsys: pytest.C
     run = write_run(tmp_path / SWEEP, start=START, scores=None, finished=False)
     age(tmp_path, 7200)
     assert call(capsys, "ls", str(tmp_path))[0] == 0  # indexed as an old, empty, unfinished run
-    scores = run / f"{run.name}.scores"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(scores)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
-        deadline = time.time() + 10
-        while not scores.exists() or time.time() - scores.stat().st_mtime > 1:
-            assert time.time() < deadline
-            time.sleep(0.05)
+    with live_writer(run / f"{run.name}.scores"):
         code, out, _ = call(capsys, "gc", str(tmp_path), "--yes", "--sync", "none", "--format", "json")
         assert code == 0 and json.loads(out)["candidates"] == []
         code, out, _ = call(capsys, "gc", str(tmp_path), "--yes", "--format", "json")
         assert code == 0 and json.loads(out)["candidates"] == []
         assert run.is_dir()
-    finally:
-        writer.kill()
-        writer.wait()
 
 
 # --------------------------------------------------------------------------- tag and note
