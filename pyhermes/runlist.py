@@ -2,15 +2,20 @@
 
 A list from :meth:`Experiment.load_all` or :meth:`Catalog.find` is *bound*: it is
 the answer of a :class:`BoundQuery` (the runs of a scope, in an order, from the
-catalog it came from) and builds its Experiment objects when first read; until
-then, and while neither the list nor the index changed, its questions
-(``where``, ``latest``, ``top``...) are SQL. A list built by hand, or changed
-after it was read, answers in memory.
+catalog it came from) and costs what is used of it. Until it is read whole
+(iterated, ``list(x)``, compared, pickled...), and while the index still answers
+for it, its questions (``where``, ``latest``, ``top``...) and ``bool`` are SQL,
+``len`` is a count (none for a folder's list), and ``x[i]``/``x[a:b]`` read its ids
+once into one ``array('q')`` (8 bytes a run) and build only the runs they return:
+no Experiment object exists for a run nobody touched. Read whole, it builds its
+objects once and is an ordinary list from then on. A list built by hand, or
+changed after it was read, answers in memory.
 
 Dependencies point one way: this module names neither :class:`Experiment` nor
 :class:`Catalog`, which both import it (``pyhermes.experiment`` for the type of
 ``load_all``, ``pyhermes.catalog`` to bind lists). A list reads through the
-:class:`RunSource` it is bound to (the catalog: a ``Protocol`` here), and holds
+:class:`RunSource` it is bound to (the catalog: a ``Protocol`` of
+:mod:`pyhermes.index.query.bound`, with :class:`BoundQuery`), and holds
 the runs of the class :mod:`pyhermes.experiment` installs with :func:`hold` when
 it is imported (no Experiment can exist before): ``ExperimentList(items)``
 refuses anything else. For type checkers the list is generic in its runs:
@@ -20,9 +25,10 @@ refuses anything else. For type checkers the list is generic in its runs:
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
+from pyhermes.index.query.bound import LOAD_ORDER, BoundQuery, RunPool, RunSource
 from pyhermes.index.query.filters import Filter
 from pyhermes.index.query.runs import as_condition
 from pyhermes.rundir import PathLike
@@ -34,9 +40,6 @@ __all__ = [
 
 _R = TypeVar("_R")
 
-#: The order of the list ``load_all`` returns (the legacy scan's: by path).
-LOAD_ORDER = ("path",)
-
 #: The class of the runs a list holds (one): installed by :mod:`pyhermes.experiment` on import.
 _HELD: list[type] = []
 
@@ -44,43 +47,6 @@ _HELD: list[type] = []
 def hold(run_class: type) -> None:
     """Make ``run_class`` (:class:`pyhermes.experiment.Experiment`) what an ExperimentList holds."""
     _HELD[:] = [run_class]
-
-
-class RunSource(Protocol):
-    """What a bound list reads through: the :class:`pyhermes.catalog.Catalog` that bound it."""
-
-    def change_token(self) -> str | None: ...
-
-    def holds_exactly(self, condition: Filter, run_ids: Sequence[int]) -> bool: ...
-
-    def count_and_newest(self, condition: Filter) -> tuple[int, int | None]: ...
-
-    def ids_in(self, run_ids: Iterable[int]) -> Filter: ...
-
-    def run_ids(
-        self, where: Filter | str | None = None, order_by: Sequence[str] | str | None = None,
-        limit: int | None = None, offset: int = 0,
-    ) -> list[int]: ...
-
-    def any_in(self, condition: Filter) -> bool: ...
-
-    def count_in(self, condition: Filter) -> int: ...
-
-    def table(
-        self, where: Filter | str | None = None, columns: Sequence[str] | None = None,
-        order_by: Sequence[str] | str | None = None, limit: int | None = None, offset: int = 0,
-    ) -> Any: ...
-
-    def _runs(
-        self, condition: Filter, order_by: Sequence[str], limit: int | None, pool: RunPool,
-        token: str | None, offset: int = 0,
-    ) -> list[Any]: ...
-
-    def _runs_by_ids(self, ids: Sequence[int], pool: RunPool) -> list[Any]: ...
-
-    def _runs_up_to(self, scope: Filter, order_by: Sequence[str], newest: int | None, pool: RunPool) -> list[Any]: ...
-
-    def _frame(self, source: BoundQuery, loaded: ExperimentList[Any] | None) -> Any: ...
 
 
 class TagChange(NamedTuple):
@@ -105,139 +71,31 @@ def _latest_key(experiment: Any) -> tuple[int, float]:
     return (0, 0.0) if start is None else (1, start.timestamp())
 
 
-class RunPool:
-    """The Experiment objects built from one index for one folder, by run id, while it is unchanged.
-
-    Lists answered by the index for the same folder reuse these objects, so a
-    run is one object however many lists hold it.
-    """
-
-    def __init__(self) -> None:
-        self.token: str | None = None
-        self.runs: dict[int, Any] = {}
-
-
-class BoundQuery:
-    """What a bound list is the answer of: the runs of ``catalog`` matching ``scope``, in order.
-
-    ``token`` is the index's change token the answer holds for. Should the index
-    change before the list is read, the list gives what it would have held then:
-    a list from :meth:`Catalog.load_runs` or :meth:`Catalog.find` the runs of
-    ``ids`` (taken when it was made); a list derived from another, ``derive``
-    applied in memory to that list. A change elsewhere in the index (a live lab
-    writes all day) leaves the answer as it was: see :meth:`holds`.
-
-    The list of a folder (:meth:`Catalog.load_runs`, :meth:`Experiment.load_all`)
-    reads no ids when made: its scope is the runs below a path, which no later
-    write moves in or out, so a ``fingerprint`` does, the count and newest id of
-    those runs (one aggregate over the path index): the runs it held are those
-    still there up to that id (a new run's id is above every id the index held).
-    Its runs are then read once, when the list is first read.
-    """
-
-    __slots__ = (
-        "catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive", "root", "fingerprint",
-    )
-
-    def __init__(
-        self,
-        catalog: RunSource,
-        scope: Filter,
-        order_by: Sequence[str],
-        limit: int | None,
-        pool: RunPool,
-        token: str | None,
-        ids: Sequence[int] = (),
-        derive: Callable[[], list[Any]] | None = None,
-        root: BoundQuery | None = None,
-        fingerprint: tuple[int, int | None] | None = None,
-    ) -> None:
-        self.root = root  # the list from load_all/find this one derives from
-        self.catalog = catalog
-        self.scope = scope
-        self.order_by = order_by
-        self.limit = limit
-        self.pool = pool
-        self.token = token
-        self.ids = ids
-        self.derive = derive
-        self.fingerprint = fingerprint
-
-    def runs_held(self) -> Filter:
-        """The scope of exactly the runs of this answer (a top(n) is those n runs)."""
-        return self.scope if self.limit is None else self.catalog.ids_in(self.ids_now())
-
-    def narrowed(self, condition: Filter, derive: Callable[[], list[Any]]) -> BoundQuery:
-        return BoundQuery(
-            self.catalog, self.runs_held() & condition, self.order_by, None, self.pool, self.token,
-            derive=derive, root=self.root or self,
-        )
-
-    def ordered(
-        self, order_by: Sequence[str], limit: int | None, derive: Callable[[], list[Any]]
-    ) -> BoundQuery:
-        return BoundQuery(
-            self.catalog, self.runs_held(), order_by, limit, self.pool, self.token,
-            derive=derive, root=self.root or self,
-        )
-
-    def holds(self) -> bool:
-        """True while this query, run now, answers what the list holds (SQL may answer for it).
-
-        So it does while the index is unchanged (its change token); and after a change,
-        while the list it derives from (from :meth:`Catalog.load_runs` or :meth:`Catalog.find`,
-        with no limit) would still hold exactly the runs it held when made: the change
-        was elsewhere in the index. One aggregate query tells that, once per change
-        (:meth:`~pyhermes.index.query.runs.RunQueries.holds_exactly`).
-        """
-        current = self.catalog.change_token()
-        if current == self.token:
-            return True
-        base = self.root or self
-        if base.limit is not None or base.derive is not None:
-            return False
-        if base.token != current:
-            if not base._unchanged():
-                return False
-            base.token = current
-        self.token = current
-        return True
-
-    def _unchanged(self) -> bool:
-        """True when the runs of this (underived) answer are still those it held when made."""
-        if self.fingerprint is not None:
-            return self.catalog.count_and_newest(self.scope) == self.fingerprint
-        return self.catalog.holds_exactly(self.scope, self.ids)
-
-    def ids_now(self) -> list[int]:
-        """The ids of the answer, from the index (the token is still the list's)."""
-        return self.catalog.run_ids(self.scope, self.order_by, self.limit)
-
-    def stale_answer(self) -> list[Any]:
-        """The runs the list held when it was made (the index changed since)."""
-        if self.derive is not None:
-            return self.derive()
-        if self.fingerprint is not None:
-            return self.catalog._runs_up_to(self.scope, self.order_by, self.fingerprint[1], self.pool)
-        return self.catalog._runs_by_ids(self.ids, self.pool)
-
-
 class ExperimentList(list[_R]):
     """A list of :class:`Experiment` with selection helpers.
 
     Lists from :meth:`Experiment.load_all` and :meth:`Catalog.find` are bound to
-    the index: they are returned at once, and the Experiment objects are built
-    when the list is first read (iterated, indexed, ``len``...), for the index as
-    it is then. Until then, and afterwards while neither the list nor the index
-    has changed, :meth:`filter_by_exec_args`, :meth:`where`, :meth:`latest`,
-    :meth:`sort_by_score`, :meth:`top` and :meth:`to_frame` are SQL queries that
-    build objects only for their answer. A list built by hand (or changed after
-    it was read) computes the same answers in memory.
+    the index: they are returned at once, and cost what is used of them. While
+    the list is not read whole and the index still answers for it:
 
-    Every way of reading a list gives what an eager list would (``len``,
-    iteration, ``list(x)``, slicing, ``in``, ``sorted``, ``copy``, pickling,
-    ``pandas.DataFrame(x)``, comparisons); ``bool(x)`` asks the index whether
-    any run matches.
+    * :meth:`filter_by_exec_args`, :meth:`where`, :meth:`latest`, :meth:`sort_by_score`,
+      :meth:`top` and :meth:`to_frame` are SQL queries that build objects only for
+      their answer (and stay so after the list is read, while neither it nor the
+      index changed); ``bool(x)`` asks whether any run matches;
+    * ``len(x)`` is known (a folder's list) or one count, and builds nothing;
+    * ``x[i]`` and ``x[a:b:c]`` read the list's run ids once (one ``array('q')``,
+      8 bytes a run, per change of the index) and build only the runs returned;
+      ``x[i]`` for one of the first runs reads one page instead. A slice is a plain
+      list, as a list's slice is.
+
+    Everything else (iteration, ``list(x)``, ``in``, ``sorted``, comparisons,
+    ``copy``, pickling, ``numpy.array(x)``, ``pandas.DataFrame(x)``, any change) reads
+    the whole list first: its Experiment objects are built once, for the index as
+    it is then, and it is an ordinary list from then on. A run is one object in
+    every list of its folder (see :class:`RunPool`). Should the index change under
+    an unread list, it answers for the runs it held (see :class:`BoundQuery`). A
+    list built by hand (or changed after it was read) computes the same answers in
+    memory. Every way of reading a list gives what an eager list would.
     """
 
     __module__ = "pyhermes.storage"  # its documented home (reprs, pickles)
@@ -299,6 +157,57 @@ class ExperimentList(list[_R]):
         return source.holds()
 
     # ------------------------------------------------------------------ reading the list
+
+    def _unread(self) -> BoundQuery | None:
+        """The query of a list not read yet, while the index still answers it (SQL answers
+        for the list); ``None`` once the list is read, or when it answers for what it held."""
+        if self._loaded or not self._indexed():
+            return None
+        return self._source
+
+    def __len__(self) -> int:
+        """Return len(self): of an unread list, its fingerprint or one count (nothing is built)."""
+        source = self._unread()
+        if source is None:
+            self._load()
+            return list.__len__(self)
+        return source.count()
+
+    def __getitem__(self, at: Any) -> Any:
+        """Return self[at]: of an unread list, only the runs returned are built (a slice is a
+        plain list, as a list's slice is).
+
+        Raises:
+            IndexError: the index is out of range.
+            TypeError: ``at`` is neither an integer nor a slice.
+        """
+        source = self._unread()
+        if source is not None and isinstance(at, slice):
+            runs = source.runs_in(at)
+            if runs is not None:
+                return runs
+        elif source is not None and hasattr(type(at), "__index__"):
+            runs = source.run_at(operator.index(at))
+            if runs is not None:
+                return runs[0]
+        self._load()
+        return list.__getitem__(self, at)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        """Return the runs as a 1-D numpy array of objects (``numpy.array(runs)``, pandas): the
+        whole list is read first (numpy may read a list's storage directly once it has its
+        length, which no longer reads an unread list).
+
+        Raises:
+            ValueError: ``copy=False`` (an array of a list's items is always a new array).
+        """
+        import numpy as np
+
+        if copy is False:
+            raise ValueError("Unable to avoid copy while creating an array as requested.")
+        self._load()
+        values = np.fromiter(list.__iter__(self), dtype=object, count=list.__len__(self))
+        return values if dtype is None or np.dtype(dtype) == values.dtype else values.astype(dtype)
 
     def __bool__(self) -> bool:
         if not self._loaded and self._indexed():
@@ -567,10 +476,10 @@ def _reading(name: str) -> Any:
     return read_first
 
 
-# Every list method that reads or changes the items (C code such as numpy's, which
-# reads a list's storage directly, first asks for the length).
+# Every list method that reads or changes the items, but len() and [i]/[a:b]: an unread
+# list answers those from its count and ids (and numpy reads it through __array__).
 for _name in (
-    "__len__", "__iter__", "__reversed__", "__getitem__", "__contains__", "__eq__", "__ne__",
+    "__iter__", "__reversed__", "__contains__", "__eq__", "__ne__",
     "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__add__", "__iadd__", "__mul__",
     "__rmul__", "__imul__", "__setitem__", "__delitem__", "__sizeof__", "append", "extend",
     "insert", "remove", "pop", "clear", "index", "count", "sort", "reverse", "copy",

@@ -54,6 +54,7 @@ from pyhermes.rundir._listing import (
     layout_names,
     list_files,
     list_folder,
+    list_subfolders,
     safe_child,
 )
 from pyhermes.rundir._names import (
@@ -174,6 +175,7 @@ __all__ = [
     "layout_names",
     "list_files",
     "list_folder",
+    "list_subfolders",
     "load_torch",
     "make_identifier",
     "numeric_value",

@@ -58,39 +58,26 @@ from pyhermes.index.query.filters import under
 from pyhermes.index.rules import (
     SETTLE_SECONDS,
     SIGNATURE_COLUMNS,
-    SIGNATURE_START,
     Signature,
     decode_subfolders,
     disk_name,
     encode_subfolders,
-    is_settled,
     posix_join,
     posix_parent,
-    signature,
-    stored_name,
 )
-from pyhermes.index.store.models import (
-    folder_table,
-    problem_table,
-    run_table,
+from pyhermes.index.store.models import folder_table, problem_table, run_table
+from pyhermes.index.sync.listing_merge import (
+    RunChecks,
+    folder_mtime_ns,
+    merge_listing,
+    sorted_stored_names,
 )
 from pyhermes.index.sync.parallel import ChunkReader, ReadAhead
 from pyhermes.index.sync.progress import READING, announce
-from pyhermes.index.sync.run_reading import (
-    ReadResult,
-    iter_read_runs,
-    read_runs,
-    with_progress,
-)
+from pyhermes.index.sync.run_reading import ReadResult, iter_read_runs, read_runs, with_progress
 from pyhermes.index.sync.transaction import bump_change_token, run_in_transaction
 from pyhermes.index.sync.unchanged import listing_still_valid
-from pyhermes.index.sync.writes import (
-    chunks,
-    remove_runs,
-    settle_runs,
-    store_read,
-    upsert,
-)
+from pyhermes.index.sync.writes import chunks, remove_runs, settle_runs, store_read, upsert
 
 __all__ = ["SyncReport", "Syncer", "sync_folder", "SLICE_RUNS", "ANALYZE_AFTER", "SYNC_CACHE_KIB"]
 
@@ -188,94 +175,105 @@ class Syncer:
         started = time.perf_counter()
         full = mode == "full" or reread
         scope = under(folder, recursive).clause()
-        # Quick mode fetches the settled runs of a folder only when it must list that folder.
-        known = {
-            row[1]: row
-            for row in self._known_runs(scope if full else and_(scope, not_(run_table.c.settled)))
+        limit = sys.maxsize if slice_runs is None else slice_runs
+        # Quick mode fetches the settled runs of a folder only when it must list that
+        # folder; a listed folder's runs stream beside its listing (listing_merge).
+        known = {} if full else {
+            row[1]: row for row in self._known_runs(and_(scope, not_(run_table.c.settled)))
         }
         folders = {row.path: row for row in self._known_folders(folder, recursive)}
         scope_problems = self._known_problems(folder, recursive)
         problems = {row.path for row in scope_problems}
         self._scope_problems = [row for row in scope_problems if row.path not in known]
+        # The runs to read are read on the other cores while the sync stats the rest;
+        # not when they will be more than a slice (a first build, a reread).
+        ahead = None
+        if self._early is None and not reread:
+            ahead = ReadAhead(read_runs, (self._root_text,), (self.settle_seconds,), limit)
+        checks = RunChecks(self._prefix, full, reread, self.settle_seconds, time.time(), ahead)
         listed_runs: set[str] = set()
         listed_folders: set[str] = set()
+        merged_folders: set[str] = set()
         new_runs: list[str] = []
+        removed: list[tuple[str, int]] = []
         folder_rows: list[dict[str, Any]] = []
         pending = [folder]
-        while pending:
-            current = pending.pop()
-            listed_folders.add(current)
-            status = _folder_status(self._abs(current))
-            if status is None:
-                continue
-            remembered = folders.get(current)
-            remembered_names = (
-                None if remembered is None else decode_subfolders(remembered.subfolders)
-            )
-            if (
-                not full
-                and remembered is not None
-                and remembered_names is not None
-                and listing_still_valid(remembered.mtime_ns, remembered.listed_at, status)
-            ):
-                runs_here = [path for path, row in known.items() if row[2] == current]
-                candidates = []
-                for name in remembered_names:
-                    rel = posix_join(current, name)
-                    if rundir.has_info_file(self._abs(rel)):
-                        candidates.append(rel)
-                listed_runs.update(runs_here)
-                listed_runs.update(candidates)
-                new_runs.extend(rel for rel in candidates if rel not in known)
-                new_runs.extend(
-                    path for path in problems if posix_parent(path) == current and path not in known
+        try:
+            while pending:
+                current = pending.pop()
+                listed_folders.add(current)
+                status = folder_mtime_ns(self._abs(current))
+                if status is None:
+                    continue
+                remembered = folders.get(current)
+                remembered_names = (
+                    None if remembered is None else decode_subfolders(remembered.subfolders)
                 )
-                subfolder_paths = [posix_join(current, n) for n in remembered_names]
-                subfolder_paths = [p for p in subfolder_paths if p not in candidates]
-            else:
-                if not full:
-                    known.update(
-                        (row[1], row) for row in self._known_runs(run_table.c.parent == current)
-                    )
-                run_names, other_names = self._list(current, known, problems)
-                if remembered_names is not None:
-                    # A subfolder that is gone takes every run below it out of the index.
-                    listed = set(other_names) | {name.rpartition("/")[2] for name in run_names}
-                    self._gone_folders.extend(
-                        posix_join(current, name) for name in remembered_names if name not in listed
-                    )
-                for rel in run_names:
-                    listed_runs.add(rel)
-                    if rel not in known:
-                        new_runs.append(rel)
-                subfolder_paths = [posix_join(current, name) for name in other_names]
-                subfolders = encode_subfolders(other_names)
-                # A listing the index already holds, still valid, is not written again:
-                # a full sync that finds nothing changed leaves the index file as it was
-                # (the next process then need not check the file again).
-                if not (
-                    remembered is not None
-                    and remembered.subfolders == subfolders
+                if (
+                    not full
+                    and remembered is not None
+                    and remembered_names is not None
                     and listing_still_valid(remembered.mtime_ns, remembered.listed_at, status)
                 ):
-                    folder_rows.append(
-                        {
-                            "path": current,
-                            "mtime_ns": status,
-                            "listed_at": time.time(),
-                            "subfolders": subfolders,
-                        }
+                    runs_here = [path for path, row in known.items() if row[2] == current]
+                    candidates = []
+                    for name in remembered_names:
+                        rel = posix_join(current, name)
+                        if rundir.has_info_file(self._abs(rel)):
+                            candidates.append(rel)
+                    listed_runs.update(runs_here)
+                    listed_runs.update(candidates)
+                    new_runs.extend(rel for rel in candidates if rel not in known)
+                    new_runs.extend(
+                        path for path in problems if posix_parent(path) == current and path not in known
                     )
-            if recursive:
-                pending.extend(sorted(subfolder_paths, reverse=True))
-        # The runs to read are read on the other cores while the plan stats the rest;
-        # not when they will be more than a slice (a first build, a reread).
-        limit = sys.maxsize if slice_runs is None else slice_runs
-        ahead = None
-        if self._early is None and len(new_runs) <= limit and not (reread and len(known) > limit):
-            ahead = ReadAhead(read_runs, (self._root_text,), (self.settle_seconds,), limit)
-        try:
-            plan = self._plan(known, listed_runs, new_runs, full, reread, ahead)
+                    subfolder_paths = [posix_join(current, n) for n in remembered_names]
+                    subfolder_paths = [p for p in subfolder_paths if p not in candidates]
+                else:
+                    merge = merge_listing(
+                        current,
+                        sorted_stored_names(rundir.list_subfolders(self._abs(current))),
+                        self._folder_runs(current),
+                        lambda path: rundir.has_info_file(self._abs(path)),
+                        problems,
+                        checks,
+                        forget=lambda path: known.pop(path, None),
+                    )
+                    merged_folders.add(current)
+                    if remembered_names is not None:
+                        # A subfolder that is gone takes every run below it out of the index.
+                        self._gone_folders.extend(
+                            posix_join(current, name) for name in remembered_names if not merge.has(name)
+                        )
+                    new_runs.extend(merge.new)
+                    removed.extend(merge.removed)
+                    listed_runs.update(merge.problems)
+                    subfolder_paths = [posix_join(current, name) for name in merge.others]
+                    subfolders = encode_subfolders(merge.others)
+                    # A listing the index already holds, still valid, is not written again:
+                    # a full sync that finds nothing changed leaves the index file as it was
+                    # (the next process then need not check the file again).
+                    if not (
+                        remembered is not None
+                        and remembered.subfolders == subfolders
+                        and listing_still_valid(remembered.mtime_ns, remembered.listed_at, status)
+                    ):
+                        folder_rows.append(
+                            {
+                                "path": current,
+                                "mtime_ns": status,
+                                "listed_at": time.time(),
+                                "subfolders": subfolders,
+                            }
+                        )
+                if recursive:
+                    pending.extend(sorted(subfolder_paths, reverse=True))
+            if full and (recursive or folder not in merged_folders):
+                removed.extend(self._orphans(scope, merged_folders))
+            if ahead is not None and len(new_runs) + len(checks.to_read) > limit:
+                ahead.close()  # more than a slice: read slice by slice (what it read is dropped)
+                ahead = checks.ahead = None
+            plan = self._plan(known, listed_runs, new_runs, removed, checks)
             self._pending = _Pending(plan, folder_rows, folders, listed_folders, recursive, scope, started)
             announce(self.progress, READING, len(plan.to_read))
             if len(plan.to_read) > limit:
@@ -335,11 +333,11 @@ class Syncer:
         assert pending is not None, "write_slices() follows run()"
         plan = pending.plan
         batch: list[ReadResult] = []
-        # The records that stream in hold no reference cycles, and what is alive now (the
-        # modules, the plan) lasts the whole build: the cyclic collector, walking them
-        # again and again, took 0.4 s of the writer's 2.4 s at 10,000 runs, 2.2 s at 100,000.
-        collecting = gc.isenabled()
-        gc.disable()
+        # What is alive now (the modules, the plan) lasts the whole build: the cyclic
+        # collector, walking it again and again, took 0.4 s of the writer's 2.4 s at 10,000
+        # runs, 2.2 s at 100,000. Frozen, it is left out of every collection, while the
+        # cycles each slice's writes leave behind are still collected.
+        gc.freeze()
         try:
             for result in self._read(plan.to_read):
                 batch.append(result)
@@ -349,8 +347,7 @@ class Syncer:
             if batch:
                 self._write_slice(engine, batch, plan.new)
         finally:
-            if collecting:
-                gc.enable()
+            gc.unfreeze()
         return self._transaction(engine, self.finish, "sync")
 
     def _write_slice(self, engine: Engine, batch: list[ReadResult], new: set[str]) -> None:
@@ -374,70 +371,41 @@ class Syncer:
 
         return run_in_transaction(engine, attempt, what)
 
-    def _list(
-        self, current: str, known: dict[str, Any], problems: set[str]
-    ) -> tuple[list[str], list[str]]:
-        """Return (run paths, stored names of other subfolders) of one folder's listing.
-
-        Known runs and runs recorded as problems count as runs without a look at
-        their ``hermes.info`` (which may be what cannot be read).
-        """
-
-        def vouched(name: str) -> bool:
-            path = posix_join(current, stored_name(name))
-            return path in known or path in problems
-
-        names, others = rundir.list_folder(self._abs(current), vouched)
-        return [posix_join(current, stored_name(name)) for name in names], [
-            stored_name(name) for name in others
-        ]
-
     def _plan(
         self,
         known: dict[str, Any],
         listed_runs: set[str],
         new_runs: list[str],
-        full: bool,
-        reread: bool,
-        ahead: ReadAhead | None = None,
+        removed: list[tuple[str, int]],
+        checks: RunChecks,
     ) -> _Plan:
         """Decide, from what was read of the index and the disk, what to read and remove.
 
-        Each run to read is named to ``ahead`` as soon as it is known.
+        ``known`` holds the rows of the runs no listing decided (unsettled runs of
+        folders whose listing still held); ``removed`` and ``checks`` what the listings
+        decided. Each run to read is named to ``checks.ahead`` as soon as it is known.
         """
-        now = time.time()
         plan = _Plan()
-        plan.removed = [(row[1], row[0]) for path, row in known.items() if path not in listed_runs]
-        plan.new = set(dict.fromkeys(new_runs))
+        plan.removed = removed + [(row[1], row[0]) for path, row in known.items() if path not in listed_runs]
+        plan.new = set(new_runs)
         to_read = sorted(plan.new)
-        if ahead is not None:
+        if checks.ahead is not None:
             for path in to_read:
-                ahead.add(path)
-        # The loop below runs once per run in a full sync: plain tuples and local names.
-        settle_seconds = self.settle_seconds
-        prefix = self._prefix
-        newly_settled = plan.newly_settled
+                checks.ahead.add(path)
         for path in listed_runs:
             row = known.get(path)
-            if row is None:
-                continue
-            settled, finished = row[3], row[4]
-            if settled and not full:
-                continue
-            sig = signature(prefix + disk_name(path))
-            if reread or sig != row[SIGNATURE_START:]:
-                to_read.append(path)
-                if ahead is not None:
-                    ahead.add(path)
-            elif not settled and is_settled(finished, sig, now, settle_seconds):
-                newly_settled.append((path, sig))
+            if row is not None:
+                checks.check(path, row)
+        plan.newly_settled = checks.newly_settled
         retried = plan.new
         plan.vanished_problems = [
             row.path
             for row in self._scope_problems
             if row.path not in listed_runs and row.path not in retried
         ]
-        plan.to_read = sorted(dict.fromkeys(to_read))
+        to_read += checks.to_read
+        to_read.sort()  # no path twice: the runs checks decided are known, the new ones not
+        plan.to_read = to_read
         return plan
 
     def _write(self, plan: _Plan, folder_rows: list[dict[str, Any]]) -> None:
@@ -469,8 +437,9 @@ class Syncer:
 
     # ------------------------------------------------------------------ index reads
 
-    def _known_runs(self, condition: Any) -> list[tuple[Any, ...]]:
-        columns = [
+    @staticmethod
+    def _known_columns() -> list[Any]:
+        return [
             run_table.c.id,
             run_table.c.path,
             run_table.c.parent,
@@ -478,7 +447,29 @@ class Syncer:
             run_table.c.finished,
             *(run_table.c[name] for name in SIGNATURE_COLUMNS),
         ]
-        return [tuple(row) for row in self.connection.execute(select(*columns).where(condition))]
+
+    def _known_runs(self, condition: Any) -> list[tuple[Any, ...]]:
+        statement = select(*self._known_columns()).where(condition)
+        return [tuple(row) for row in self.connection.execute(statement)]
+
+    def _folder_runs(self, folder: str) -> Iterator[tuple[Any, ...]]:
+        """The rows (as :meth:`_known_runs`) of the runs whose parent is ``folder``, in path
+        order (code point order, as Python compares), streamed from the index."""
+        path = run_table.c.path
+        if self.connection.dialect.name == "postgresql":
+            path = path.collate("C")  # the byte order of UTF-8 is the code point order
+        statement = (
+            select(*self._known_columns()).where(run_table.c.parent == folder).order_by(path)
+            .execution_options(yield_per=2000)
+        )
+        for row in self.connection.execute(statement):
+            yield tuple(row)
+
+    def _orphans(self, scope: Any, listed: set[str]) -> list[tuple[str, int]]:
+        """``(path, id)`` of the runs in ``scope`` whose parent folder was not listed (gone)."""
+        columns = (run_table.c.path, run_table.c.id, run_table.c.parent)
+        statement = select(*columns).where(scope).execution_options(yield_per=2000)
+        return [(path, run_id) for path, run_id, parent in self.connection.execute(statement) if parent not in listed]
 
     def _known_folders(self, folder: str, recursive: bool) -> list[Any]:
         condition = folder_table.c.path == folder
@@ -590,11 +581,3 @@ def _analyze(conn: Connection) -> None:
         # Autovacuum analyzes a table a minute or more later: queries right after a
         # first build would be planned without statistics.
         conn.exec_driver_sql("ANALYZE hermes_run, hermes_arg, hermes_info, hermes_tag, hermes_note")
-
-
-def _folder_status(path: str) -> int | None:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return status.st_mtime_ns
