@@ -33,7 +33,7 @@ from pyhermes.index.rules import (
     stored_name,
 )
 
-__all__ = ["Named", "RunChecks", "FolderMerge", "folder_mtime_ns", "merge_listing", "sorted_stored_names"]
+__all__ = ["Named", "RunChecks", "FolderMerge", "folder_mtime_ns", "in_sorted", "merge_listing", "sorted_stored_names"]
 
 
 class Named(Protocol):
@@ -94,8 +94,13 @@ class FolderMerge:
 
     def has(self, name: str) -> bool:
         """True when the folder holds a real subdirectory of stored name ``name``."""
-        index = bisect.bisect_left(self.names, name)
-        return index < len(self.names) and self.names[index] == name
+        return in_sorted(self.names, name)
+
+
+def in_sorted(items: Sequence[str], value: str) -> bool:
+    """True when the sorted ``items`` hold ``value`` (a binary search: no set of a million names)."""
+    index = bisect.bisect_left(items, value)
+    return index < len(items) and items[index] == value
 
 
 def folder_mtime_ns(path: str) -> int | None:

@@ -46,7 +46,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +69,7 @@ from pyhermes.index.store.models import folder_table, problem_table, run_table
 from pyhermes.index.sync.listing_merge import (
     RunChecks,
     folder_mtime_ns,
+    in_sorted,
     merge_listing,
     sorted_stored_names,
 )
@@ -191,6 +192,8 @@ class Syncer:
         if self._early is None and not reread:
             ahead = ReadAhead(read_runs, (self._root_text,), (self.settle_seconds,), limit)
         checks = RunChecks(self._prefix, full, reread, self.settle_seconds, time.time(), ahead)
+        # A first build listed its runs (sorted) to read them ahead: no second look at each.
+        found_before: Sequence[str] = self._early.items if self._early is not None else ()
         listed_runs: set[str] = set()
         listed_folders: set[str] = set()
         merged_folders: set[str] = set()
@@ -234,7 +237,7 @@ class Syncer:
                         current,
                         sorted_stored_names(rundir.list_subfolders(self._abs(current))),
                         self._folder_runs(current),
-                        lambda path: rundir.has_info_file(self._abs(path)),
+                        lambda path: in_sorted(found_before, path) or rundir.has_info_file(self._abs(path)),
                         problems,
                         checks,
                         forget=lambda path: known.pop(path, None),
@@ -295,6 +298,12 @@ class Syncer:
         early, self._early = self._early, None
         if early is not None:
             if (early.head, early.items, early.tail) == ((self._root_text,), paths, (self.settle_seconds,)):
+                plan = self._pending.plan if self._pending is not None else None
+                if plan is not None and plan.to_read is paths:
+                    # A first build listed its runs twice (the reads ahead, then the sync): keep
+                    # one copy of their paths, not two (~80 MB at a million runs).
+                    plan.to_read, plan.new = early.items, {path for path in early.items if path in plan.new}
+                del paths
                 yield from with_progress(early, self.progress)
                 return
             early.close()
