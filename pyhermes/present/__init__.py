@@ -43,6 +43,7 @@ from pyhermes.present.runs import (
     RunsPage,
     check_columns,
     column_getter,
+    count_of,
     export_pages,
     forget_counts,
     list_table,
@@ -55,7 +56,7 @@ from pyhermes.present.values import is_number, json_value, split_list, text_valu
 __all__ = [
     "CURVE_COLUMNS", "MAX_CELL", "MAX_PER_PAGE", "MAX_POINTS", "MIN_CELL", "TAIL_LINES",
     "RunsPage", "check_columns", "column_getter", "curve_rows", "curves_data", "downsample",
-    "experiment_html", "experiments_html", "export_pages", "forget_counts", "format_table", "html_table",
+    "experiment_html", "experiments_html", "export_pages", "count_of", "forget_counts", "format_table", "html_table",
     "is_number", "json_value", "list_files", "list_table", "run_details", "runs_page",
     "selection", "sort_keys", "split_list", "sql_html", "tail", "text_value",
 ]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyhermes.errors import QueryError
+from pyhermes.present import counts
 from pyhermes.present.values import json_value, split_list
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PER_PAGE", "RunsPage", "runs_page", "export_pages", "selection", "column_getter",
-    "check_columns", "sort_keys", "list_table", "ListTable", "forget_counts",
+    "check_columns", "sort_keys", "list_table", "ListTable", "forget_counts", "count_of",
 ]
 
 #: The most runs one page of :func:`runs_page` holds, whatever is asked.
@@ -121,11 +121,16 @@ class RunsPage:
     #: The columns whose value every matched run shares (name: value), in column order:
     #: found for the default columns only (see :func:`runs_page`).
     same_for_all: dict[str, Any] = field(default_factory=dict)
+    #: False when the page was given before its match count (see :func:`runs_page`'s
+    #: ``count_wait``): ``total`` is then the runs up to this page, and ``more`` tells
+    #: whether the page was full (more runs may follow).
+    counted: bool = True
+    more: bool = False
 
     @property
     def pages(self) -> int:
-        """The number of pages (at least 1)."""
-        return max(1, -(-self.total // self.per_page))
+        """The number of pages (at least 1; not counted: the pages known so far)."""
+        return max(1, -(-self.total // self.per_page) + (1 if self.more else 0))
 
     def as_dict(self) -> dict[str, Any]:
         """Return the page as JSON data (the answer of ``/api/runs``)."""
@@ -136,6 +141,7 @@ class RunsPage:
             "per_page": self.per_page,
             "pages": self.pages,
             "total": self.total,
+            "counted": self.counted,
             "columns": self.columns,
             "same_for_all": {name: json_value(value) for name, value in self.same_for_all.items()},
             "runs": [
@@ -152,12 +158,9 @@ class RunsPage:
         }
 
 
-# Match counts of runs_page, by (index, scope, change token, filter): paging and sorting
-# the same filter count once.
-_COUNTS: collections.OrderedDict[tuple[Any, ...], int] = collections.OrderedDict()
-_COUNTS_SIZE = 64
 # The columns found the same for all matched runs, by (count key, candidates).
 _SAME: collections.OrderedDict[tuple[Any, ...], list[str]] = collections.OrderedDict()
+_SAME_SIZE = 64
 #: A page number is brought down to this before it reaches SQL (its offset stays a 64-bit
 #: integer); any page past the end is the last page anyway.
 _MAX_PAGE = 2**40
@@ -165,16 +168,21 @@ _MAX_PAGE = 2**40
 
 def forget_counts() -> None:
     """Forget the remembered match counts (and columns the same for all) of :func:`runs_page`."""
-    _COUNTS.clear()
+    counts.forget()
     _SAME.clear()
 
 
-def _remembered_count(key: tuple[Any, ...], token: str | None) -> int | None:
-    """The count remembered under ``key`` (``None`` when not known or the index has no token)."""
-    if token is None or key not in _COUNTS:
-        return None
-    _COUNTS.move_to_end(key)
-    return _COUNTS[key]
+def count_of(catalog: Catalog, where: str | None = None, identifiers: Sequence[str] | None = None) -> int:
+    """How many runs of ``catalog`` match ``where`` (and ``identifiers``): the count a page of
+    :func:`runs_page` gave or left to follow (remembered until the index changes).
+
+    Raises:
+        QueryError: a malformed expression, or an exec-arg key no run has.
+    """
+    key = counts.count_key(catalog, where, identifiers)
+    total = counts.wait(counts.start(key, catalog, _condition(where, identifiers)), None)
+    assert total is not None
+    return total
 
 
 def runs_page(
@@ -186,6 +194,7 @@ def runs_page(
     per_page: int = 50,
     *,
     identifiers: Sequence[str] | None = None,
+    count_wait: float | None = None,
 ) -> RunsPage:
     """Return one page of the runs of ``catalog`` that match ``where``, sorted by ``sort``.
 
@@ -198,6 +207,10 @@ def runs_page(
         page: the page, from 1; a page below 1 is the first, one past the end the last.
         per_page: runs per page, at most :data:`MAX_PER_PAGE` (larger values are capped).
         identifiers: when given, only the runs with these identifiers.
+        count_wait: how long (seconds) the page waits for the match count when it is not
+            remembered (``None``: until it is there). A count not there in time goes on in
+            the background (:func:`count_of` gives it); the page then has ``counted``
+            false, ``total`` the runs up to this page, and no ``same_for_all``.
 
     Only the runs of the page are read (one query for the count, which is remembered
     until the index changes, and the queries of one runs table). With the default
@@ -217,27 +230,29 @@ def runs_page(
     condition = _condition(where, identifiers)
     keys_of_sort = sort_keys(sort)
     names = check_columns(columns or None)
-    token = catalog.change_token()
-    count_key = (catalog.url, str(catalog.root), str(catalog.folder), token, where or "",
-                 tuple(identifiers) if identifiers is not None else None)
-    total = _remembered_count(count_key, token)
+    count_key = counts.count_key(catalog, where, identifiers)
+    total = counts.remembered(count_key)
 
     def table() -> Any:
         return catalog.table(condition, names, keys_of_sort, per_page, (page - 1) * per_page)
 
     if total is None:
-        # The count and the page are two scans of a filtered index: run them at once
-        # (the database works without holding the GIL).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            counting = pool.submit(catalog.count, condition)
-            rows = table()
-            total = counting.result()
-        if token is not None:
-            _COUNTS[count_key] = total
-            while len(_COUNTS) > _COUNTS_SIZE:
-                _COUNTS.popitem(last=False)
+        # The count runs beside the page, on a connection of its own (see counts).
+        counting = counts.start(count_key, catalog, condition)
+        rows = table()
+        total = counts.wait(counting, count_wait)
+        if total is None and not rows.rows and page > 1:
+            total = counts.wait(counting, None)  # past the end: the last page needs the count
     else:
         rows = table()
+    if total is None:
+        seen = (page - 1) * per_page + len(rows.rows)
+        return RunsPage(
+            columns=rows.columns, rows=rows.rows, paths=rows.paths, identifiers=rows.identifiers,
+            total=seen, page=page, per_page=per_page, where=where or "", sort=keys_of_sort,
+            available=available_columns(arg_keys(catalog)), counted=False,
+            more=len(rows.rows) == per_page,
+        )
     last = max(1, -(-total // per_page))
     if page > last:
         page = last
@@ -293,7 +308,7 @@ def _same_for_all(
         found = catalog.same_for_all(_condition(where, identifiers), candidates, total)
         if count_key[3] is not None:
             _SAME[key] = found
-            while len(_SAME) > _COUNTS_SIZE:
+            while len(_SAME) > _SAME_SIZE:
                 _SAME.popitem(last=False)
     return {name: candidates[name] for name in found}
 

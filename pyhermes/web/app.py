@@ -4,7 +4,7 @@ Every URL the app answers is in :func:`routes`, mapped to one view function; eve
 error to its handler in :func:`error_handlers`. The views live one module per page
 or API group and take nothing from here:
 
-* ``views_runs``: ``/`` (to ``/runs``), the Runs page, ``/api/runs``;
+* ``views_runs``: ``/`` (to ``/runs``), the Runs page, ``/api/runs``, ``/api/count``;
 * ``views_run``: the Run page, ``/api/run/<path>``, its ``.result`` series, a window of
   lines of one of its logs (``/api/run/<path>/log/<name>``) and its files as downloads
   (``/api/run/<path>/file/<name>``);
@@ -114,6 +114,7 @@ def routes() -> list[Route]:
         Route("/favicon.ico", "favicon", views_static.favicon),
         # The JSON API (CSV with format=csv).
         Route("/api/runs", "api_runs", views_runs.api_runs),
+        Route("/api/count", "api_count", views_runs.api_count),
         Route("/api/run/<path:path>", "api_run", views_run.api_run),
         Route("/api/run/<path:path>/result/<name>", "api_result", views_run.api_result),
         Route("/api/run/<path:path>/log/<name>", "api_log", views_run.api_log),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "page_of_runs",
+    "match_count",
     "every_match",
     "selected_runs",
     "curves",
@@ -40,9 +41,11 @@ RUN_TABLES = ("fields", "info", "args", "scores", "files")
 
 
 def page_of_runs(
-    catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None
+    catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None, *,
+    count_wait: float | None = None,
 ) -> present.RunsPage:
-    """Return the page of runs that ``view`` shows (only those of ``identifiers`` when given).
+    """Return the page of runs that ``view`` shows (only those of ``identifiers`` when given);
+    ``count_wait``: how long it waits for its count (see :func:`pyhermes.present.runs_page`).
 
     Raises:
         QueryError: a malformed filter, an unknown column or sort key (see
@@ -56,7 +59,17 @@ def page_of_runs(
         page=view["page"],
         per_page=view["per_page"],
         identifiers=identifiers,
+        count_wait=count_wait,
     )
+
+
+def match_count(catalog: Catalog, view: RunsView, identifiers: Sequence[str] | None = None) -> int:
+    """Return how many runs match ``view`` (the count a Runs page left to follow).
+
+    Raises:
+        QueryError: as :func:`page_of_runs`.
+    """
+    return present.count_of(catalog, view["where"], identifiers)
 
 
 def every_match(

@@ -354,11 +354,21 @@ def _runs_pager(page: present.RunsPage, view: Mapping[str, Any]) -> str:
     last = min(page.total, page.page * page.per_page)
     shown = f"{first:,}–{last:,}" if page.total else "none"
     api_query = {**view, "all": 1}
+    if page.counted:
+        count = f'<span class="count" id="count" data-total="{page.total}">{page.total:,} {noun}</span>'
+        of_pages = f'<span id="page-count">{page.pages:,}</span>'
+        to_last = link(page.pages, "last »", "last")
+    else:
+        # The rows came before the count: hermes.js fetches it (the last page: a page past the end).
+        count_url = "/api/count" + query_string({"where": view.get("where") or None})
+        count = f'<span class="count" id="count" data-count-url="{e(count_url)}">counting the runs…</span>'
+        of_pages = f'<span id="page-count" data-per-page="{page.per_page}">…</span>'
+        past_end = "/runs" + query_string({**view, "page": 2**40})
+        to_last = f'<a href="{e(past_end)}" class="page-last">last »</a>'
     return (
-        f'<div class="bar pager"><span class="count" id="count" data-total="{page.total}">'
-        f"{page.total:,} {noun}</span> · showing {shown} · page {page.page:,} of {page.pages:,} "
+        f'<div class="bar pager">{count} · showing {shown} · page {page.page:,} of {of_pages} '
         f"{link(1, '« first', 'first')} {link(page.page - 1, '‹ previous', 'previous')} "
-        f"{link(page.page + 1, 'next ›', 'next')} {link(page.pages, 'last »', 'last')} "
+        f"{link(page.page + 1, 'next ›', 'next')} {to_last} "
         f"{downloads('/api/runs', api_query)}</div>"
     )
 

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["home", "runs_page", "api_runs"]
 
 
+#: How long (seconds) the Runs page waits for its match count before it answers without it
+#: (the page then fetches it from ``/api/count``): the rows of a page come first.
+COUNT_WAIT = 0.1
+
+
 def home() -> Redirect:
     """``GET /``: return a redirect (302) to the Runs page."""
     return redirect("/runs")
@@ -37,7 +42,7 @@ def runs_page() -> str | tuple[str, int]:
     state = served()
     view = params.runs_view(request.args)
     try:
-        page = data.page_of_runs(state.catalog, view)
+        page = data.page_of_runs(state.catalog, view, count_wait=COUNT_WAIT)
     except QueryError as exc:
         every_run: params.RunsView = {**view, "where": "", "sort": "", "columns": None, "page": 1}
         try:
@@ -74,3 +79,17 @@ def api_runs() -> Response:
         {"path": path, **dict(zip(columns, row, strict=True))} for path, row in rows
     )
     return json_download(records, "runs.json")
+
+
+def api_count() -> Response:
+    """``GET /api/count``: return ``{"total": N}``, how many runs match the ``where`` of the
+    query string (and ``runs=``): the count a Runs page left to follow, remembered until the
+    index changes.
+
+    Raises:
+        QueryError: a bad filter (a 400).
+    """
+    state = served()
+    view = params.runs_view(request.args)
+    identifiers = params.args_list(request.args, "run", "runs")
+    return json_response({"total": data.match_count(state.catalog, view, identifiers)})

@@ -55,8 +55,7 @@ WINDOW_LIMIT = 100
 #: page queries of :meth:`RunQueries.select_rows`); more, as one text the database joins.
 ID_ROWS_LIMIT = 10_000
 
-#: The ids of a long list are parsed from their text about this many characters at a time.
-_ID_TEXT_PIECE = 1 << 16
+_ID_TEXT_PIECE = 1 << 16  # the ids of a long list are parsed this many characters at a time
 
 #: The columns of a run row (:meth:`RunQueries.run_rows`): enough to build a run object.
 RUN_ROW = ("id", "path", "commit_hash", "start_time")
@@ -239,15 +238,16 @@ class RunQueries:
         ((text,),) = self.reader.rows(sql, params)
         return _int_array(text)
 
-    def count(self, where: Filter | str | None = None) -> int:
-        """Return how many runs (below the opened folder) match ``where``."""
-        return self.count_in(self._scope() & as_condition(where))
+    def count(self, where: Filter | str | None = None, *, alone: bool = False) -> int:
+        """Return how many runs (below the opened folder) match ``where`` (``alone``: see :meth:`count_in`)."""
+        return self.count_in(self._scope() & as_condition(where), alone=alone)
 
-    def count_in(self, condition: Filter) -> int:
-        """Return how many runs match ``condition`` (no folder scope added)."""
+    def count_in(self, condition: Filter, *, alone: bool = False) -> int:
+        """Return how many runs match ``condition`` (no folder scope added); with ``alone``, on a
+        connection of its own (a count in the background keeps no other read waiting)."""
         check_index_keys(condition, self)
         sql, params = select_runs(["COUNT(*)"], condition)
-        return int(self.reader.rows(sql, params)[0][0])
+        return int((self.reader.rows_alone if alone else self.reader.rows)(sql, params)[0][0])
 
     def count_and_newest(self, condition: Filter) -> tuple[int, int | None]:
         """How many runs match ``condition``, and the newest one's id (``None`` for none): one

@@ -44,6 +44,8 @@ class Reader(Protocol):
 
     def rows_together(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]: ...
 
+    def rows_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
 
 #: One read statement and its parameters.
 Query = tuple[str, "Mapping[str, Any] | None"]
@@ -183,6 +185,17 @@ class SqliteReader:
             self._connect()  # open before the others, so that none of theirs is the last to close
         return _together(lambda query: self.rows(*query), alone, queries)
 
+    def rows_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` on a connection of its own (never the last one of this process to close):
+        a long read (a count in the background) that keeps no other read of this reader waiting.
+
+        Raises:
+            sqlite3.Error: the database refused the statement or cannot be read.
+        """
+        with self._lock:
+            self._connect()
+        return self.rows_together([("SELECT 1", None), (sql, params)])[1]
+
     def close(self) -> None:
         """Close the connection (a later read opens it again), under the index's lock, recording
         the state its closing leaves (see :func:`pyhermes.index.store.guard.close_recorded`)."""
@@ -242,6 +255,10 @@ class EngineReader:
             sqlalchemy.exc.SQLAlchemyError: the database refused a statement.
         """
         return _together(lambda query: self.rows(*query), lambda query: self.rows(*query), queries)
+
+    def rows_alone(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """As :meth:`rows` (each call takes a connection of the engine's pool)."""
+        return self.rows(sql, params)
 
 
 _READERS: dict[Path, SqliteReader] = {}

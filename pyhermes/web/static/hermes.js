@@ -136,8 +136,24 @@ function setUpCuration() {
   showTicked(bar);
 }
 
+// A Runs page answered before its match count: the count follows from /api/count.
+async function fillCount() {
+  const count = document.getElementById("count");
+  if (!count || !count.dataset.countUrl) return;
+  try {
+    const total = (await fetchJson(count.dataset.countUrl)).total;
+    count.textContent = `${total.toLocaleString("en")} ${total === 1 ? "run matches" : "runs match"}`;
+    count.dataset.total = String(total);
+    const pages = document.getElementById("page-count");
+    if (pages) pages.textContent = Math.max(1, Math.ceil(total / Number(pages.dataset.perPage))).toLocaleString("en");
+  } catch (error) {
+    count.textContent = `count failed: ${error.message}`;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCuration();
+  fillCount();
   const all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", () => document.querySelectorAll("input.select-run")
