@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import http.client
 import json
 import os
@@ -322,18 +323,24 @@ def http_get(port: int, path: str) -> tuple[float, int, str]:
         connection.close()
 
 
-def runs_page_facts(path: str, status: int, body: str) -> tuple[int, int]:
-    """The count of matching runs and the page number a runs page shows: (total, page).
+def runs_page_facts(path: str, status: int, body: str) -> tuple[int | None, int, str | None]:
+    """The count of matching runs and the page number a runs page shows: (total, page, count
+    URL); a page given before its count (it follows from ``/api/count``) has ``None`` and the
+    URL it fetches the count from.
 
     Raises:
         RuntimeError: the answer is not the runs page (another status, the "Indexing
             the runs" page of a server whose index is not ready, no runs table).
     """
     total = re.search(r'id="count" data-total="(\d+)"', body)
-    page = re.search(r"page ([\d,]+) of [\d,]+", body)
-    if status != 200 or "Indexing the runs" in body or 'id="runs"' not in body or not total or not page:
+    pending = re.search(r'id="count" data-count-url="([^"]+)"', body)
+    page = re.search(r"page ([\d,]+) of ", body)
+    if status != 200 or "Indexing the runs" in body or 'id="runs"' not in body or not (total or pending) or not page:
         raise RuntimeError(f"hermes serve: GET {path} answered {status}, not the runs page:\n{body[:3000]}")
-    return int(total.group(1)), int(page.group(1).replace(",", ""))
+    number = int(page.group(1).replace(",", ""))
+    if total:
+        return int(total.group(1)), number, None
+    return None, number, html.unescape(pending.group(1))
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -384,11 +391,15 @@ def serve_first_request(folder: Path, path: str) -> dict[str, Any]:
                     time.sleep(0.01)
             result: dict[str, Any] = {"start": time.perf_counter() - started}
             result["first"], status, body = http_get(port, path)
-            result["total"], result["page"] = runs_page_facts(path, status, body)
+            result["total"], result["page"], count_url = runs_page_facts(path, status, body)
+            result["counted"] = count_url is None
+            if count_url is not None:  # the page came before its count: the page fetches it next
+                result["count"], status, body = http_get(port, count_url)
+                result["total"] = json.loads(body)["total"]
             result["rss_kib"] = rss_kib(process.pid)
             result["syncing"] = json.loads(http_get(port, "/api/status")[2])["running"]
             result["cached"], status, body = http_get(port, path)
-            if runs_page_facts(path, status, body) != (result["total"], result["page"]):
+            if runs_page_facts(path, status, body)[:2] != (result["total"], result["page"]):
                 raise fail(f"answered GET {path} differently the second time")
             while json.loads(http_get(port, "/api/status")[2])["running"]:
                 if time.perf_counter() - started > 3600:

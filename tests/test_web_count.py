@@ -106,3 +106,25 @@ def test_the_browser_fills_the_count_in(corpus, held_count, browser):
         wait(browser, lambda d: d.find_element(By.ID, "count").get_attribute("data-total") == str(expected))
         assert browser.find_element(By.ID, "count").text == f"{expected:,} runs match"
         assert browser.find_element(By.ID, "page-count").text == f"{-(-expected // 10):,}"
+
+
+def test_columns_the_same_for_all_follow_like_the_count(corpus, monkeypatch):
+    """Not found within the page's wait, the page folds nothing; found later, the next page folds."""
+    release = threading.Event()
+    real = RunQueries.same_for_all
+
+    def same_for_all(self, *args, **kwargs):
+        release.wait(60)
+        return real(self, *args, **kwargs)
+
+    present.forget_counts()
+    monkeypatch.setattr(RunQueries, "same_for_all", same_for_all)
+    catalog = Catalog.open(corpus)
+    try:
+        first = present.runs_page(catalog, per_page=10, count_wait=0.05)
+        assert first.counted and first.same_for_all == {} and "script_name" in first.columns
+    finally:
+        release.set()
+    later = present.runs_page(catalog, per_page=10, count_wait=5)
+    assert later.same_for_all.get("script_name") == "train_dqn"
+    present.forget_counts()

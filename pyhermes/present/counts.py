@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from pyhermes.index.query.filters import Filter
     from pyhermes.storage import Catalog
 
-__all__ = ["CountKey", "count_key", "remembered", "start", "wait", "forget"]
+__all__ = ["CountKey", "count_key", "remembered", "start", "wait", "forget", "in_background"]
+
+T = TypeVar("T")
 
 #: What a count is remembered by: (index URL, root, folder, change token, filter, identifiers).
 CountKey = tuple[Any, ...]
@@ -34,6 +36,7 @@ _COUNTS_SIZE = 64
 _PENDING: dict[CountKey, Future[int]] = {}
 _LOCK = threading.Lock()
 _POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
 #: Counts running at once (each holds a database connection while it scans).
 COUNT_THREADS = 2
 
@@ -66,12 +69,18 @@ def start(key: CountKey, catalog: Catalog, condition: Filter) -> Future[int]:
         running = _PENDING.get(key)
         if running is not None:
             return running
-        if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="hermes-count"))
-        future = _POOL[0].submit(catalog.count, condition, alone=True)
+        future = in_background(catalog.count, condition, alone=True)
         _PENDING[key] = future
     future.add_done_callback(lambda finished: _remember(key, finished))
     return future
+
+
+def in_background(work: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+    """``work(*args, **kwargs)`` started in one of the :data:`COUNT_THREADS` background threads."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="hermes-count"))
+        return _POOL[0].submit(work, *args, **kwargs)
 
 
 def _remember(key: CountKey, finished: Future[int]) -> None:
@@ -84,9 +93,9 @@ def _remember(key: CountKey, finished: Future[int]) -> None:
             _COUNTS.popitem(last=False)
 
 
-def wait(future: Future[int], seconds: float | None) -> int | None:
-    """The count of ``future``, waiting at most ``seconds`` (``None``: until it is there);
-    ``None`` when it is not there in time (it goes on, and is remembered when done).
+def wait(future: Future[T], seconds: float | None) -> T | None:
+    """The answer of ``future`` (a count), waiting at most ``seconds`` (``None``: until it is
+    there); ``None`` when it is not there in time (it goes on, and is remembered when done).
 
     Raises:
         QueryError: the count was refused (as the page's own query would be).

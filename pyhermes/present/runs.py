@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -257,7 +258,7 @@ def runs_page(
     if page > last:
         page = last
         rows = table()
-    same = _same_for_all(catalog, where, identifiers, count_key, rows, total) if names is None else {}
+    same = _same_for_all(catalog, where, identifiers, count_key, rows, total, count_wait) if names is None else {}
     return RunsPage(
         columns=rows.columns,
         rows=rows.rows,
@@ -280,6 +281,7 @@ def _same_for_all(
     count_key: tuple[Any, ...],
     rows: Any,
     total: int,
+    wait: float | None = None,
 ) -> dict[str, Any]:
     """The columns of a page of default columns whose value every matched run shares.
 
@@ -305,12 +307,19 @@ def _same_for_all(
     key = (count_key, tuple((name, repr(value)) for name, value in candidates.items()))
     found = _SAME.get(key) if count_key[3] is not None else None
     if found is None:
-        found = catalog.same_for_all(_condition(where, identifiers), candidates, total)
+        # Like the count, in the background: not there within ``wait``, the page folds nothing.
+        finding = counts.in_background(catalog.same_for_all, _condition(where, identifiers), candidates, total)
         if count_key[3] is not None:
-            _SAME[key] = found
-            while len(_SAME) > _SAME_SIZE:
-                _SAME.popitem(last=False)
-    return {name: candidates[name] for name in found}
+            finding.add_done_callback(lambda done: _remember_same(key, done))
+        found = counts.wait(finding, wait)
+    return {name: candidates[name] for name in found or ()}
+
+
+def _remember_same(key: tuple[Any, ...], done: Future[list[str]]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        _SAME[key] = done.result()
+        while len(_SAME) > _SAME_SIZE:
+            _SAME.popitem(last=False)
 
 
 def export_pages(

@@ -280,22 +280,23 @@ def _shared_by_every_run(source: RunSource, candidates: dict[str, Any]) -> set[s
         _SHARED_BY_ALL[cache_key] = known
     runs: int | None = None
     shared: set[str] = set()
+    rows = source.reader.rows_alone  # scans of every run: they keep no other read waiting
     for name, value in candidates.items():
         fact = (name, repr(value))
         if fact not in known:
             if runs is None:
-                runs = int(source.reader.rows(f"SELECT COUNT(*) FROM {_RUN}")[0][0])
+                runs = int(rows(f"SELECT COUNT(*) FROM {_RUN}")[0][0])
             if name in FOLDABLE_FIELDS:
-                low = source.reader.rows(f"SELECT MIN(parent) FROM {_RUN}")[0][0]
-                high = source.reader.rows(f"SELECT MAX(parent) FROM {_RUN}")[0][0]
+                low = rows(f"SELECT MIN(parent) FROM {_RUN}")[0][0]
+                high = rows(f"SELECT MAX(parent) FROM {_RUN}")[0][0]
                 known[fact] = runs > 0 and low == high
             else:
                 bound = {"key": name}
-                lines, valued = source.reader.rows(
+                lines, valued = rows(
                     f"SELECT COUNT(*), COUNT(value) FROM {_ARG} WHERE key = :key", bound
                 )[0]
-                low = source.reader.rows(f"SELECT MIN(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
-                high = source.reader.rows(f"SELECT MAX(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
+                low = rows(f"SELECT MIN(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
+                high = rows(f"SELECT MAX(value) FROM {_ARG} WHERE key = :key", bound)[0][0]
                 known[fact] = runs > 0 and lines == runs and low == high and valued in (0, runs)
         if known[fact]:
             shared.add(name)
