@@ -50,12 +50,9 @@ PathLike = rundir.PathLike
 #: The folder below a root that ``hermes gc --yes`` moves runs into (keeping their relative paths).
 TRASH_FOLDER = ".trash"
 GC_REASONS = ("crashed", "traceback", "empty")  #: why a run is a garbage-collection candidate
-#: Bytes read from the end of ``stderr.log`` to look for a traceback.
-STDERR_TAIL_BYTES = 16384
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
 
 
 class Moved(NamedTuple):
@@ -384,39 +381,12 @@ def _measure(folder: str, deep: bool = True) -> tuple[int, int, float | None]:
     return runs, total, newest
 
 
-def _traceback_at_end(run_dir: str, only_if_written: bool = False) -> bool:
-    """True when the last non-empty lines of ``stderr.log`` are a Python traceback: a
-    ``Traceback (most recent call last):`` line, then an exception line last. With
-    ``only_if_written``, an empty or missing log costs one ``stat`` and no open."""
-    log = os.path.join(run_dir, rundir.STDERR_FILE)
-    if only_if_written:
-        try:
-            if os.stat(log).st_size == 0:
-                return False
-        except OSError:
-            return False
-    try:
-        descriptor, status = rundir.open_regular(log)
-    except (OSError, ValueError):
-        return False
-    try:
-        tail = os.pread(descriptor, STDERR_TAIL_BYTES, max(0, status.st_size - STDERR_TAIL_BYTES))
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
-    if not lines or not _EXCEPTION_LINE.match(lines[-1]):
-        return False
-    return any(line.startswith("Traceback (most recent call last):") for line in lines[-200:])
-
-
 def run_status(run: Experiment, now: float | None = None, window: float = SETTLE_SECONDS) -> tuple[str, str]:
     """Return (status, why) of ``run`` by the rule of :func:`gc_candidates`, read from disk:
     ``"crashed"`` when ``stderr.log`` ends in a traceback, or it is not finished and no file was
     written for ``window`` seconds; else ``"finished"`` or ``"unfinished"``. Never raises."""
     run_dir = str(run.path_to_experiment)
-    if _traceback_at_end(run_dir, only_if_written=True):
+    if rundir.ends_in_traceback(run_dir, only_if_written=True):
         return "crashed", "stderr.log ends in a traceback"
     if _finished_on_disk(run_dir):
         return "finished", "hermes.info records its end_time"
@@ -508,7 +478,7 @@ def gc_candidates(
         others = others & (run_field.start_time < datetime.now() - timedelta(seconds=seconds))
     crashed_late = {
         run_id: path for run_id, path in catalog.select_rows(["id", "path"], others, None, None, 0)
-        if _traceback_at_end(prefix + disk_name(path), only_if_written=True)
+        if rundir.ends_in_traceback(prefix + disk_name(path), only_if_written=True)
     }
     if crashed_late:
         wanted = wanted | catalog.ids_in(crashed_late)
@@ -526,7 +496,7 @@ def gc_candidates(
         if not finished and idle < settle:
             continue  # still being written: never a candidate
         reason = None
-        if _traceback_at_end(run_dir):
+        if rundir.ends_in_traceback(run_dir):
             reason = "traceback"
         elif not finished and idle >= crash_limit:
             reason = "crashed"

@@ -144,6 +144,40 @@ def test_quick_sync_makes_no_call_into_settled_runs(folder, monkeypatch):
     assert touched == []
 
 
+TRACEBACK = 'Traceback (most recent call last):\n  File "train.py", line 3, in <module>\nRuntimeError: CUDA out of memory\n'
+
+
+def test_a_run_that_crashed_long_ago_settles_and_a_quiet_unfinished_one_does_not(tmp_path, monkeypatch):
+    """Not finished, stderr.log ending in a traceback and nothing written for an hour: its job is
+    gone, and a quick sync stops looking at its files. A run as quiet without a traceback (a job
+    may still write) and a crash of minutes ago are still looked at on every quick sync."""
+    folder = tmp_path / "experiments" / "train" / "sweep"
+    crashed = _run(folder, 1, finished=False, stderr=TRACEBACK)
+    quiet = _run(folder, 2, finished=False, stderr="epoch 3\n")
+    recent = _run(folder, 3, finished=False, stderr=TRACEBACK)
+    age(folder, time.time() - 7200)
+    age(recent, time.time() - 120)
+    Experiment.load_all(folder)
+    looked_at: list[str] = []
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        text = os.fspath(path) if not isinstance(path, int) else ""
+        looked_at.extend(run.name for run in (crashed, quiet, recent) if text.startswith(str(run) + os.sep))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    runs = Experiment.load_all(folder)
+    assert len(runs) == 3 and all(run.end_time is None for run in runs)
+    assert crashed.name not in looked_at
+    assert quiet.name in looked_at and recent.name in looked_at
+    monkeypatch.setattr(os, "stat", real_stat)
+    # A full sync still looks at every run: a crashed run written again is read again.
+    (crashed / f"{crashed.name}.scores").write_text("1.0\n2.0\n3.0\n")
+    again = [run for run in Experiment.load_all(folder, sync="full") if run.identifier == crashed.name]
+    assert again[0].score_summary.count == 3
+
+
 @pytest.mark.sqlite_only  # checks the SQLite file or its place
 def test_a_change_in_the_same_timestamp_tick_is_not_missed(folder):
     Experiment.load_all(folder)

@@ -135,6 +135,10 @@ def _size_and_mtime(path: str) -> tuple[int | None, int | None]:
     return status.st_size, status.st_mtime_ns
 
 
+#: An unfinished run whose stderr.log ends in a traceback and that nothing wrote for this long
+#: (seconds) has crashed: it settles (see :func:`is_settled`).
+CRASH_SETTLE_SECONDS = 3600.0
+
 # Rows of Syncer._known_runs: (id, path, parent, settled, finished, *signature).
 SIGNATURE_START = 5
 SIGNATURE_COLUMNS = (
@@ -155,10 +159,18 @@ SCORES_SIGNATURE = slice(4, 6)
 CURATION_COLUMNS = SIGNATURE_COLUMNS[6:]
 
 
-def is_settled(finished: bool, sig: Signature, now: float, settle_seconds: float) -> bool:
+def is_settled(
+    finished: bool, sig: Signature, now: float, settle_seconds: float, run_dir: str | None = None
+) -> bool:
+    """True when a run with signature ``sig`` is settled (see the sync contract): finished and
+    nothing written for ``settle_seconds``; or, not finished, crashed long ago: nothing written
+    for :data:`CRASH_SETTLE_SECONDS` and its ``stderr.log`` (in ``run_dir``) ends in a traceback,
+    so no job writes it any more (a quick sync would otherwise look at its files forever)."""
     mtimes = [value for value in sig[1::2] if value is not None]
-    newest = max(mtimes) / 1e9 if mtimes else 0.0
-    return finished and now - newest >= settle_seconds
+    idle = now - (max(mtimes) / 1e9 if mtimes else 0.0)
+    if finished:
+        return idle >= settle_seconds
+    return run_dir is not None and idle >= CRASH_SETTLE_SECONDS and rundir.ends_in_traceback(run_dir, True)
 
 
 def posix_parent(rel_path: str) -> str:

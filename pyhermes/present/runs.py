@@ -10,6 +10,7 @@ values from the run objects.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -208,8 +209,8 @@ def runs_page(
         page: the page, from 1; a page below 1 is the first, one past the end the last.
         per_page: runs per page, at most :data:`MAX_PER_PAGE` (larger values are capped).
         identifiers: when given, only the runs with these identifiers.
-        count_wait: how long (seconds) the page waits for the match count when it is not
-            remembered (``None``: until it is there). A count not there in time goes on in
+        count_wait: how long (seconds) the page waits, in all, for the match count and the
+            columns the same for all when they are not remembered (``None``: until they are there). A count not there in time goes on in
             the background (:func:`count_of` gives it); the page then has ``counted``
             false, ``total`` the runs up to this page, and no ``same_for_all``.
 
@@ -233,6 +234,7 @@ def runs_page(
     names = check_columns(columns or None)
     count_key = counts.count_key(catalog, where, identifiers)
     total = counts.remembered(count_key)
+    deadline = None if count_wait is None else time.monotonic() + count_wait
 
     def table() -> Any:
         return catalog.table(condition, names, keys_of_sort, per_page, (page - 1) * per_page)
@@ -241,7 +243,7 @@ def runs_page(
         # The count runs beside the page, on a connection of its own (see counts).
         counting = counts.start(count_key, catalog, condition)
         rows = table()
-        total = counts.wait(counting, count_wait)
+        total = counts.wait(counting, _left(deadline))
         if total is None and not rows.rows and page > 1:
             total = counts.wait(counting, None)  # past the end: the last page needs the count
     else:
@@ -258,7 +260,7 @@ def runs_page(
     if page > last:
         page = last
         rows = table()
-    same = _same_for_all(catalog, where, identifiers, count_key, rows, total, count_wait) if names is None else {}
+    same = _same_for_all(catalog, where, identifiers, count_key, rows, total, _left(deadline)) if names is None else {}
     return RunsPage(
         columns=rows.columns,
         rows=rows.rows,
@@ -313,6 +315,11 @@ def _same_for_all(
             finding.add_done_callback(lambda done: _remember_same(key, done))
         found = counts.wait(finding, wait)
     return {name: candidates[name] for name in found or ()}
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (a ``time.monotonic()``; ``None``: no deadline)."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _remember_same(key: tuple[Any, ...], done: Future[list[str]]) -> None:

@@ -41,6 +41,7 @@ from pyhermes.rundir._files import (
     LogWindow,
     RunFile,
     content_type,
+    ends_in_traceback,
     log_names,
     open_run_file,
     read_log_window,
@@ -199,6 +200,6 @@ __all__ = [
     "scores_path",
     "split_arg",
     "rename_no_replace", "write_finish",
-    "LOG_SUFFIX", "MAX_LOG_LINE_BYTES", "LogWindow", "RunFile", "content_type", "log_names",
+    "LOG_SUFFIX", "MAX_LOG_LINE_BYTES", "LogWindow", "RunFile", "content_type", "ends_in_traceback", "log_names",
     "open_run_file", "read_log_window", "run_files",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import mimetypes
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -298,3 +299,35 @@ def _read_lines(fd: int, path: PathLike, offset: int, size: int, skip: int, want
                 break
             begin = end + 1
     return lines
+
+
+#: Bytes read from the end of ``stderr.log`` to look for a traceback.
+STDERR_TAIL_BYTES = 16384
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
+def ends_in_traceback(run_dir: str, only_if_written: bool = False) -> bool:
+    """True when the last non-empty lines of the run's ``stderr.log`` are a Python traceback: a
+    ``Traceback (most recent call last):`` line, then an exception line last; never raises.
+    With ``only_if_written``, an empty or missing log costs one ``stat`` and no open."""
+    log = os.path.join(run_dir, STDERR_FILE)
+    if only_if_written:
+        try:
+            if os.stat(log).st_size == 0:
+                return False
+        except (OSError, ValueError):
+            return False
+    try:
+        descriptor, status = open_regular(log)
+    except (OSError, ValueError):
+        return False
+    try:
+        tail = os.pread(descriptor, STDERR_TAIL_BYTES, max(0, status.st_size - STDERR_TAIL_BYTES))
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
+    if not lines or not _EXCEPTION_LINE.match(lines[-1]):
+        return False
+    return any(line.startswith("Traceback (most recent call last):") for line in lines[-200:])

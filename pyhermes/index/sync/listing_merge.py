@@ -66,12 +66,13 @@ class RunChecks:
         settled, finished = row[3], row[4]
         if settled and not self.full:
             return
-        sig = signature(self.prefix + disk_name(path))
+        run_dir = self.prefix + disk_name(path)
+        sig = signature(run_dir)
         if self.reread or sig != tuple(row[SIGNATURE_START:]):
             self.to_read.append(path)
             if self.ahead is not None:
                 self.ahead.add(path)
-        elif not settled and is_settled(finished, sig, self.now, self.settle_seconds):
+        elif not settled and is_settled(finished, sig, self.now, self.settle_seconds, run_dir):
             self.newly_settled.append((path, sig))
 
 

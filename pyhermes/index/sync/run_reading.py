@@ -180,7 +180,7 @@ def read_run(run_dir: str, rel_path: str, settle_seconds: float = SETTLE_SECONDS
         "comments": info.get(rundir.COMMENTS_KEY),
         "finished": end is not None,
         "read_at": now,
-        "settled": is_settled(end is not None, sig, now, settle_seconds),
+        "settled": is_settled(end is not None, sig, now, settle_seconds, run_dir),
         "warnings": "\n".join(printable(note.replace("\n", " ")) for note in notes) or None,
     }
     row.update(zip(SIGNATURE_COLUMNS, sig, strict=False))

@@ -185,9 +185,10 @@ def _difference(
         f"SELECT {columns} FROM hermes_run WHERE {scope} AND settled = {params.bind(False)}",
         params.values,
     ):
-        sig = signature(prefix + disk_name(path))
+        run_dir = prefix + disk_name(path)
+        sig = signature(run_dir)
         if sig == tuple(stored):
-            if is_settled(bool(finished), sig, now, settle_seconds):
+            if is_settled(bool(finished), sig, now, settle_seconds, run_dir):
                 settled_now.append((path, sig))
             continue
         if not finished and read_at >= fresh_since and _but_scores(sig) == _but_scores(stored):
