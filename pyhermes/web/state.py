@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyhermes.errors import QueryError
-from pyhermes.index.sync.progress import LISTING, SyncProgress
+from pyhermes.index.sync.progress import LISTING, SLICE_RUNS, SyncProgress
 
 if TYPE_CHECKING:
     from pyhermes.storage import Catalog, Experiment
@@ -59,7 +59,7 @@ TOKEN_META = "hermes-token"
 #: The most runs one write request may name.
 MAX_WRITE_RUNS = 10_000
 #: Pages wait for a sync of a ready index that reads more runs than this, as for a first
-#: build; ``None``: :data:`pyhermes.index.sync.syncer.SLICE_RUNS`, from which a sync writes
+#: build; ``None``: :data:`pyhermes.index.sync.progress.SLICE_RUNS`, from which a sync writes
 #: slice by slice (so that counts between its slices would be partial).
 HOLD_FROM: int | None = None
 #: The key of the served :class:`HermesApp` in ``flask.Flask.extensions``.
@@ -181,8 +181,6 @@ class HermesApp:
             return False
         total = self.progress.snapshot()["total"]
         if HOLD_FROM is None:
-            from pyhermes.index.sync.syncer import SLICE_RUNS
-
             return total is not None and total > SLICE_RUNS
         return total is not None and total > HOLD_FROM
 

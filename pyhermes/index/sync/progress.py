@@ -20,7 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SyncProgress", "announce", "LISTING", "READING", "WRITING", "WAITING"]
+__all__ = ["SyncProgress", "announce", "LISTING", "READING", "WRITING", "WAITING", "SLICE_RUNS"]
+
+#: Runs read and written per transaction by a sync with many runs to read (here, not in the
+#: syncer, so that what watches a sync needs no SQLAlchemy).
+SLICE_RUNS = 4000
 
 #: The sync has not started yet.
 WAITING = "waiting"

@@ -74,7 +74,7 @@ from pyhermes.index.sync.listing_merge import (
     sorted_stored_names,
 )
 from pyhermes.index.sync.parallel import ChunkReader, ReadAhead
-from pyhermes.index.sync.progress import READING, announce
+from pyhermes.index.sync.progress import READING, SLICE_RUNS, announce
 from pyhermes.index.sync.run_reading import ReadResult, iter_read_runs, read_runs, with_progress
 from pyhermes.index.sync.transaction import bump_change_token, run_in_transaction
 from pyhermes.index.sync.unchanged import listing_still_valid
@@ -84,8 +84,6 @@ __all__ = ["SyncReport", "Syncer", "sync_folder", "SLICE_RUNS", "ANALYZE_AFTER",
 
 T = TypeVar("T")
 
-#: Runs read and written per transaction by a sync with many runs to read.
-SLICE_RUNS = 4000
 #: Refresh the planner's statistics after a sync that added or removed this many runs.
 ANALYZE_AFTER = 500
 #: SQLite page cache of a syncing connection, in KiB.
