@@ -141,7 +141,11 @@ def test_an_answer_that_is_not_the_runs_page_fails_loudly(bench: ModuleType) -> 
         bench.runs_page_facts("/runs", 200, indexing)
     page = ('<span class="count" id="count" data-total="1234">1,234 runs match</span> · showing 51–100 · '
             'page 2 of 25 <table id="runs"></table>')
-    assert bench.runs_page_facts("/runs?page=2", 200, page) == (1234, 2)
+    assert bench.runs_page_facts("/runs?page=2", 200, page) == (1234, 2, None)
+    counting = ('<span class="count" id="count" data-count-url="/api/count?where=-lr+%3C+1&amp;x=1">'
+                'counting the runs…</span> · showing 1–50 · page 1 of <span id="page-count">…</span>'
+                '<table id="runs"></table>')
+    assert bench.runs_page_facts("/runs", 200, counting) == (None, 1, "/api/count?where=-lr+%3C+1&x=1")
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM is Linux's")
