@@ -448,3 +448,15 @@ def test_ids_joined_out_of_order_are_put_back_by_their_positions():
     in_order = _int_array("7,5,9")
     assert _in_position(_int_array("1,2,3"), in_order) is in_order
     assert _in_position(_int_array("2,3,1"), _int_array("70,90,50")).tolist() == [50, 70, 90]
+
+
+def test_a_run_handed_out_and_erased_stays_in_the_list(tmp_path):
+    """``runs[0].erase()`` then ``runs[1]``: the list still holds the erased run, as an eager one."""
+    folder = _settled(tmp_path, 5)
+    eager = [str(run.path_to_experiment) for run in Experiment.load_all(folder, index=False)]
+    runs = _unread(folder)
+    victim = runs[0]
+    victim.erase()
+    assert len(runs) == 5 and str(runs[1].path_to_experiment) == eager[1]
+    assert _paths(runs) == eager and runs[0] is victim
+    assert len(Experiment.load_all(folder)) == 4

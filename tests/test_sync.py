@@ -286,7 +286,7 @@ def test_a_colonless_info_line_is_skipped_as_by_the_file_api(folder):
 
 
 def test_a_run_that_becomes_unreadable_leaves_the_answer(folder):
-    before = list(Experiment.load_all(folder))  # read whole: it keeps the run that leaves the index
+    before = Experiment.load_all(folder)
     victim = before[0].path_to_experiment
     _make_unreadable(victim)
     with pytest.warns(RunFormatProblemsWarning):

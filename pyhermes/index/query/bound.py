@@ -105,7 +105,7 @@ class BoundQuery:
 
     __slots__ = (
         "catalog", "scope", "order_by", "limit", "pool", "token", "ids", "derive", "root", "fingerprint",
-        "counted", "read_ids",
+        "counted", "read_ids", "handed",
     )
 
     def __init__(
@@ -134,6 +134,9 @@ class BoundQuery:
         # What was read of the answer, with the change token it was read at: its length, its ids.
         self.counted: tuple[str | None, int] | None = None
         self.read_ids: tuple[str | None, array[int]] | None = None
+        # The runs x[i] and x[a:b] handed out, by id: a folder's list keeps them should they
+        # leave the index before it is read whole (an erase()), as an eager list would.
+        self.handed: dict[int, Any] = {}
 
     def runs_held(self) -> Filter:
         """The scope of exactly the runs of this answer (a top(n) is those n runs)."""
@@ -190,7 +193,12 @@ class BoundQuery:
         if self.derive is not None:
             return self.derive()
         if self.fingerprint is not None:
-            return self.catalog._runs_up_to(self.scope, self.order_by, self.fingerprint[1], self.pool)
+            runs = self.catalog._runs_up_to(self.scope, self.order_by, self.fingerprint[1], self.pool)
+            still = {run._run_id for run in runs}
+            gone = [run for run_id, run in self.handed.items() if run_id not in still]
+            if gone and tuple(self.order_by) == LOAD_ORDER:  # in load order: by path
+                runs = sorted([*runs, *gone], key=lambda run: str(run.path_to_experiment))
+            return runs
         return self.catalog._runs_by_ids(self.ids, self.pool)
 
     # What a list not read whole reads of its answer; each is called while :meth:`holds`.
@@ -231,6 +239,7 @@ class BoundQuery:
             part = ids[start:start + IDS_PER_QUERY]
             for run in catalog._runs(catalog.ids_in(part), [], None, self.pool, self.token):
                 found[run._run_id] = run
+        (self.root or self).handed.update(found)
         return [found[run_id] for run_id in ids] if len(found) == len(ids) else None
 
     def run_at(self, at: int) -> list[Any] | None:
@@ -245,6 +254,7 @@ class BoundQuery:
             head = self.catalog._runs(self.scope, self.order_by, 1, self.pool, self.token, at)
             if not head:
                 raise IndexError("list index out of range")
+            (self.root or self).handed.update((run._run_id, run) for run in head)
             return head
         ids = self.id_array()
         if not -len(ids) <= at < len(ids):
