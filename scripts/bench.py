@@ -274,7 +274,10 @@ def build_process(folder: Path, env: dict[str, str] | None = None) -> tuple[floa
     ``env``: the environment of the process (default: this one's), e.g. with
     ``HERMES_INDEX`` naming an empty database.
     """
-    shutil.rmtree(folder / ".hermes", ignore_errors=True)
+    # An index of the folder, or of a folder above it inside the corpus (another tool opened
+    # the corpus root), would be found and reused: the build would build nothing.
+    for place in (folder, *folder.parents[:3]):
+        shutil.rmtree(place / ".hermes", ignore_errors=True)
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", BUILD_PROCESS, str(folder)],
         capture_output=True, text=True, check=True, env=env,
