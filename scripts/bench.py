@@ -1477,6 +1477,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/bench.py" + (" --quick" if args.quick else f" --sizes {','.join(map(str, sizes))}")
     command += f" --repeat {repeat}" if not args.quick else ""
     command += f" --peers {','.join(peers)}" if peers else ""
+    if peers and args.mlflow_max_log != parser.get_default("mlflow_max_log"):
+        command += f" --mlflow-max-log {args.mlflow_max_log}"
+    command += f" --plot {args.plot}" if args.plot else ""
     lines = [
         f"Corpora: {corpora_text(sizes)}; medians of {repeat} ({args.build_repeat} for the build)"
         f"{short_text(sizes)}; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores "
