@@ -626,3 +626,17 @@ def make_corpus(out_dir: Path, runs: int, **kwargs: Any) -> list[Path]:
     import make_corpus as generator
 
     return generator.make_corpus(out_dir, runs, **kwargs)
+
+
+def corpus_fixture(name: str, runs: int, **kwargs: Any) -> Any:
+    """A module-scoped pytest fixture returning the folder ``<tmp>/<name>/runs`` holding a
+    generated corpus of ``runs`` runs (``kwargs`` go to :func:`make_corpus`)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        root = tmp_path_factory.mktemp(name) / "runs"
+        make_corpus(root, runs, **kwargs)
+        return root
+
+    return corpus

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from legacy import make_corpus
+from legacy import corpus_fixture
 
 from pyhermes import Catalog, Experiment, QueryError, flag
 from pyhermes.cli import hermes_main
@@ -22,11 +22,7 @@ from pyhermes.storage import ExperimentList
 N_RUNS = 24
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("filter-errors") / "runs"
-    make_corpus(root, N_RUNS, seed=7, scores_per_run=60)
-    return root
+corpus = corpus_fixture("filter-errors", N_RUNS, seed=7, scores_per_run=60)
 
 
 @pytest.fixture(scope="module")

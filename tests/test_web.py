@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from legacy import make_corpus, write_run
+from legacy import corpus_fixture, write_run
 
 from pyhermes import Catalog, Experiment
 from pyhermes.present import MAX_PER_PAGE
@@ -32,11 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 N_RUNS = 120
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("web") / "runs"
-    make_corpus(root, N_RUNS, seed=5, scores_per_run=300)
-    return root
+corpus = corpus_fixture("web", N_RUNS, seed=5, scores_per_run=300)
 
 
 @pytest.fixture(scope="module")

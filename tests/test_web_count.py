@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 # ruff: noqa: F811 - the fixtures imported from browser are arguments of the tests
 from browser import browser, serving, wait  # noqa: F401 - fixtures
-from legacy import make_corpus
+from legacy import corpus_fixture
 
 from pyhermes import Catalog, present
 from pyhermes.index.query.runs import RunQueries
@@ -28,11 +27,7 @@ pytest.importorskip("flask")
 WHERE = "--doubledqn and -lr < 0.01"
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("count") / "runs"
-    make_corpus(root, 120, seed=4, scores_per_run=20)
-    return root
+corpus = corpus_fixture("count", 120, seed=4, scores_per_run=20)
 
 
 @pytest.fixture

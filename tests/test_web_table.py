@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from legacy import make_corpus
+from legacy import corpus_fixture
 
 from pyhermes import Experiment
 
@@ -25,11 +25,7 @@ ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELEC
 ENDLESS_TOTAL = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT MAX(i) FROM n"
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("table") / "runs"
-    make_corpus(root, 60, seed=3, scores_per_run=50)
-    return root
+corpus = corpus_fixture("table", 60, seed=3, scores_per_run=50)
 
 
 @pytest.fixture(scope="module")
