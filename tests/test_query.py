@@ -366,44 +366,49 @@ def test_a_few_runs_in_one_column_order_agree_with_the_whole_order(catalog, corp
             assert catalog.find(text).latest().start_time == max(r.start_time for r in matching)
 
 
-def test_a_few_runs_behind_the_best_are_found_by_wider_windows(tmp_path, monkeypatch):
-    """The best runs fail the filter: the first window holds no match, a window eight
-    times wider holds them (walked: the matches estimated from the newest runs are at
-    least that many); a filter no sampled run matches is sorted instead."""
+def test_a_window_walk_ends_at_the_window_not_at_the_filters_own_bound(tmp_path):
+    """A filter with its own bound on the order's column (``final_mean > -1000``, true of
+    every run) must not end the walk of the window in its place: SQLite keeps one lower
+    bound for a range, and walking to the filter's bound would probe every run. Counted in
+    SQLite's virtual-machine steps (a progress handler), not in time."""
     from legacy import write_run
 
-    from pyhermes.index.query import select, window
     from pyhermes.index.query.grammar import as_filter
+    from pyhermes.index.query.select import select_runs, window_bound
 
     root = tmp_path / "sweep"
-    for job in range(60):
-        best = job % 3 == 0  # 20 runs, the best scores, all at -lr 0.01
+    for job in range(400):
         write_run(
-            root, start=datetime(2024, 1, 1, 0, job), job_idx=job,
-            exec_args=["-lr 0.01" if best else "-lr 0.001", f"-seed {job}"],
-            scores=[100.0 + job if best else float(job)] * 3,
+            root, start=datetime(2024, 1, 1, job // 60, job % 60), job_idx=job,
+            exec_args=[f"-seed {job}"], scores=[float(job)] * 3,
         )
-    catalog = Catalog.open(root, index=tmp_path / "index.sqlite")
+    Catalog.open(root, index=tmp_path / "index.sqlite")
+    connection = sqlite3.connect(tmp_path / "index.sqlite")
+    steps = 0
 
-    def in_order(runs) -> list[str]:
-        return [run.identifier for run in runs]
+    def count_step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
 
-    monkeypatch.setattr(select, "WINDOW_RUNS", 4)
-    whole = in_order(catalog.find("-lr == 0.001", order_by="-final_mean"))
-    assert len(whole) == 40 and whole[0].split("_")[-2] == "59"  # the best of -lr 0.001: job 59
-    # Windows of 4 runs (all at -lr 0.01), then 32: within the 40 matches estimated.
-    assert window.estimated_matches(catalog.reader, as_filter("-lr == 0.001")) == 40
-    rows = window.first_in_order(catalog.reader, ["path"], as_filter("-lr == 0.001"), ["-final_mean"], 3, 2)
-    assert rows is not None and [Path(path).name for (path,) in rows] == whole[2:5]
-    assert in_order(catalog.find("-lr == 0.001", order_by="-final_mean", limit=3, offset=2)) == whole[2:5]
-    # The newest 10 runs (jobs 50..59) have no -seed below 10: none sampled matches, so the
-    # walk stops after the first window and the caller sorts.
-    monkeypatch.setattr(window, "SAMPLE_RUNS", 10)
-    assert window.estimated_matches(catalog.reader, as_filter("-seed < 10")) == 0
-    assert window.first_in_order(catalog.reader, ["path"], as_filter("-seed < 10"), ["-final_mean"], 3, 0) is None
-    sorted_whole = in_order(catalog.find("-seed < 10", order_by="-final_mean"))
-    assert len(sorted_whole) == 10
-    assert in_order(catalog.find("-seed < 10", order_by="-final_mean", limit=3)) == sorted_whole[:3]
+    connection.set_progress_handler(count_step, 10)
+
+    def walk(text: str, within: float) -> tuple[list[int], int]:
+        nonlocal steps
+        steps = 0
+        sql, params = select_runs(["id"], as_filter(text), ["-final_mean"], 3, 0, within=within, dialect="sqlite")
+        return [row[0] for row in connection.execute(sql, params)], steps
+
+    (tenth,), = connection.execute(window_bound(["-final_mean"]).replace("OFFSET 1000", "OFFSET 10"))
+    assert tenth == 389.0
+    # No run of the top ten has a -seed below 5: the walk of the window finds none.
+    alone, steps_alone = walk("-seed < 5", tenth)
+    with_bound, steps_with_bound = walk("-seed < 5 and final_mean > -1000", tenth)
+    assert alone == with_bound == []
+    everything_walked, steps_everything = walk("-seed < 5 and final_mean > -1000", -1000.0)
+    assert len(everything_walked) == 3
+    assert steps_with_bound < 2 * steps_alone + 20
+    assert steps_everything > 10 * steps_with_bound
 
 
 # Each run's exec args, and where it sorts by -lr: ("numbers", number, text),

@@ -34,8 +34,8 @@ from pyhermes.index.query.select import (
     select_runs,
     select_runs_by_arg,
     sort_columns,
+    window_bound,
 )
-from pyhermes.index.query.window import first_in_order
 from pyhermes.index.rules import disk_name, relative
 from pyhermes.index.store.layout import CHANGE_TOKEN_KEY, SUMMARY_COLUMNS
 from pyhermes.index.store.sql_reader import to_datetime
@@ -134,15 +134,22 @@ class RunQueries:
         """The rows of :func:`select_runs`. A page in the order of one exec-arg key is read
         from the arguments' index when many runs match (see :meth:`_walk_pays`); a few
         runs in the order of one indexed column are first looked for among the first runs
-        in that order (see :func:`pyhermes.index.query.window.first_in_order`)."""
+        in that order (see :func:`window_bound`)."""
         check_index_keys(where, self)
         by_arg = arg_sort_key(order_by)
         if by_arg is not None and limit is not None and self._walk_pays(where, offset + limit):
             return self._walk_by_arg(columns, where, *by_arg, limit, offset)
         if limit is not None and limit <= WINDOW_LIMIT:
-            rows = first_in_order(self.reader, columns, where, order_by, limit, offset)
-            if rows is not None:
-                return rows
+            bound_sql = window_bound(order_by)
+            bound = self.reader.rows(bound_sql) if bound_sql is not None else []
+            if bound:
+                sql, params = select_runs(
+                    columns, where, order_by, limit, offset,
+                    within=bound[0][0], dialect=self.reader.dialect,
+                )
+                rows = self.reader.rows(sql, params)
+                if len(rows) == limit:
+                    return rows
         sql, params = select_runs(columns, where, order_by, limit, offset)
         return self.reader.rows(sql, params)
 

@@ -6,9 +6,7 @@ The second half of the query builder, over the conditions of
 exec-arg key ``-lr``) into ORDER BY terms; :func:`select_runs` writes
 ``SELECT ... FROM hermes_run WHERE ... ORDER BY ... LIMIT ... OFFSET ...``;
 :func:`window_bound` (with :data:`WINDOW_RUNS`) bounds the first runs in the
-order of one indexed column, which ``select_runs(within=...)`` searches first
-(:mod:`pyhermes.index.query.window` widens the window while that pays, judged by
-:func:`count_in_sample`);
+order of one indexed column, which ``select_runs(within=...)`` searches first;
 :func:`arg_sort_key`, :data:`ARG_SORT_PARTS` and :func:`select_runs_by_arg` read
 a page in the order of one exec-arg key part by part, from the arguments' index.
 
@@ -43,7 +41,6 @@ __all__ = [
     "select_runs",
     "window_bound",
     "WINDOW_RUNS",
-    "count_in_sample",
     "arg_sort_key",
     "ARG_SORT_PARTS",
     "select_runs_by_arg",
@@ -132,9 +129,8 @@ WINDOW_RUNS = 1000
 _INDEXED_RUN_COLUMNS = frozenset(column.name for column in layout.RUN.columns if column.indexed)
 
 
-def window_bound(order_by: Sequence[str] | str | None, window: int | None = None) -> str | None:
-    """The SQL of the bound of the first ``window`` runs (:data:`WINDOW_RUNS` by default)
-    in the order ``order_by``.
+def window_bound(order_by: Sequence[str] | str | None) -> str | None:
+    """The SQL of the bound of the first :data:`WINDOW_RUNS` runs in the order ``order_by``.
 
     For an order on one indexed run column (``-start_time`` of ``latest()``,
     ``-final_mean`` of a top-k), returns a query giving the column's value at
@@ -159,28 +155,8 @@ def window_bound(order_by: Sequence[str] | str | None, window: int | None = None
     column = run_col(name)
     return (
         f"SELECT {column} FROM {RUN} WHERE {column} IS NOT NULL "
-        f"ORDER BY {column} {'DESC' if descending else 'ASC'} LIMIT 1 "
-        f"OFFSET {int(WINDOW_RUNS if window is None else window)}"
+        f"ORDER BY {column} {'DESC' if descending else 'ASC'} LIMIT 1 OFFSET {WINDOW_RUNS}"
     )
-
-
-def count_in_sample(where: Filter, sample_runs: int, dialect: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The SQL and parameters of ``(sampled, matched, id_span)``: how many of the newest
-    ``sample_runs`` runs (by id) there are and how many of them match ``where``, each run
-    probed on its own (the cost grows with the sample, not with the corpus or with how many
-    runs match one condition), and the span of the runs' ids, ``MAX(id) - MIN(id) + 1``
-    (at least the number of runs; read from the ends of the id index)."""
-    params = Params(correlated=True)
-    run_id = run_col("id")
-    newest = f"SELECT {run_id} FROM {RUN} ORDER BY {run_id} DESC LIMIT 1 OFFSET {int(sample_runs) - 1}"
-    span = f"(SELECT MAX({run_id}) FROM {RUN}) - (SELECT MIN({run_id}) FROM {RUN}) + 1"
-    # SQLite would walk the folder index (parent, path), which holds every run of one folder.
-    source = f"{RUN} NOT INDEXED" if dialect == "sqlite" else RUN
-    sql = (
-        f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN {where.sql(params)} THEN 1 ELSE 0 END), 0), {span} "
-        f"FROM {source} WHERE {run_id} >= COALESCE(({newest}), 0)"
-    )
-    return sql, params.values
 
 
 def arg_sort_key(order_by: Sequence[str] | str | None) -> tuple[str, bool] | None:
